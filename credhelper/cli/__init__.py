@@ -1,0 +1,83 @@
+"""The `credhelper` command group: the only place (with its submodules) that imports click.
+
+Each command lives in its own module under credhelper/cli/ and is registered
+here. Commands raise CredhelperError; `main` prints it as one line on stderr and
+exits with its documented code (see errors.ExitCode and the README).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from credhelper import __version__
+from credhelper.errors import CredhelperError, ExitCode
+
+
+class Group(click.Group):
+    """A click group that turns credhelper's errors into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except CredhelperError as err:
+            click.echo(err.message, err=True)
+            ctx.exit(int(err.exit_code))
+        return None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="credhelper", message="%(prog)s %(version)s")
+def cli() -> None:
+    """credhelper: Docker registry credentials, AES-256-GCM encrypted at rest.
+
+    \b
+    Docker, docker-py, nerdctl and skopeo use it through the
+    docker-credential-credhelper program; this command is for people and scripts.
+
+    \b
+    Examples:
+      credhelper install                 # make docker use credhelper
+      echo "$TOKEN" | credhelper login registry.example:5000 -u ci --password-stdin
+      credhelper list
+      credhelper doctor
+    """
+
+
+def _register() -> None:
+    from credhelper.cli import list_cmd, version_cmd
+
+    for module in (version_cmd, list_cmd):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def main() -> int:
+    """Entry point of `credhelper`."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):
+        pass
+    try:
+        cli.main(prog_name="credhelper", standalone_mode=True)
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except Exception as err:  # one line, never a traceback unless asked for
+        if os.environ.get("CREDHELPER_DEBUG") == "1":
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        click.echo(
+            f"credhelper: internal error ({type(err).__name__}); "
+            "set CREDHELPER_DEBUG=1 to see the traceback",
+            err=True,
+        )
+        return int(ExitCode.ERROR)
+    return 0

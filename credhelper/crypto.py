@@ -1,0 +1,90 @@
+"""The v1 envelope: AES-256-GCM seal/unseal of one entry, and key ids.
+
+The only module that imports `cryptography`. A sealed entry is standard base64 of
+nonce(12) || ciphertext || tag(16). The associated data binds the ciphertext to the
+store format version, the key id and the server URL, so a ciphertext copied to
+another server or presented under another key fails authentication.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from hashlib import sha256
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from credhelper import gob64
+
+FORMAT_VERSION = 1
+KEY_BYTES = 32
+NONCE_BYTES = 12
+TAG_BYTES = 16
+_AAD_PREFIX = b"credhelper\x00v1\x00"
+_KEY_ID_CONTEXT = b"credhelper key id v1\x00"
+
+
+class SealError(ValueError):
+    """An entry that cannot be opened; the message is the user-facing cause."""
+
+
+def new_key() -> bytes:
+    return os.urandom(KEY_BYTES)
+
+
+def key_id(key: bytes) -> str:
+    """A short public name for a key, derived from it so the two can never disagree.
+
+    A domain-separated, truncated SHA-256: 64 bits is plenty to tell keys apart
+    and reveals nothing usable about a 256-bit key.
+    """
+    return sha256(_KEY_ID_CONTEXT + key).hexdigest()[:16]
+
+
+def _aad(kid: str, server: str) -> bytes:
+    return _AAD_PREFIX + kid.encode("ascii") + b"\x00" + server.encode("utf-8", "surrogatepass")
+
+
+class Sealer:
+    """Seals and opens entries under one key."""
+
+    __slots__ = ("_aead", "key_id")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise ValueError("an AES-256 key is 32 bytes")
+        self._aead = AESGCM(key)
+        self.key_id = key_id(key)
+
+    def __repr__(self) -> str:
+        return f"Sealer(key_id={self.key_id!r})"
+
+    def seal(self, server: str, username: str, secret: str) -> str:
+        plaintext = json.dumps({"Username": username, "Secret": secret}).encode("ascii")
+        nonce = os.urandom(NONCE_BYTES)
+        blob = nonce + self._aead.encrypt(nonce, plaintext, _aad(self.key_id, server))
+        return gob64.encode(blob)
+
+    def unseal(self, server: str, sealed: str) -> tuple[str, str]:
+        """Return (username, secret); raise SealError with a one-line cause."""
+        try:
+            blob = gob64.decode(sealed)
+        except gob64.GoBase64Error as err:
+            raise SealError(str(err)) from None
+        if len(blob) < NONCE_BYTES + TAG_BYTES:
+            raise SealError(f"ciphertext too short ({len(blob)} bytes)")
+        try:
+            plaintext = self._aead.decrypt(
+                blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad(self.key_id, server)
+            )
+        except InvalidTag:
+            raise SealError("authentication failed: entry was modified") from None
+        try:
+            fields = json.loads(plaintext)
+            username, secret = fields["Username"], fields["Secret"]
+        except (ValueError, KeyError, TypeError):
+            raise SealError("decrypted entry is not a credential record") from None
+        if not isinstance(username, str) or not isinstance(secret, str):
+            raise SealError("decrypted entry is not a credential record")
+        return username, secret

@@ -1,0 +1,114 @@
+"""One exception tree for credhelper, and the exact protocol strings.
+
+Core code raises these; only `protocol.main` and the CLI turn them into output and
+exit codes. No message built here ever contains a secret: callers pass server
+names, paths and causes, never credentials or key material.
+"""
+
+from __future__ import annotations
+
+import enum
+
+# The exact strings of docker-credential-helpers' credentials/error.go. Clients
+# (docker CLI, docker-py, containers/image) compare against them after trimming.
+NOT_FOUND_MESSAGE = "credentials not found in native keychain"
+MISSING_URL_MESSAGE = "no credentials server URL"
+MISSING_USERNAME_MESSAGE = "no credentials username"
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of the `credhelper` CLI (the protocol executable uses only 0 and 1)."""
+
+    OK = 0
+    ERROR = 1  # anything not listed below
+    USAGE = 2  # bad command line (click's own code)
+    NEEDS_LOGIN = 3  # no usable credentials: missing, or invalidated by a rotation
+    STORE = 4  # store or key unreadable, corrupt or insecure
+    AUTH_REJECTED = 5  # the registry refused the credentials
+    UNREACHABLE = 6  # registry unreachable, TLS failure, not a registry
+    LOCK_TIMEOUT = 7  # another process held the store lock too long
+    ENGINE = 8  # the push engine is missing or its daemon is unreachable
+    FINDINGS = 10  # doctor found problems
+
+
+class CredhelperError(Exception):
+    """Base of every error credhelper reports to a user as one line."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(CredhelperError):
+    """Bad input on stdin or the command line."""
+
+    exit_code = ExitCode.USAGE
+
+
+class NotFound(CredhelperError):
+    """No credentials stored for a server."""
+
+    exit_code = ExitCode.NEEDS_LOGIN
+
+    def __init__(self, server: str = "") -> None:
+        super().__init__(NOT_FOUND_MESSAGE)
+        self.server = server
+
+
+class Invalidated(NotFound):
+    """An entry exists but can no longer be used: a rotation or a lost key.
+
+    On the wire this is "not found" (so clients prompt or go anonymous); `hint`
+    is the one line the helper writes to stderr for the human.
+    """
+
+    def __init__(self, server: str, hint: str) -> None:
+        super().__init__(server)
+        self.hint = hint
+
+
+class MissingServerURL(UsageError):
+    def __init__(self) -> None:
+        super().__init__(MISSING_URL_MESSAGE)
+
+
+class MissingUsername(UsageError):
+    def __init__(self) -> None:
+        super().__init__(MISSING_USERNAME_MESSAGE)
+
+
+class InputTooLarge(UsageError):
+    """Input beyond the helper's limit; refused before anything is parsed."""
+
+
+class CorruptEntry(CredhelperError):
+    """An entry sealed by the current key that fails to decode or authenticate."""
+
+    exit_code = ExitCode.STORE
+
+    def __init__(self, server: str, cause: str) -> None:
+        super().__init__(
+            f"credhelper: stored credentials for {server} are corrupt ({cause}); "
+            "run credhelper doctor"
+        )
+        self.server = server
+        self.cause = cause
+
+
+class StoreError(CredhelperError):
+    """The store file or directory cannot be read, parsed or written safely."""
+
+    exit_code = ExitCode.STORE
+
+
+class KeyProblem(StoreError):
+    """The key is missing, unreadable, insecure or unavailable."""
+
+
+class LockTimeout(CredhelperError):
+    exit_code = ExitCode.LOCK_TIMEOUT

@@ -1,0 +1,275 @@
+"""Safe file primitives: private directories, no-follow opens, atomic writes, locks.
+
+Every write credhelper makes goes through here: a temp file created 0600 with
+O_EXCL|O_NOFOLLOW in the target's directory, flushed and fsynced, atomically
+renamed over the target, then the directory fsynced. A reader therefore sees the
+old file or the new one, never a torn one, and needs no lock. `filelock` is
+imported lazily by `locked()` only: it must stay off the `get`/`list` hot path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from collections.abc import Iterator
+
+from credhelper.errors import LockTimeout, StoreError
+
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+TEMP_MARK = ".tmp-"
+DEFAULT_LOCK_TIMEOUT = 20.0
+
+
+def _describe(err: OSError) -> str:
+    return err.strerror or str(err)
+
+
+def ensure_private_dir(path: str) -> None:
+    """Create `path` (and missing parents) as 0700 whatever the umask; check an existing one.
+
+    An existing directory must be a real directory owned by us, with no access for
+    group or others: anyone else who can write there could plant a symlink or a
+    key of their own.
+    """
+    missing: list[str] = []
+    probe = os.path.abspath(path)
+    while not os.path.lexists(probe):
+        missing.append(probe)
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, PRIVATE_DIR)
+        except FileExistsError:
+            pass  # a concurrent first run made it; it is checked below
+        except OSError as err:
+            raise StoreError(
+                f"credhelper: cannot create directory {directory}: {_describe(err)}"
+            ) from None
+        else:
+            # mkdir's mode is filtered through the umask; set it explicitly.
+            os.chmod(directory, PRIVATE_DIR)
+    check_private_dir(path)
+
+
+def check_private_dir(path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except OSError as err:
+        raise StoreError(f"credhelper: cannot use directory {path}: {_describe(err)}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise StoreError(
+            f"credhelper: refusing store directory {path}: it is a symbolic link; "
+            "point CREDHELPER_HOME at the real directory"
+        )
+    if not stat.S_ISDIR(st.st_mode):
+        raise StoreError(f"credhelper: refusing store directory {path}: not a directory")
+    if st.st_uid != os.geteuid():
+        raise StoreError(
+            f"credhelper: refusing store directory {path}: owned by uid {st.st_uid}, "
+            f"not by you (uid {os.geteuid()}); fix: chown {os.geteuid()} {path}"
+        )
+    if st.st_mode & 0o077:
+        raise StoreError(
+            f"credhelper: refusing store directory {path}: mode "
+            f"{stat.S_IMODE(st.st_mode):04o} lets others in; fix: chmod 700 {path} "
+            "(or run: credhelper doctor --fix)"
+        )
+
+
+def read_file_nofollow(path: str, what: str) -> bytes | None:
+    """Read a regular file we own without following a symlink; None if it is absent."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise StoreError(
+                f"credhelper: refusing {what} {path}: it is a symbolic link; "
+                "replace it with a regular file (or run: credhelper doctor --fix)"
+            ) from None
+        raise StoreError(f"credhelper: cannot read {what} {path}: {_describe(err)}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise StoreError(f"credhelper: refusing {what} {path}: not a regular file")
+        if st.st_uid != os.geteuid():
+            raise StoreError(
+                f"credhelper: refusing {what} {path}: owned by uid {st.st_uid}, not by you "
+                f"(uid {os.geteuid()}); fix: chown {os.geteuid()} {path}"
+            )
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as err:
+        raise StoreError(f"credhelper: cannot read {what} {path}: {_describe(err)}") from None
+    finally:
+        os.close(fd)
+
+
+def _temp_path(path: str) -> str:
+    head, name = os.path.split(path)
+    return os.path.join(head, f".{name}{TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}")
+
+
+def _write_temp(path: str, data: bytes) -> str:
+    tmp = _temp_path(path)
+    fd = os.open(
+        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE
+    )
+    try:
+        os.fchmod(fd, PRIVATE_FILE)  # the umask may have removed owner bits
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes, what: str = "file") -> None:
+    """Replace `path` with `data` atomically and durably, mode 0600.
+
+    On any failure (disk full, read-only directory, quota) the old file is left as
+    it was and a one-line StoreError says why.
+    """
+    tmp: str | None = None
+    try:
+        tmp = _write_temp(path, data)
+        os.replace(tmp, path)
+        tmp = None
+        fsync_dir(os.path.dirname(path) or ".")
+    except OSError as err:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise StoreError(
+            f"credhelper: cannot write {what} {path}: {_describe(err)}; "
+            "the previous version is unchanged"
+        ) from None
+
+
+def create_exclusive(path: str, data: bytes, what: str = "file") -> bool:
+    """Create `path` holding `data` only if it does not exist; True if we created it.
+
+    The content is written to a private temp file first and then hard-linked into
+    place: link() fails if the name exists (the O_EXCL guarantee, so two first runs
+    end with one file) and, unlike O_CREAT|O_EXCL on the final name, nobody can
+    ever observe the file empty or half written.
+    """
+    tmp: str | None = None
+    try:
+        tmp = _write_temp(path, data)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        fsync_dir(os.path.dirname(path) or ".")
+        return True
+    except OSError as err:
+        raise StoreError(f"credhelper: cannot create {what} {path}: {_describe(err)}") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def remove_stale_temps(directory: str) -> None:
+    """Remove temp files left by a writer that was killed mid-write.
+
+    Only called while holding the store lock: every writer creates its temp files
+    under that lock, so any temp file seen then belongs to a dead process.
+    """
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(".") and TEMP_MARK in name:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))
+
+
+def lock_timeout() -> float:
+    raw = os.environ.get("CREDHELPER_LOCK_TIMEOUT")
+    if raw:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if value >= 0:
+            return value
+    return DEFAULT_LOCK_TIMEOUT
+
+
+@contextlib.contextmanager
+def locked(lock_path: str, timeout: float | None = None) -> Iterator[None]:
+    """Hold an exclusive advisory lock on `lock_path`, waiting at most `timeout` seconds.
+
+    The lock is a flock(2) on a 0600 file: the kernel drops it when its holder dies,
+    so a SIGKILLed writer never leaves a stale lock behind.
+    """
+    import filelock  # deferred: writers only; see the module docstring
+
+    wait = lock_timeout() if timeout is None else timeout
+    try:
+        # Create the lock file ourselves, refusing a planted symlink, before
+        # filelock opens it by name.
+        fd = os.open(
+            lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE
+        )
+        os.close(fd)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise StoreError(
+                f"credhelper: refusing lock file {lock_path}: it is a symbolic link; remove it"
+            ) from None
+        raise StoreError(
+            f"credhelper: cannot open lock file {lock_path}: {_describe(err)}"
+        ) from None
+    lock = filelock.UnixFileLock(
+        lock_path,
+        timeout=wait,
+        mode=PRIVATE_FILE,
+        poll_interval=0.01,
+        # Keep the lock file: unlinking a flock file on release lets two
+        # processes lock two different inodes of the same name. And never fall
+        # back to a soft (existence-based) lock, which a SIGKILL would leave stale.
+        preserve_lock_file=True,
+        fallback_to_soft=False,
+    )
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise LockTimeout(
+            f"credhelper: gave up after {wait:g}s waiting for the lock {lock_path}; "
+            "another credhelper process holds it (set CREDHELPER_LOCK_TIMEOUT to wait longer)"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()

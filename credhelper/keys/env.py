@@ -1,0 +1,76 @@
+"""The `env` key provider: the key comes from the environment, nothing is written.
+
+CREDHELPER_AESKEY holds the key as standard base64; CREDHELPER_AESKEY_FILE names a
+file (a mounted Kubernetes or CI secret) holding the 32 raw bytes or their base64.
+The secret system that supplies the key owns it: credhelper never creates,
+rotates or stores it.
+"""
+
+from __future__ import annotations
+
+import binascii
+import os
+from base64 import b64decode
+
+from credhelper.crypto import KEY_BYTES
+from credhelper.errors import KeyProblem
+
+ENV_KEY = "CREDHELPER_AESKEY"
+ENV_KEY_FILE = "CREDHELPER_AESKEY_FILE"
+
+
+def configured() -> bool:
+    return bool(os.environ.get(ENV_KEY) or os.environ.get(ENV_KEY_FILE))
+
+
+def _decode(text: bytes, source: str) -> bytes:
+    try:
+        key = b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise KeyProblem(
+            f"credhelper: {source} is not valid base64; it must hold a 32-byte key, "
+            "for example from: head -c 32 /dev/urandom | base64"
+        ) from None
+    if len(key) != KEY_BYTES:
+        raise KeyProblem(
+            f"credhelper: {source} decodes to {len(key)} bytes, not the 32 of an AES-256 key"
+        )
+    return key
+
+
+class EnvKeyProvider:
+    name = "env"
+
+    def describe(self) -> str:
+        if os.environ.get(ENV_KEY):
+            return f"environment variable {ENV_KEY}"
+        return f"key file named by {ENV_KEY_FILE} ({os.environ.get(ENV_KEY_FILE, '')})"
+
+    def load(self) -> bytes | None:
+        value = os.environ.get(ENV_KEY)
+        if value:
+            return _decode(value.encode("ascii", "replace"), ENV_KEY)
+        file_name = os.environ.get(ENV_KEY_FILE)
+        if not file_name:
+            return None
+        # Followed even if it is a symlink: Kubernetes mounts secrets as links
+        # into a ..data directory. Its permissions belong to the secret system.
+        try:
+            with open(file_name, "rb") as handle:
+                data = handle.read(1 << 16)
+        except OSError as err:
+            raise KeyProblem(
+                f"credhelper: cannot read {ENV_KEY_FILE} {file_name}: {err.strerror}"
+            ) from None
+        if len(data) == KEY_BYTES:
+            return data
+        return _decode(data, f"{ENV_KEY_FILE} {file_name}")
+
+    def load_or_create(self) -> bytes:
+        key = self.load()
+        if key is None:
+            raise KeyProblem(
+                f"credhelper: the env key provider has no key: set {ENV_KEY} (base64 of 32 "
+                f"random bytes) or {ENV_KEY_FILE}; credhelper never creates this key"
+            )
+        return key

@@ -1,0 +1,86 @@
+"""The default key provider: 32 raw random bytes in a 0600 `aeskey` file.
+
+The file is refused, ssh-style, when it is a symlink, owned by someone else or
+accessible to group/others; the message names the path and the exact fix.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from credhelper import fsutil
+from credhelper.crypto import KEY_BYTES, new_key
+from credhelper.errors import KeyProblem, StoreError
+
+
+class FileKeyProvider:
+    name = "file"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def describe(self) -> str:
+        return f"key file {self.path}"
+
+    def load(self) -> bytes | None:
+        try:
+            data = _read_key_file(self.path)
+        except StoreError as err:
+            raise KeyProblem(err.message) from None
+        if data is None:
+            return None
+        if len(data) != KEY_BYTES:
+            raise KeyProblem(
+                f"credhelper: key file {self.path} is not a 32-byte AES-256 key "
+                f"({len(data)} bytes); run: credhelper doctor"
+            )
+        return data
+
+    def load_or_create(self) -> bytes:
+        key = self.load()
+        if key is not None:
+            return key
+        fsutil.ensure_private_dir(os.path.dirname(self.path))
+        fsutil.create_exclusive(self.path, new_key(), what="key file")
+        # Whether we or a concurrent first run created it, the file now holds
+        # the one key everybody uses.
+        key = self.load()
+        if key is None:
+            raise KeyProblem(f"credhelper: key file {self.path} vanished while being created")
+        return key
+
+
+def _read_key_file(path: str) -> bytes | None:
+    """Read the key, refusing a symlink, a foreign owner or group/other access."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        if os.path.islink(path):
+            raise StoreError(
+                f"credhelper: refusing key file {path}: it is a symbolic link; replace it "
+                "with the real file (mv the target over it) or run: credhelper doctor --fix"
+            ) from None
+        raise StoreError(f"credhelper: cannot read key file {path}: {err.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise StoreError(f"credhelper: refusing key file {path}: not a regular file")
+        if st.st_uid != os.geteuid():
+            raise StoreError(
+                f"credhelper: refusing key file {path}: owned by uid {st.st_uid}, not by you "
+                f"(uid {os.geteuid()}); fix: chown {os.geteuid()} {path} && chmod 600 {path}"
+            )
+        if st.st_mode & 0o077:
+            raise StoreError(
+                f"credhelper: refusing key file {path}: mode {stat.S_IMODE(st.st_mode):04o} "
+                f"lets others read or change it; fix: chmod 600 {path} "
+                "(or run: credhelper doctor --fix)"
+            )
+        return os.read(fd, KEY_BYTES + 1)
+    except OSError as err:
+        raise StoreError(f"credhelper: cannot read key file {path}: {err.strerror}") from None
+    finally:
+        os.close(fd)

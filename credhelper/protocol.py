@@ -1,0 +1,291 @@
+"""`docker-credential-credhelper`: the docker credential-helper wire protocol.
+
+Byte-compatible with docker/docker-credential-helpers (see shared/spec/protocol.md):
+one action argument, input on stdin, every result and error on stdout, exit 0 or 1.
+This is the hot path: it imports the standard library, the store and, through it,
+cryptography's AESGCM and the active key provider, and nothing else (no click,
+logging, filelock until a write, keyring unless that provider is active).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, NoReturn
+
+from credhelper import __version__
+from credhelper.errors import (
+    CredhelperError,
+    InputTooLarge,
+    Invalidated,
+    MissingServerURL,
+    MissingUsername,
+    NotFound,
+    UsageError,
+)
+
+NAME = "docker-credential-credhelper"
+PACKAGE = "credhelper"
+ACTIONS = "store|get|erase|list|version"
+MAX_INPUT = 1 << 20  # 1 MiB; far above any real request, far below a memory problem
+
+# Go's unicode.IsSpace, which strings.TrimSpace uses (Python's str.strip() would
+# also strip \x1c-\x1f, which Go keeps).
+_GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_GO_KIND = {dict: "object", list: "array", str: "string", bool: "bool", int: "number",
+            float: "number"}
+_FIELDS = ("ServerURL", "Username", "Secret")
+
+
+# ---------------------------------------------------------------- input
+
+def read_input(stream: Any) -> str:
+    """stdin as the reference helpers see it: lines joined with no separator.
+
+    Go's bufio.Scanner drops each "\\n" and a "\\r" right before it (or at EOF);
+    invalid UTF-8 becomes U+FFFD, as Go's JSON decoder would make it.
+    """
+    raw = stream.read(MAX_INPUT + 1)
+    if len(raw) > MAX_INPUT:
+        raise InputTooLarge(
+            "credhelper: input is larger than 1 MiB; refused, nothing was changed"
+        )
+    lines = raw.split(b"\n")
+    joined = b"".join(line[:-1] if line.endswith(b"\r") else line for line in lines)
+    return _scrub(joined.decode("utf-8", "replace"))
+
+
+def _scrub(text: str) -> str:
+    """Replace lone surrogates (from \\ud800-style escapes) with U+FFFD, as Go does."""
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return text
+
+
+def server_url(text: str) -> str:
+    url = text.strip(_GO_SPACE)
+    if not url:
+        raise MissingServerURL()
+    return url
+
+
+def _go_char(ch: str) -> str:
+    if ch == "'":
+        return "'\\''"
+    if ch.isprintable() and ch != "\\":
+        return f"'{ch}'"
+    return "'" + json.dumps(ch)[1:-1] + "'"
+
+
+def _go_syntax_error(err: json.JSONDecodeError, text: str) -> str:
+    if err.pos >= len(text):
+        return "unexpected EOF"
+    context = {
+        "Expecting value": "looking for beginning of value",
+        "Expecting property name enclosed in double quotes": (
+            "looking for beginning of object key string"
+        ),
+        "Expecting ':' delimiter": "after object key",
+        "Expecting ',' delimiter": "after object key:value pair",
+        "Invalid control character at": "in string literal",
+        "Unterminated string starting at": "in string literal",
+    }.get(err.msg, "in string escape code" if "escape" in err.msg else "looking for value")
+    return f"invalid character {_go_char(text[err.pos])} {context}"
+
+
+def _reject_constant(name: str) -> NoReturn:
+    # Python accepts NaN/Infinity; Go's decoder does not.
+    raise ValueError(name)
+
+
+def parse_store(text: str) -> tuple[str, str, str]:
+    """(ServerURL, Username, Secret) decoded the way Go's json.Decoder would.
+
+    Only the first JSON value is read; keys match case-insensitively (the last
+    one wins); unknown keys are ignored; null leaves a field empty; values are not
+    trimmed. Error texts are Go's.
+    """
+    body = text.lstrip(" \t\r\n")
+    if not body:
+        raise UsageError("EOF")
+    try:
+        value, _end = json.JSONDecoder(parse_constant=_reject_constant).raw_decode(body)
+    except json.JSONDecodeError as err:
+        raise UsageError(_go_syntax_error(err, body)) from None
+    except ValueError:
+        raise UsageError(
+            f"invalid character {_go_char(body[0] if body[0] != '-' else body[1])} "
+            "looking for beginning of value"
+        ) from None
+    except RecursionError:
+        raise UsageError("exceeded max depth") from None
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise UsageError(
+            f"json: cannot unmarshal {_GO_KIND[type(value)]} into Go value of type "
+            "credentials.Credentials"
+        )
+    fields = {"ServerURL": "", "Username": "", "Secret": ""}
+    folded = {name.casefold(): name for name in _FIELDS}
+    for key, item in value.items():
+        name = key if key in fields else folded.get(key.casefold())
+        if name is None or item is None:
+            continue
+        if not isinstance(item, str):
+            raise UsageError(
+                f"json: cannot unmarshal {_GO_KIND[type(item)]} into Go struct field "
+                f"Credentials.{name} of type string"
+            )
+        fields[name] = item
+    if not fields["ServerURL"]:
+        raise MissingServerURL()
+    if not fields["Username"]:
+        raise MissingUsername()
+    return fields["ServerURL"], fields["Username"], fields["Secret"]
+
+
+# ---------------------------------------------------------------- output
+
+def go_json(value: Any) -> str:
+    """Compact JSON with Go's default escaping (json.Encoder with SetEscapeHTML(true))."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def _write(text: str) -> None:
+    sys.stdout.buffer.write(text.encode("utf-8"))
+    sys.stdout.buffer.flush()
+
+
+def _hint(text: str) -> None:
+    """One line for the human on stderr; clients pass the helper's stderr through."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _summarise(problems: list[Any]) -> None:
+    relogin = [p.server for p in problems if p.state == "needs-relogin"]
+    corrupt = [p for p in problems if p.state == "corrupt"]
+    if relogin:
+        shown = ", ".join(relogin[:5]) + (f" and {len(relogin) - 5} more" if len(relogin) > 5 else "")
+        _hint(
+            f"credhelper: {len(relogin)} stored login(s) need a new login (invalidated by a "
+            f"key rotation or a lost key): {shown}; run: credhelper login <server>"
+        )
+    for status in corrupt[:5]:
+        _hint(
+            f"credhelper: warning: stored credentials for {status.server} are corrupt "
+            f"({status.detail}); run: credhelper doctor"
+        )
+    if len(corrupt) > 5:
+        _hint(f"credhelper: warning: {len(corrupt) - 5} more corrupt entries; run: credhelper doctor")
+
+
+# ---------------------------------------------------------------- actions
+
+def action_get(stdin: Any) -> None:
+    from credhelper.store import Store
+
+    url = server_url(read_input(stdin))
+    creds = Store().get(url)
+    _write(go_json({"ServerURL": url, "Username": creds.username, "Secret": creds.secret}) + "\n")
+
+
+def action_store(stdin: Any) -> None:
+    from credhelper.store import Store
+
+    url, username, secret = parse_store(read_input(stdin))
+    Store().put(url, username, secret)
+
+
+def action_erase(stdin: Any) -> None:
+    from credhelper.store import Store
+
+    url = server_url(read_input(stdin))
+    # Erasing what is not there succeeds (as wincred does): `docker logout` erases
+    # up to four spellings of a server and warns only when all of them fail.
+    Store().delete(url)
+
+
+def action_list() -> None:
+    from credhelper.store import Store
+
+    found, problems = Store().snapshot().usernames()
+    if problems:
+        _summarise(problems)
+    _write(go_json(dict(sorted(found.items()))) + "\n")
+
+
+def run(argv: list[str]) -> int:
+    """Dispatch one protocol call; returns the exit code. Errors are printed here."""
+    if len(argv) != 2:
+        _write(f"Usage: {NAME} <{ACTIONS}>\n")
+        return 1
+    action = argv[1]
+    try:
+        if action == "get":
+            action_get(sys.stdin.buffer)
+        elif action == "store":
+            action_store(sys.stdin.buffer)
+        elif action == "erase":
+            action_erase(sys.stdin.buffer)
+        elif action == "list":
+            action_list()  # never reads stdin: docker-py hands the helper its own
+        elif action in ("version", "-v", "--version"):
+            _write(f"{NAME} ({PACKAGE}) {__version__}\n")
+        elif action in ("-h", "--help"):
+            _write(f"Usage: {NAME} <{ACTIONS}>\n")
+        else:
+            _write(f"{NAME}: unknown action: {action}\n")
+            return 1
+    except Invalidated as err:
+        _hint(err.hint)
+        _write(err.message + "\n")
+        return 1
+    except (NotFound, CredhelperError) as err:
+        _write(err.message + "\n")
+        return 1
+    return 0
+
+
+def main() -> int:
+    """Entry point of docker-credential-credhelper."""
+    try:
+        import resource
+
+        # A core dump of this process could hold a key or a secret.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):
+        pass
+    try:
+        return run(sys.argv)
+    except BrokenPipeError:
+        return 1
+    except KeyboardInterrupt:
+        return 1
+    except Exception as err:  # one line, never a traceback on stdout
+        if os.environ.get("CREDHELPER_DEBUG") == "1":
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        # Only the type: an exception's text could quote input, i.e. a secret.
+        _write(
+            f"credhelper: internal error ({type(err).__name__}); "
+            "set CREDHELPER_DEBUG=1 to see the traceback on stderr\n"
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Shared fixtures: an isolated store per test and runners for the real executables.
+
+Every test gets its own CREDHELPER_HOME and DOCKER_CONFIG under tmp_path, so no
+test can touch the user's real Docker configuration. With CREDHELPER_STRICT=1
+(set by .ci/run) a run in which any test skipped fails: in CI every tool the
+tests need is installed, so a skip would hide an untested feature.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+HELPER = str(BIN / "docker-credential-credhelper")
+CLI = str(BIN / "credhelper")
+
+
+@dataclass
+class Env:
+    """Paths and environment of one isolated credhelper installation."""
+
+    root: Path
+    home: Path  # CREDHELPER_HOME: the store directory
+    docker_config: Path  # DOCKER_CONFIG
+    env: dict[str, str]
+
+    @property
+    def store(self) -> Path:
+        return self.home / "config.json"
+
+    @property
+    def key(self) -> Path:
+        return self.home / "aeskey"
+
+    def helper(
+        self, action: str, stdin: bytes | str | None = b"", *args: str, **kw: object
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run docker-credential-credhelper ACTION with `stdin`, as a client would."""
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        return subprocess.run(
+            [HELPER, action, *args],
+            input=data,
+            capture_output=True,
+            env=self.env,
+            timeout=60,
+            check=False,
+        )
+
+    def cli(
+        self, *args: str, stdin: bytes | str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `credhelper ARGS…` without a TTY."""
+        return subprocess.run(
+            [CLI, *args],
+            input=stdin.decode() if isinstance(stdin, bytes) else (stdin if stdin is not None else ""),
+            capture_output=True,
+            text=True,
+            env=env or self.env,
+            timeout=120,
+            check=False,
+        )
+
+    def store_creds(self, server: str, user: str, secret: str) -> None:
+        import json
+
+        proc = self.helper(
+            "store", json.dumps({"ServerURL": server, "Username": user, "Secret": secret})
+        )
+        assert proc.returncode == 0, proc.stdout
+
+
+def make_env(root: Path) -> Env:
+    home = root / "credhelper-home"
+    docker_config = root / "docker-config"
+    docker_config.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CREDHELPER_", "DOCKER_", "REGISTRY_AUTH_FILE"))
+    }
+    env.update(
+        {
+            "CREDHELPER_HOME": str(home),
+            "DOCKER_CONFIG": str(docker_config),
+            "HOME": str(root),
+            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
+    return Env(root=root, home=home, docker_config=docker_config, env=env)
+
+
+@pytest.fixture
+def ch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    """An isolated credhelper: its store, Docker config and HOME under tmp_path.
+
+    The in-process environment is pointed there too, so library calls and the
+    subprocesses agree.
+    """
+    env = make_env(tmp_path)
+    for key in list(os.environ):
+        if key.startswith(("CREDHELPER_", "DOCKER_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CREDHELPER_HOME", str(env.home))
+    monkeypatch.setenv("DOCKER_CONFIG", str(env.docker_config))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    yield env
+
+
+def require_tool(name: str) -> str:
+    """The path of an external tool, or a skip saying exactly what is missing."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (install it, or run .ci/run which does)")
+    return path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("CREDHELPER_STRICT") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped:
+        if reporter is not None:
+            reporter.write_line(
+                f"CREDHELPER_STRICT=1: {len(skipped)} test(s) skipped; in CI nothing may skip",
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
