@@ -239,9 +239,7 @@ def locked(lock_path: str, timeout: float | None = None) -> Iterator[None]:
     try:
         # Create the lock file ourselves, refusing a planted symlink, before
         # filelock opens it by name.
-        fd = os.open(
-            lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE
-        )
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE)
         os.close(fd)
     except OSError as err:
         if err.errno == errno.ELOOP:

@@ -36,12 +36,19 @@ _GO_SPACE = (
     "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-_GO_KIND = {dict: "object", list: "array", str: "string", bool: "bool", int: "number",
-            float: "number"}
+_GO_KIND = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "bool",
+    int: "number",
+    float: "number",
+}
 _FIELDS = ("ServerURL", "Username", "Secret")
 
 
 # ---------------------------------------------------------------- input
+
 
 def read_input(stream: Any) -> str:
     """stdin as the reference helpers see it: lines joined with no separator.
@@ -51,9 +58,7 @@ def read_input(stream: Any) -> str:
     """
     raw = stream.read(MAX_INPUT + 1)
     if len(raw) > MAX_INPUT:
-        raise InputTooLarge(
-            "credhelper: input is larger than 1 MiB; refused, nothing was changed"
-        )
+        raise InputTooLarge("credhelper: input is larger than 1 MiB; refused, nothing was changed")
     lines = raw.split(b"\n")
     joined = b"".join(line[:-1] if line.endswith(b"\r") else line for line in lines)
     return _scrub(joined.decode("utf-8", "replace"))
@@ -151,6 +156,7 @@ def parse_store(text: str) -> tuple[str, str, str]:
 
 # ---------------------------------------------------------------- output
 
+
 def go_json(value: Any) -> str:
     """Compact JSON with Go's default escaping (json.Encoder with SetEscapeHTML(true))."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -178,7 +184,9 @@ def _summarise(problems: list[Any]) -> None:
     relogin = [p.server for p in problems if p.state == "needs-relogin"]
     corrupt = [p for p in problems if p.state == "corrupt"]
     if relogin:
-        shown = ", ".join(relogin[:5]) + (f" and {len(relogin) - 5} more" if len(relogin) > 5 else "")
+        shown = ", ".join(relogin[:5]) + (
+            f" and {len(relogin) - 5} more" if len(relogin) > 5 else ""
+        )
         _hint(
             f"credhelper: {len(relogin)} stored login(s) need a new login (invalidated by a "
             f"key rotation or a lost key): {shown}; run: credhelper login <server>"
@@ -189,10 +197,13 @@ def _summarise(problems: list[Any]) -> None:
             f"({status.detail}); run: credhelper doctor"
         )
     if len(corrupt) > 5:
-        _hint(f"credhelper: warning: {len(corrupt) - 5} more corrupt entries; run: credhelper doctor")
+        _hint(
+            f"credhelper: warning: {len(corrupt) - 5} more corrupt entries; run: credhelper doctor"
+        )
 
 
 # ---------------------------------------------------------------- actions
+
 
 def action_get(stdin: Any) -> None:
     from credhelper.store import Store

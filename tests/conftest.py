@@ -60,7 +60,9 @@ class Env:
         """Run `credhelper ARGS…` without a TTY."""
         return subprocess.run(
             [CLI, *args],
-            input=stdin.decode() if isinstance(stdin, bytes) else (stdin if stdin is not None else ""),
+            input=stdin.decode()
+            if isinstance(stdin, bytes)
+            else (stdin if stdin is not None else ""),
             capture_output=True,
             text=True,
             env=env or self.env,

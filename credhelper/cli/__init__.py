@@ -29,7 +29,9 @@ class Group(click.Group):
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="credhelper", message="%(prog)s %(version)s")
+@click.version_option(
+    __version__, "--version", prog_name="credhelper", message="%(prog)s %(version)s"
+)
 def cli() -> None:
     """credhelper: Docker registry credentials, AES-256-GCM encrypted at rest.
 

@@ -35,7 +35,9 @@ def command(as_json: bool) -> None:
         rows.append((s.server, s.state, s.username or "-", s.updated or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
-        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
+        click.echo(
+            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
+        )
     for s in statuses:
         if s.state != STATE_OK:
             click.echo(f"{s.server}: {s.detail}")
