@@ -136,3 +136,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 red=True,
             )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--big",
+        action="store_true",
+        default=False,
+        help="run stress and fuzz tests with their long budgets (not used in CI)",
+    )
+
+
+@pytest.fixture
+def big(request: pytest.FixtureRequest) -> bool:
+    """True when the run asked for the long stress/fuzz budgets (--big)."""
+    return bool(request.config.getoption("--big"))
