@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from hashlib import sha256
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from credhelper import gob64
@@ -39,7 +39,11 @@ def key_id(key: bytes) -> str:
     A domain-separated, truncated SHA-256: 64 bits is plenty to tell keys apart
     and reveals nothing usable about a 256-bit key.
     """
-    return sha256(_KEY_ID_CONTEXT + key).hexdigest()[:16]
+    # cryptography's SHA-256, not hashlib: hashlib would load a second OpenSSL
+    # (_hashlib) on the hot path, several milliseconds for one hash.
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(_KEY_ID_CONTEXT + key)
+    return digest.finalize().hex()[:16]
 
 
 def _aad(kid: str, server: str) -> bytes:
