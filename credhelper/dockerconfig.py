@@ -1,0 +1,502 @@
+"""Docker's own config.json: read it, check it the way docker's loader does, merge-write it.
+
+credhelper never keeps secrets here. It writes this file only for install, migrate
+and doctor --fix, always keeping every key it does not own, in docker's format
+(tab indent, Go's HTML escaping, no trailing newline), after a 0600 backup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import stat
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from credhelper import fsutil, gob64, paths
+from credhelper.errors import CredhelperError
+
+HELPER_NAME = "credhelper"
+DOCKER_HUB = "https://index.docker.io/v1/"
+# docker/cli v28 configfile.decodeAuth (HEAD spells it lower-case); the docker CLI
+# on these machines (28.2) prints this form.
+INVALID_AUTH_MESSAGE = "Invalid auth configuration file"
+_MAX_WRITE_ATTEMPTS = 5
+
+# docker/cli configfile.ConfigFile: JSON name -> Go type, for docker's type errors.
+_STRING = "string"
+_MAP_STRING = "map[string]string"
+_CONFIG_FIELDS: dict[str, str] = {
+    "auths": "map[string]types.AuthConfig",
+    "HttpHeaders": _MAP_STRING,
+    "psFormat": _STRING,
+    "imagesFormat": _STRING,
+    "networksFormat": _STRING,
+    "pluginsFormat": _STRING,
+    "volumesFormat": _STRING,
+    "statsFormat": _STRING,
+    "detachKeys": _STRING,
+    "credsStore": _STRING,
+    "credHelpers": _MAP_STRING,
+    "serviceInspectFormat": _STRING,
+    "servicesFormat": _STRING,
+    "tasksFormat": _STRING,
+    "secretFormat": _STRING,
+    "configFormat": _STRING,
+    "nodesFormat": _STRING,
+    "pruneFilters": "[]string",
+    "proxies": "map[string]configfile.ProxyConfig",
+    "currentContext": _STRING,
+    "cliPluginsExtraDirs": "[]string",
+    "plugins": "map[string]map[string]string",
+    "aliases": _MAP_STRING,
+    "features": _MAP_STRING,
+    "experimental": _STRING,
+}
+AUTH_FIELDS = (
+    "username",
+    "password",
+    "auth",
+    "email",
+    "serveraddress",
+    "identitytoken",
+    "registrytoken",
+)
+_PROXY_FIELDS = ("httpProxy", "httpsProxy", "noProxy", "ftpProxy", "allProxy")
+
+
+class DockerConfigError(CredhelperError):
+    """Docker's config.json cannot be read, parsed or written safely."""
+
+
+def _go_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def go_field(obj: Mapping[str, Any], name: str) -> tuple[str | None, Any]:
+    """(key as written, value) of a struct field the way Go's json finds it.
+
+    Go matches struct fields case-insensitively (an exact match wins) and a later
+    duplicate overwrites an earlier one, so `"CredsStore"` counts as credsStore.
+    """
+    if name in obj:
+        found: str | None = name
+    else:
+        found = None
+        folded = name.lower()
+        for key in obj:
+            if key.lower() == folded:
+                found = key
+    if found is None:
+        return None, None
+    return found, obj[found]
+
+
+def go_str(obj: Mapping[str, Any], name: str) -> str:
+    """A string struct field as docker sees it ("" when absent, null or mistyped)."""
+    _key, value = go_field(obj, name)
+    return value if isinstance(value, str) else ""
+
+
+def decode_auth(value: str) -> tuple[str, str]:
+    """docker/cli configfile.decodeAuth: (user, password) or ValueError with docker's text."""
+    decoded = gob64.decode(value)  # GoBase64Error is a ValueError with Go's text
+    # Go's string(decoded) keeps invalid UTF-8 as-is; only the split matters here.
+    text = decoded.decode("utf-8", "surrogateescape")
+    user, sep, password = text.partition(":")
+    if not sep or not user:
+        raise ValueError(INVALID_AUTH_MESSAGE)
+    return user, password.strip("\x00")
+
+
+def _type_errors(doc: Any) -> list[str]:
+    """The `json: cannot unmarshal …` errors Go's decoder reports, in document order."""
+    if not isinstance(doc, dict):
+        if doc is None:
+            return []
+        return [
+            f"json: cannot unmarshal {_go_kind(doc)} into Go value of type configfile.ConfigFile"
+        ]
+    errors: list[str] = []
+
+    def bad(value: Any, struct: str, path: str, gotype: str) -> None:
+        errors.append(
+            f"json: cannot unmarshal {_go_kind(value)} into Go struct field "
+            f"{struct}.{path} of type {gotype}"
+        )
+
+    def check_str(value: Any, struct: str, path: str) -> None:
+        if value is not None and not isinstance(value, str):
+            bad(value, struct, path, _STRING)
+
+    def check_map(
+        value: Any, struct: str, path: str, gotype: str, item: Callable[[Any], None]
+    ) -> None:
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            bad(value, struct, path, gotype)
+            return
+        for sub in value.values():
+            item(sub)
+
+    def check_struct(
+        value: Any, struct: str, path: str, gotype: str, names: tuple[str, ...]
+    ) -> None:
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            bad(value, "ConfigFile", path, gotype)
+            return
+        for key in value:
+            for name in names:
+                if key == name or key.lower() == name.lower():
+                    check_str(value[key], struct, f"{path}.{name}")
+                    break
+
+    for key, value in doc.items():
+        name = next((n for n in _CONFIG_FIELDS if n == key), None) or next(
+            (n for n in _CONFIG_FIELDS if n.lower() == key.lower()), None
+        )
+        if name is None:
+            continue
+        gotype = _CONFIG_FIELDS[name]
+        if gotype == _STRING:
+            check_str(value, "ConfigFile", name)
+        elif gotype == _MAP_STRING:
+            field_name = name
+
+            def check_item(v: Any, n: str = field_name) -> None:
+                check_str(v, "ConfigFile", n)
+
+            check_map(value, "ConfigFile", name, gotype, check_item)
+        elif gotype == "[]string":
+            if value is not None and not isinstance(value, list):
+                bad(value, "ConfigFile", name, gotype)
+            elif isinstance(value, list):
+                for item in value:
+                    check_str(item, "ConfigFile", name)
+        elif name == "auths":
+            check_map(
+                value,
+                "ConfigFile",
+                name,
+                gotype,
+                lambda v: check_struct(v, "AuthConfig", "auths", "types.AuthConfig", AUTH_FIELDS),
+            )
+        elif name == "proxies":
+            check_map(
+                value,
+                "ConfigFile",
+                name,
+                gotype,
+                lambda v: check_struct(
+                    v, "ProxyConfig", "proxies", "configfile.ProxyConfig", _PROXY_FIELDS
+                ),
+            )
+        elif name == "plugins":
+            check_map(
+                value,
+                "ConfigFile",
+                name,
+                gotype,
+                lambda v: check_map(
+                    v,
+                    "ConfigFile",
+                    "plugins",
+                    _MAP_STRING,
+                    lambda s: check_str(s, "ConfigFile", "plugins"),
+                ),
+            )
+    return errors
+
+
+@dataclass
+class DockerConfig:
+    """Docker's config.json as read at one instant.
+
+    `doc` is None when the file is missing (docker then uses defaults) or could
+    not be parsed (`parse_error` says where); `raw` is the file's exact bytes.
+    """
+
+    path: str
+    raw: bytes | None
+    doc: dict[str, Any] | None
+    parse_error: str | None = None
+    trailing_data: bool = False
+    type_errors: list[str] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        return self.raw is not None
+
+    @property
+    def writable(self) -> bool:
+        """Whether credhelper may rewrite it: parsed completely, as a JSON object."""
+        return self.parse_error is None and not self.trailing_data and not self.type_errors
+
+    def auths(self) -> dict[str, Any]:
+        if self.doc is None:
+            return {}
+        _key, value = go_field(self.doc, "auths")
+        return value if isinstance(value, dict) else {}
+
+    def creds_store(self) -> str:
+        return go_str(self.doc, "credsStore") if self.doc is not None else ""
+
+    def cred_helpers(self) -> dict[str, str]:
+        if self.doc is None:
+            return {}
+        _key, value = go_field(self.doc, "credHelpers")
+        if not isinstance(value, dict):
+            return {}
+        return {k: v for k, v in value.items() if isinstance(v, str)}
+
+    def contains_auth(self) -> bool:
+        """docker/cli ConfigFile.ContainsAuth: otherwise docker picks pass/secretservice."""
+        return bool(self.creds_store() or self.cred_helpers() or self.auths())
+
+
+def default_path() -> str:
+    return paths.docker_config_file()
+
+
+def config_path_for(directory: str | None) -> str:
+    return os.path.join(directory, "config.json") if directory else default_path()
+
+
+def parse(raw: bytes, path: str) -> DockerConfig:
+    """Parse `raw` the way docker's loader would, keeping what Python needs to rewrite it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return DockerConfig(path, raw, None, f"not UTF-8 text (byte {err.start})")
+    if not text.strip(" \t\r\n"):
+        # Go's decoder returns io.EOF, which docker ignores: an empty config.
+        return DockerConfig(path, raw, {})
+    decoder = json.JSONDecoder()
+    start = len(text) - len(text.lstrip(" \t\r\n"))
+    try:
+        doc, end = decoder.raw_decode(text, start)
+    except json.JSONDecodeError as err:
+        return DockerConfig(
+            path, raw, None, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
+        )
+    except RecursionError:
+        return DockerConfig(path, raw, None, "JSON nested too deeply")
+    trailing = bool(text[end:].strip(" \t\r\n"))
+    type_errors = _type_errors(doc)
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        return DockerConfig(path, raw, None, type_errors[0], trailing, type_errors)
+    return DockerConfig(path, raw, doc, None, trailing, type_errors)
+
+
+def load(path: str | None = None) -> DockerConfig:
+    """Read Docker's config.json (following a symlink, as docker does)."""
+    path = path or default_path()
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return DockerConfig(path, None, None)
+    except IsADirectoryError:
+        raise DockerConfigError(
+            f"credhelper: {path} is a directory, not Docker's config file"
+        ) from None
+    except OSError as err:
+        raise DockerConfigError(f"credhelper: cannot read {path}: {err.strerror}") from None
+    return parse(raw, path)
+
+
+def render(doc: Mapping[str, Any]) -> bytes:
+    """Serialize like Go's json.MarshalIndent(c, "", "\\t"): no trailing newline."""
+    text = json.dumps(doc, indent="\t", ensure_ascii=False)
+    # Go's encoder escapes these; a docker rewrite would produce the same bytes.
+    for char, escape in (
+        ("&", "\\u0026"),
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(char, escape)
+    return text.encode("utf-8")
+
+
+def backup_path(path: str, stamp: str | None = None) -> str:
+    stamp = stamp or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return f"{path}.bak-{stamp}"
+
+
+def write_backup(path: str, data: bytes) -> str:
+    """Write `data` to a new `<path>.bak-<UTC timestamp>` (0600, never overwriting one)."""
+    base = backup_path(path)
+    for attempt in range(1000):
+        candidate = base if attempt == 0 else f"{base}.{attempt}"
+        if fsutil.create_exclusive(candidate, data, what="backup"):
+            return candidate
+    raise DockerConfigError(f"credhelper: cannot find a free backup name for {path}")
+
+
+def _real_target(path: str) -> str:
+    """Where a write must go: docker writes through a symlinked config.json, so do we."""
+    return os.path.realpath(path) if os.path.islink(path) else path
+
+
+def _ensure_dir(directory: str) -> None:
+    if os.path.isdir(directory):
+        return
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+    except OSError as err:
+        raise DockerConfigError(
+            f"credhelper: cannot create Docker's config directory {directory}: {err.strerror}"
+        ) from None
+
+
+@dataclass
+class WriteResult:
+    changed: bool
+    backup: str | None = None
+    path: str = ""
+
+
+def modify(
+    path: str | None,
+    change: Callable[[dict[str, Any]], bool],
+    *,
+    create: bool = True,
+) -> WriteResult:
+    """Read-modify-write Docker's config.json, keeping every key `change` leaves alone.
+
+    `change(doc)` edits the dict in place and says whether it changed anything.
+    The previous file is backed up first. A file that does not parse completely
+    is never touched. If docker rewrote the file between our read and our write,
+    the whole read-modify-write starts again (bounded), so neither side's edit is lost.
+    """
+    path = path or default_path()
+    target = _real_target(path)
+    for _attempt in range(_MAX_WRITE_ATTEMPTS):
+        cfg = load(path)
+        if not cfg.exists and not create:
+            return WriteResult(False, None, target)
+        if cfg.exists and not cfg.writable:
+            cause = cfg.parse_error or (cfg.type_errors[0] if cfg.type_errors else None)
+            cause = cause or "data after the JSON object"
+            raise DockerConfigError(
+                f"credhelper: refusing to rewrite {path}: {cause}; fix it by hand "
+                "(credhelper doctor shows where) and run this again"
+            )
+        doc: dict[str, Any] = json.loads(json.dumps(cfg.doc)) if cfg.doc is not None else {}
+        if not cfg.exists and "auths" not in doc:
+            doc["auths"] = {}
+        if not change(doc):
+            return WriteResult(False, None, target)
+        data = render(doc)
+        if cfg.raw == data:
+            return WriteResult(False, None, target)
+        _ensure_dir(os.path.dirname(target) or ".")
+        backup = None
+        if cfg.raw is not None and cfg.raw.strip():
+            backup = write_backup(target, cfg.raw)
+        # Docker does not lock its config; re-read just before the rename.
+        now = load(path)
+        if now.raw != cfg.raw:
+            if backup is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(backup)
+            continue
+        fsutil.atomic_write(target, data, what="Docker config")
+        return WriteResult(True, backup, target)
+    raise DockerConfigError(
+        f"credhelper: {path} kept changing while credhelper tried to update it; try again"
+    )
+
+
+def set_creds_store_key(doc: dict[str, Any], value: str) -> None:
+    key, _old = go_field(doc, "credsStore")
+    doc[key or "credsStore"] = value
+
+
+def helpers_map(doc: dict[str, Any]) -> dict[str, Any]:
+    """The credHelpers object of `doc`, created if missing (under docker's spelling)."""
+    key, value = go_field(doc, "credHelpers")
+    if not isinstance(value, dict):
+        value = {}
+        doc[key or "credHelpers"] = value
+    return value
+
+
+def ensure_uses_credhelper(server_key: str, config_path: str | None = None) -> bool:
+    """Make the docker CLI call docker-credential-credhelper for `server_key`.
+
+    credHelpers[key] exists -> set it to credhelper; credsStore is credhelper ->
+    nothing; another credsStore -> add credHelpers[key]; else set credsStore.
+    Returns whether the file changed.
+    """
+
+    def change(doc: dict[str, Any]) -> bool:
+        _hkey, helpers = go_field(doc, "credHelpers")
+        if isinstance(helpers, dict) and server_key in helpers:
+            if helpers[server_key] == HELPER_NAME:
+                return False
+            helpers[server_key] = HELPER_NAME
+            return True
+        store = go_str(doc, "credsStore")
+        if store == HELPER_NAME:
+            return False
+        if store:
+            helpers_map(doc)[server_key] = HELPER_NAME
+            return True
+        set_creds_store_key(doc, HELPER_NAME)
+        return True
+
+    return modify(config_path, change).changed
+
+
+def file_mode(path: str) -> int | None:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return None
+
+
+def which_helper(name: str, search_path: str | None = None) -> str | None:
+    return shutil.which(f"docker-credential-{name}", path=search_path)
+
+
+def auto_store(search_path: str | None = None) -> str:
+    """docker/cli DetectDefaultStore on Linux: pass if `pass` is on PATH, else secretservice,
+    and only if docker-credential-<that> is on PATH too; "" means the plaintext file store."""
+    choice = "pass" if shutil.which("pass", path=search_path) else "secretservice"
+    return choice if which_helper(choice, search_path) else ""
+
+
+def helper_for(cfg: DockerConfig, key: str, search_path: str | None = None) -> tuple[str, str]:
+    """(helper suffix or "" for docker's plaintext file store, why) for registry `key`."""
+    helpers = cfg.cred_helpers()
+    if key in helpers:
+        return helpers[key], f'credHelpers["{key}"]'
+    store = cfg.creds_store()
+    if store:
+        return store, "credsStore"
+    if not cfg.contains_auth():
+        auto = auto_store(search_path)
+        if auto:
+            return auto, "docker's automatic choice (no credsStore, credHelpers or auths)"
+    return "", "no credsStore or credHelpers entry"
