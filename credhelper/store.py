@@ -12,7 +12,13 @@ File format, version 1:
      "auths": {
        "<server>": {"sealed": "<b64 nonce|ct|tag>", "keyId": "<16 hex>",
                     "updated": "<UTC ISO-8601>"},
-       "<server>": {"invalidated": "<UTC ISO-8601>", "reason": "key rotation"}}}
+       "<server>": {"invalidated": "<UTC ISO-8601>", "reason": "key rotation"}},
+     "keyRotation": {"newKeyId": "<16 hex>", ...}}     (only while a rotation runs)
+
+Rotation (credhelper/rotate.py) leaves entries sealed by a *pending* key for a
+moment; readers that meet a key-id mismatch look for that pending key and re-read
+the store once or twice (only then: the common path pays nothing), and the next
+writer under the lock finishes an interrupted rotation (`recover_rotation`).
 """
 
 from __future__ import annotations
@@ -146,21 +152,38 @@ def serialize_document(doc: dict[str, Any]) -> bytes:
     return (json.dumps(out, indent=1) + "\n").encode("ascii")
 
 
+# How often a reader that met a key-id mismatch re-reads store and key. A
+# rotation changes the store once and the key once, so two re-reads always see a
+# consistent pair unless another rotation starts meanwhile.
+_REREADS = 2
+
+
 class Snapshot:
     """A store as read at one instant, with its key loaded on first need."""
 
-    def __init__(self, doc: dict[str, Any], path: str) -> None:
+    def __init__(
+        self,
+        doc: dict[str, Any],
+        path: str,
+        directory: str | None = None,
+        raw: bytes | None = None,
+    ) -> None:
         self.doc = doc
         self.path = path
+        self.directory = directory if directory is not None else os.path.dirname(path)
         self.auths: dict[str, Any] = doc["auths"]
+        self._raw = raw
         self._provider: KeyProvider | None = None
         self._sealer: crypto.Sealer | None = None
         self._key_loaded = False
+        self._pending: crypto.Sealer | None = None
+        self._pending_loaded = False
+        self._mismatch = False
 
     @property
     def provider(self) -> KeyProvider:
         if self._provider is None:
-            self._provider = keys.select(self.doc.get("keyProvider"))
+            self._provider = keys.select(self.doc.get("keyProvider"), self.directory)
         return self._provider
 
     def sealer(self) -> crypto.Sealer | None:
@@ -171,16 +194,56 @@ class Snapshot:
             self._key_loaded = True
         return self._sealer
 
+    def _pending_sealer(self, kid: str) -> crypto.Sealer | None:
+        """The pending key of a rotation in progress, if it is the one that sealed `kid`."""
+        if not self._pending_loaded:
+            self._pending_loaded = True
+            key = self.provider.load_pending()
+            self._pending = crypto.Sealer(key) if key is not None else None
+        if self._pending is not None and self._pending.key_id == kid:
+            return self._pending
+        return None
+
+    def _refresh(self) -> bool:
+        """Re-read store and key after a mismatch; True if either changed.
+
+        A rotation may have replaced the store or promoted the key between our
+        read of the one and of the other.
+        """
+        old_kid = self._sealer.key_id if self._sealer is not None else None
+        raw = fsutil.read_file_nofollow(self.path, "store")
+        if raw is None:
+            raw = b""
+            doc: dict[str, Any] = {"version": FORMAT_VERSION, "auths": {}}
+        else:
+            doc = parse_document(raw, self.path)
+        self.doc, self.auths = doc, doc["auths"]
+        changed = raw != self._raw
+        self._raw = raw
+        self._provider = None
+        self._key_loaded = self._pending_loaded = False
+        self._pending = None
+        self._mismatch = False
+        sealer = self.sealer()
+        return changed or (sealer.key_id if sealer is not None else None) != old_kid
+
     def servers(self) -> list[str]:
         return sorted(self.auths)
 
     def get(self, server: str) -> Credentials:
         """The credentials for `server`; NotFound, Invalidated or CorruptEntry otherwise."""
-        entry = self.auths.get(server)
-        if entry is None:
-            raise NotFound(server)
-        username, secret = self._open(server, entry)
-        return Credentials(server, username, secret)
+        for attempt in range(_REREADS + 1):
+            entry = self.auths.get(server)
+            if entry is None:
+                raise NotFound(server)
+            try:
+                username, secret = self._open(server, entry)
+            except Invalidated:
+                if not self._mismatch or attempt == _REREADS or not self._refresh():
+                    raise
+                continue
+            return Credentials(server, username, secret)
+        raise NotFound(server)  # not reached: the loop returns or raises
 
     def _open(self, server: str, entry: Any) -> tuple[str, str]:
         if not isinstance(entry, dict):
@@ -198,6 +261,15 @@ class Snapshot:
         if not isinstance(sealed, str) or not isinstance(kid, str):
             raise CorruptEntry(server, "entry has no ciphertext or key id")
         sealer = self.sealer()
+        if sealer is None or kid != sealer.key_id:
+            # The slow path: a rotation in progress, or a lost/replaced key.
+            pending = self._pending_sealer(kid)
+            if pending is not None:
+                try:
+                    return pending.unseal(server, sealed)
+                except crypto.SealError as err:
+                    raise CorruptEntry(server, str(err)) from None
+            self._mismatch = True
         if sealer is None:
             raise Invalidated(
                 server,
@@ -233,7 +305,12 @@ class Snapshot:
         return EntryStatus(server, STATE_OK, username, updated, "", kid)
 
     def statuses(self) -> list[EntryStatus]:
-        return [self.status(server) for server in self.servers()]
+        result = [self.status(server) for server in self.servers()]
+        for _attempt in range(_REREADS):
+            if not self._mismatch or not self._refresh():
+                break
+            result = [self.status(server) for server in self.servers()]
+        return result
 
     def usernames(self) -> tuple[dict[str, str], list[EntryStatus]]:
         """(server -> username for every usable entry, the entries that are not usable)."""
@@ -250,8 +327,14 @@ class Snapshot:
 class Transaction(Snapshot):
     """A snapshot taken under the lock that may be changed and is written back once."""
 
-    def __init__(self, doc: dict[str, Any], path: str) -> None:
-        super().__init__(doc, path)
+    def __init__(
+        self,
+        doc: dict[str, Any],
+        path: str,
+        directory: str | None = None,
+        raw: bytes | None = None,
+    ) -> None:
+        super().__init__(doc, path, directory, raw)
         self.dirty = False
 
     def write_sealer(self) -> crypto.Sealer:
@@ -284,6 +367,56 @@ class Transaction(Snapshot):
         self.dirty = True
 
 
+ROTATION_MARK = "keyRotation"
+
+
+def recover_rotation(doc: dict[str, Any], provider: KeyProvider) -> bool:
+    """Finish or clean up a rotation that was killed; True if `doc` changed.
+
+    Called by every writer under the lock. A rotation writes the pending key,
+    then the store carrying ROTATION_MARK with the pending key's id, then promotes
+    the key, then drops the mark. So a mark means the store already needs the new
+    key: promote it if it is still pending. No mark means any pending key never
+    reached the store: discard it.
+    """
+    mark = doc.get(ROTATION_MARK)
+    if mark is None:
+        if provider.name == "file":  # cheap for a file; keyring items are just overwritten
+            provider.discard_pending()
+        return False
+    target = mark.get("newKeyId") if isinstance(mark, dict) else None
+    current = provider.load()
+    if current is None or crypto.key_id(current) != target:
+        pending = provider.load_pending()
+        if pending is not None and crypto.key_id(pending) == target:
+            provider.promote_pending()
+        # Else the new key is lost (nothing credhelper does leads here); the
+        # entries sealed by it then report needs-relogin, never garbage.
+    else:
+        provider.discard_pending()
+    del doc[ROTATION_MARK]
+    return True
+
+
+class LockedStore:
+    """The store while this process holds its lock: read and write as often as needed."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def read(self) -> Transaction:
+        raw = fsutil.read_file_nofollow(self.store.path, "store")
+        doc = (
+            parse_document(raw, self.store.path)
+            if raw is not None
+            else {"version": FORMAT_VERSION, "auths": {}}
+        )
+        return Transaction(doc, self.store.path, self.store.directory, raw)
+
+    def write(self, doc: dict[str, Any]) -> None:
+        fsutil.atomic_write(self.store.path, serialize_document(doc), what="store")
+
+
 class Store:
     """The store in one directory ($CREDHELPER_HOME or its defaults)."""
 
@@ -303,7 +436,22 @@ class Store:
 
     def snapshot(self) -> Snapshot:
         """Read the store without locking (never creates anything)."""
-        return Snapshot(self._read_document(), self.path)
+        raw = fsutil.read_file_nofollow(self.path, "store")
+        if raw is None:
+            return Snapshot({"version": FORMAT_VERSION, "auths": {}}, self.path, self.directory)
+        return Snapshot(parse_document(raw, self.path), self.path, self.directory, raw)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[LockedStore]:
+        """Hold the store lock; an interrupted rotation is finished first."""
+        fsutil.ensure_private_dir(self.directory)
+        with fsutil.locked(self.lock_path):
+            fsutil.remove_stale_temps(self.directory)
+            session = LockedStore(self)
+            snap = session.read()
+            if recover_rotation(snap.doc, snap.provider):
+                session.write(snap.doc)
+            yield session
 
     def get(self, server: str) -> Credentials:
         return self.snapshot().get(server)
@@ -314,13 +462,11 @@ class Store:
 
         If the body raises, nothing is written.
         """
-        fsutil.ensure_private_dir(self.directory)
-        with fsutil.locked(self.lock_path):
-            fsutil.remove_stale_temps(self.directory)
-            txn = Transaction(self._read_document(), self.path)
+        with self.exclusive() as session:
+            txn = session.read()
             yield txn
             if txn.dirty:
-                fsutil.atomic_write(self.path, serialize_document(txn.doc), what="store")
+                session.write(txn.doc)
 
     def put(self, server: str, username: str, secret: str) -> None:
         with self.transaction() as txn:

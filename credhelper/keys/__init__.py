@@ -32,13 +32,33 @@ def provider_name(recorded: Mapping[str, Any] | None) -> str:
     return "file"
 
 
-def select(recorded: Mapping[str, Any] | None = None) -> KeyProvider:
+def select(recorded: Mapping[str, Any] | None = None, directory: str | None = None) -> KeyProvider:
     """The provider in force, given the `keyProvider` record of the store (if any)."""
-    name = provider_name(recorded)
+    return by_name(provider_name(recorded), recorded, directory)
+
+
+def by_name(
+    name: str, recorded: Mapping[str, Any] | None = None, directory: str | None = None
+) -> KeyProvider:
+    """Provider `name` for the store in `directory` (default: paths.store_dir()).
+
+    For `keyring` the backend class comes from the record (written by
+    keys.setup.configure_provider) or $CREDHELPER_KEYRING_BACKEND; only without
+    both does keyring's slow backend detection run.
+    """
+    directory = directory if directory is not None else paths.store_dir()
     if name == "file":
         from credhelper.keys.file import FileKeyProvider
 
-        return FileKeyProvider(paths.key_file())
+        return FileKeyProvider(os.path.join(directory, paths.KEY_NAME))
+    if name == "keyring":
+        from credhelper.keys.keyring_provider import ENV_BACKEND, KeyringKeyProvider
+
+        backend = os.environ.get(ENV_BACKEND) or None
+        if backend is None and recorded and recorded.get("name") == "keyring":
+            value = recorded.get("backend")
+            backend = value if isinstance(value, str) and value else None
+        return KeyringKeyProvider(directory, backend)
     if name == "env":
         from credhelper.keys.env import EnvKeyProvider
 

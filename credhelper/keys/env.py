@@ -17,6 +17,10 @@ from credhelper.errors import KeyProblem
 
 ENV_KEY = "CREDHELPER_AESKEY"
 ENV_KEY_FILE = "CREDHELPER_AESKEY_FILE"
+# The previous key, given only to `credhelper rotate --key-from-env --reencrypt`
+# so that it can re-seal the store from the old fleet key to the new one.
+OLD_ENV_KEY = "CREDHELPER_OLD_AESKEY"
+OLD_ENV_KEY_FILE = "CREDHELPER_OLD_AESKEY_FILE"
 
 
 def configured() -> bool:
@@ -47,24 +51,7 @@ class EnvKeyProvider:
         return f"key file named by {ENV_KEY_FILE} ({os.environ.get(ENV_KEY_FILE, '')})"
 
     def load(self) -> bytes | None:
-        value = os.environ.get(ENV_KEY)
-        if value:
-            return _decode(value.encode("ascii", "replace"), ENV_KEY)
-        file_name = os.environ.get(ENV_KEY_FILE)
-        if not file_name:
-            return None
-        # Followed even if it is a symlink: Kubernetes mounts secrets as links
-        # into a ..data directory. Its permissions belong to the secret system.
-        try:
-            with open(file_name, "rb") as handle:
-                data = handle.read(1 << 16)
-        except OSError as err:
-            raise KeyProblem(
-                f"credhelper: cannot read {ENV_KEY_FILE} {file_name}: {err.strerror}"
-            ) from None
-        if len(data) == KEY_BYTES:
-            return data
-        return _decode(data, f"{ENV_KEY_FILE} {file_name}")
+        return load_from(ENV_KEY, ENV_KEY_FILE)
 
     def load_or_create(self) -> bytes:
         key = self.load()
@@ -74,3 +61,54 @@ class EnvKeyProvider:
                 f"random bytes) or {ENV_KEY_FILE}; credhelper never creates this key"
             )
         return key
+
+    def rotation_refusal(self) -> str | None:
+        return (
+            f"credhelper: refusing to rotate: the key comes from {self.describe()}, which "
+            "belongs to the secret system that supplies it; put a new key there, then run "
+            f"`credhelper rotate --key-from-env --reencrypt` with the old one in {OLD_ENV_KEY} "
+            "(or `credhelper rotate --key-from-env` and log in again)"
+        )
+
+    def load_pending(self) -> bytes | None:
+        return None  # an env key is never rotated in place, so never pending
+
+    def write_pending(self, key: bytes) -> None:
+        raise KeyProblem(self.rotation_refusal() or "")
+
+    def promote_pending(self) -> None:
+        raise KeyProblem(self.rotation_refusal() or "")
+
+    def discard_pending(self) -> None:
+        return None
+
+    def store_key(self, key: bytes) -> None:
+        raise KeyProblem(
+            f"credhelper: the env key provider cannot store a key; put it in {ENV_KEY} "
+            f"or the file named by {ENV_KEY_FILE} through your secret system"
+        )
+
+    def remove_key(self) -> None:
+        return None  # the secret system owns it
+
+
+def load_from(env_key: str, env_key_file: str) -> bytes | None:
+    """The key in $env_key (base64) or in the file named by $env_key_file; None if unset."""
+    value = os.environ.get(env_key)
+    if value:
+        return _decode(value.encode("ascii", "replace"), env_key)
+    file_name = os.environ.get(env_key_file)
+    if not file_name:
+        return None
+    # Followed even if it is a symlink: Kubernetes mounts secrets as links
+    # into a ..data directory. Its permissions belong to the secret system.
+    try:
+        with open(file_name, "rb") as handle:
+            data = handle.read(1 << 16)
+    except OSError as err:
+        raise KeyProblem(
+            f"credhelper: cannot read {env_key_file} {file_name}: {err.strerror}"
+        ) from None
+    if len(data) == KEY_BYTES:
+        return data
+    return _decode(data, f"{env_key_file} {file_name}")

@@ -2,10 +2,12 @@
 
 The file is refused, ssh-style, when it is a symlink, owned by someone else or
 accessible to group/others; the message names the path and the exact fix.
+A rotation's pending key is `aeskey.pending` beside it, promoted by rename(2).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 
@@ -13,29 +15,21 @@ from credhelper import fsutil
 from credhelper.crypto import KEY_BYTES, new_key
 from credhelper.errors import KeyProblem, StoreError
 
+PENDING_SUFFIX = ".pending"
+
 
 class FileKeyProvider:
     name = "file"
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.pending_path = path + PENDING_SUFFIX
 
     def describe(self) -> str:
         return f"key file {self.path}"
 
     def load(self) -> bytes | None:
-        try:
-            data = _read_key_file(self.path)
-        except StoreError as err:
-            raise KeyProblem(err.message) from None
-        if data is None:
-            return None
-        if len(data) != KEY_BYTES:
-            raise KeyProblem(
-                f"credhelper: key file {self.path} is not a 32-byte AES-256 key "
-                f"({len(data)} bytes); run: credhelper doctor"
-            )
-        return data
+        return _load(self.path, "key file")
 
     def load_or_create(self) -> bytes:
         key = self.load()
@@ -50,8 +44,71 @@ class FileKeyProvider:
             raise KeyProblem(f"credhelper: key file {self.path} vanished while being created")
         return key
 
+    def rotation_refusal(self) -> str | None:
+        return None
 
-def _read_key_file(path: str) -> bytes | None:
+    def load_pending(self) -> bytes | None:
+        return _load(self.pending_path, "pending key file")
+
+    def write_pending(self, key: bytes) -> None:
+        fsutil.ensure_private_dir(os.path.dirname(self.path))
+        fsutil.atomic_write(self.pending_path, key, what="pending key file")
+
+    def promote_pending(self) -> None:
+        # rename(2) is the atomic step: at every instant `aeskey` is the whole old
+        # key or the whole new one, and the old key's name is gone in the same step.
+        try:
+            os.replace(self.pending_path, self.path)
+            fsutil.fsync_dir(os.path.dirname(self.path) or ".")
+        except OSError as err:
+            raise KeyProblem(
+                f"credhelper: cannot install the new key {self.path}: {err.strerror}; "
+                "the next credhelper write finishes the rotation"
+            ) from None
+
+    def discard_pending(self) -> None:
+        try:
+            os.unlink(self.pending_path)
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            raise KeyProblem(
+                f"credhelper: cannot remove {self.pending_path}: {err.strerror}"
+            ) from None
+        with contextlib.suppress(OSError):
+            fsutil.fsync_dir(os.path.dirname(self.path) or ".")
+
+    def store_key(self, key: bytes) -> None:
+        fsutil.ensure_private_dir(os.path.dirname(self.path))
+        fsutil.atomic_write(self.path, key, what="key file")
+
+    def remove_key(self) -> None:
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            raise KeyProblem(f"credhelper: cannot remove {self.path}: {err.strerror}") from None
+        with contextlib.suppress(OSError):
+            fsutil.fsync_dir(os.path.dirname(self.path) or ".")
+
+
+def _load(path: str, what: str) -> bytes | None:
+    try:
+        data = _read_key_file(path, what)
+    except StoreError as err:
+        raise KeyProblem(err.message) from None
+    if data is None:
+        return None
+    if len(data) != KEY_BYTES:
+        raise KeyProblem(
+            f"credhelper: {what} {path} is not a 32-byte AES-256 key "
+            f"({len(data)} bytes); run: credhelper doctor"
+        )
+    return data
+
+
+def _read_key_file(path: str, what: str = "key file") -> bytes | None:
     """Read the key, refusing a symlink, a foreign owner or group/other access."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -60,27 +117,27 @@ def _read_key_file(path: str) -> bytes | None:
     except OSError as err:
         if os.path.islink(path):
             raise StoreError(
-                f"credhelper: refusing key file {path}: it is a symbolic link; replace it "
+                f"credhelper: refusing {what} {path}: it is a symbolic link; replace it "
                 "with the real file (mv the target over it) or run: credhelper doctor --fix"
             ) from None
-        raise StoreError(f"credhelper: cannot read key file {path}: {err.strerror}") from None
+        raise StoreError(f"credhelper: cannot read {what} {path}: {err.strerror}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise StoreError(f"credhelper: refusing key file {path}: not a regular file")
+            raise StoreError(f"credhelper: refusing {what} {path}: not a regular file")
         if st.st_uid != os.geteuid():
             raise StoreError(
-                f"credhelper: refusing key file {path}: owned by uid {st.st_uid}, not by you "
+                f"credhelper: refusing {what} {path}: owned by uid {st.st_uid}, not by you "
                 f"(uid {os.geteuid()}); fix: chown {os.geteuid()} {path} && chmod 600 {path}"
             )
         if st.st_mode & 0o077:
             raise StoreError(
-                f"credhelper: refusing key file {path}: mode {stat.S_IMODE(st.st_mode):04o} "
+                f"credhelper: refusing {what} {path}: mode {stat.S_IMODE(st.st_mode):04o} "
                 f"lets others read or change it; fix: chmod 600 {path} "
                 "(or run: credhelper doctor --fix)"
             )
         return os.read(fd, KEY_BYTES + 1)
     except OSError as err:
-        raise StoreError(f"credhelper: cannot read key file {path}: {err.strerror}") from None
+        raise StoreError(f"credhelper: cannot read {what} {path}: {err.strerror}") from None
     finally:
         os.close(fd)
