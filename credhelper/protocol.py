@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Any, NoReturn
 
@@ -292,9 +293,18 @@ def parse_store(text: str) -> tuple[str, str, str]:
 # ---------------------------------------------------------------- output
 
 
+def _short_escape(match: re.Match[str]) -> str:
+    return {"b": "\\u0008", "f": "\\u000c"}.get(match[1], match[0])
+
+
 def go_json(value: Any) -> str:
     """Compact JSON with Go's default escaping (json.Encoder with SetEscapeHTML(true))."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if "\\b" in text or "\\f" in text:
+        # Python writes \b and \f; Go (as in protocol.md, and the Debian 0.6.4
+        # helpers) writes \u0008 and \u000c. Match escape pairs left to right so an
+        # escaped backslash followed by "b" is left alone.
+        text = re.sub(r"\\(.)", _short_escape, text)
     return (
         text.replace("<", "\\u003c")
         .replace(">", "\\u003e")
