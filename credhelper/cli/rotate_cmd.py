@@ -1,0 +1,78 @@
+"""`credhelper rotate`: replace the key; forced re-login by default, or --reencrypt."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from credhelper.errors import UsageError
+from credhelper.rotate import MODE_FORCED, RotationResult, rotate, rotate_from_env
+from credhelper.store import login_command
+
+
+def _confirm(reencrypt: bool, key_from_env: bool) -> None:
+    if key_from_env:
+        what = "bring the store to the key now in CREDHELPER_AESKEY"
+    else:
+        what = "replace the key"
+    if reencrypt:
+        what += " and re-encrypt every stored login under it"
+    else:
+        what += "; every stored login is invalidated and needs `credhelper login` again"
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"credhelper: rotate would {what}; refusing without a terminal to confirm "
+            "(add --yes, as in cron or a systemd timer)"
+        )
+    click.confirm(f"This will {what}. Continue?", abort=True)
+
+
+def _report(result: RotationResult) -> None:
+    old = result.old_key_id or "none"
+    click.echo(f"Rotated the key ({result.provider}): key {old} -> key {result.new_key_id}.")
+    if result.mode != MODE_FORCED:
+        click.echo(f"Re-encrypted {len(result.reencrypted)} stored login(s) under the new key.")
+    if result.needs_login:
+        click.echo(f"{len(result.needs_login)} registry login(s) need a new login:")
+        for server in result.needs_login:
+            click.echo(f"  {login_command(server)}")
+    elif result.mode == MODE_FORCED:
+        click.echo("No stored logins were affected.")
+
+
+@click.command("rotate")
+@click.option("--reencrypt", is_flag=True, help="Keep the logins: re-seal them under the new key.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (cron, scripts).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as a JSON object.")
+@click.option(
+    "--key-from-env",
+    is_flag=True,
+    help="env key provider: the secret system now supplies a new key in CREDHELPER_AESKEY; "
+    "bring the store to it (with --reencrypt, from the old key in CREDHELPER_OLD_AESKEY).",
+)
+def command(reencrypt: bool, yes: bool, as_json: bool, key_from_env: bool) -> None:
+    """Replace the store's key with a new random one.
+
+    By default every stored login is invalidated: the old key, any old copy of
+    the store and the old ciphertexts become useless, and each registry needs
+    `credhelper login` (or `docker login`) again; the registries are listed.
+    With --reencrypt the logins are kept, re-sealed under the new key. Atomic
+    under the store lock: killed at any moment, the store is before or after.
+
+    \b
+    Examples:
+      credhelper rotate                       # asks, then forces re-login
+      credhelper rotate --reencrypt --yes     # from cron / a systemd timer
+      credhelper rotate --yes --json | jq -r '.needsLogin[]'
+      CREDHELPER_OLD_AESKEY=... credhelper rotate --key-from-env --reencrypt --yes
+    """
+    if not yes:
+        _confirm(reencrypt, key_from_env)
+    run = rotate_from_env if key_from_env else rotate
+    result = run(reencrypt=reencrypt)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        _report(result)
