@@ -1,0 +1,138 @@
+"""Which modules the real `get`/`list`/`store` processes import (design.md §4, hot path).
+
+The installed executable runs under `python -X importtime`; every module imported
+after `site` has finished is the helper's own doing (site's imports, such as an
+editable install's finder, happen before any credhelper code runs and are the
+same for the floor `python -c "from ...aead import AESGCM"`).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import HELPER, Env
+
+# Never on the read path: the CLI framework, other key backends, networking,
+# logging, locking, and the heavy stdlib modules those would drag in.
+FORBIDDEN_ON_READ = {
+    "click",
+    "keyring",
+    "requests",
+    "urllib3",
+    "http",
+    "http.client",
+    "urllib",
+    "urllib.request",
+    "email",
+    "ssl",
+    "socket",
+    "logging",
+    "filelock",
+    "pathlib",
+    "dataclasses",
+    "hashlib",
+    "_hashlib",
+    "subprocess",
+    "threading",
+    "asyncio",
+    "inspect",
+    "importlib.metadata",
+    "credhelper.cli",
+}
+# A writer takes the lock (filelock) but still needs no CLI, keyring or network.
+FORBIDDEN_ON_WRITE = {"click", "keyring", "requests", "urllib3", "http", "credhelper.cli"}
+
+
+def imports_of(
+    ch: Env, action: str, stdin: bytes, extra_env: dict[str, str] | None = None
+) -> set[str]:
+    """Modules the helper process imports after interpreter start-up, by name."""
+    env = {**ch.env, **(extra_env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", HELPER, action],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    lines = [line for line in proc.stderr.decode().splitlines() if line.startswith("import time:")]
+    names = [line.rsplit("|", 1)[1].strip() for line in lines]
+    assert "site" in names, proc.stderr[-2000:]
+    after_site = set(names[names.index("site") + 1 :])
+    assert "credhelper.protocol" in after_site, "the helper did not run under importtime"
+    assert proc.returncode in (0, 1), proc.stdout
+    return after_site
+
+
+def top(modules: set[str]) -> set[str]:
+    """Each module name and every parent package of it."""
+    out = set()
+    for name in modules:
+        parts = name.split(".")
+        out.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+    return out
+
+
+@pytest.fixture
+def stored(ch: Env) -> Env:
+    ch.store_creds("reg.example", "alice", "pw")
+    ch.store_creds("https://index.docker.io/v1/", "<token>", "tok")
+    return ch
+
+
+@pytest.mark.parametrize(
+    ("action", "stdin"),
+    [("get", b"reg.example"), ("get", b"missing.example"), ("list", b"")],
+)
+def test_read_path_imports_only_stdlib_crypto_and_the_file_provider(
+    stored: Env, action: str, stdin: bytes
+) -> None:
+    modules = imports_of(stored, action, stdin)
+    assert not (top(modules) & FORBIDDEN_ON_READ), sorted(top(modules) & FORBIDDEN_ON_READ)
+    if stdin != b"missing.example":  # a miss needs no key at all
+        assert "cryptography.hazmat.primitives.ciphers.aead" in modules
+        assert "credhelper.keys.file" in modules
+    assert "credhelper.keys.env" not in modules
+    third_party = {m.split(".")[0] for m in modules} - set(sys.stdlib_module_names)
+    assert third_party <= {"credhelper", "cryptography", "_cffi_backend"}, third_party
+
+
+def test_read_path_with_env_provider_does_not_import_the_file_provider(stored: Env) -> None:
+    import base64
+    import os
+
+    key = base64.b64encode(os.urandom(32)).decode()
+    modules = imports_of(stored, "get", b"reg.example", {"CREDHELPER_AESKEY": key})
+    assert "credhelper.keys.env" in modules and "credhelper.keys.file" not in modules
+    assert not (top(modules) & FORBIDDEN_ON_READ)
+
+
+def test_version_imports_no_crypto(ch: Env) -> None:
+    modules = imports_of(ch, "version", b"")
+    assert not any(m.startswith("cryptography") for m in modules)
+
+
+def test_store_may_lock_but_needs_no_cli_keyring_or_network(ch: Env) -> None:
+    body = json.dumps({"ServerURL": "s", "Username": "u", "Secret": "p"}).encode()
+    modules = imports_of(ch, "store", body)
+    assert "filelock" in modules  # writes do lock
+    assert not (top(modules) & FORBIDDEN_ON_WRITE), sorted(top(modules) & FORBIDDEN_ON_WRITE)
+
+
+def test_get_still_works_under_importtime(stored: Env) -> None:
+    """The import check above must have watched a real, successful get."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", HELPER, "get"],
+        input=b"reg.example",
+        capture_output=True,
+        env=stored.env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout == b'{"ServerURL":"reg.example","Username":"alice","Secret":"pw"}\n'
