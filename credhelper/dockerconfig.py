@@ -451,20 +451,7 @@ def ensure_uses_credhelper(server_key: str, config_path: str | None = None) -> b
     """
 
     def change(doc: dict[str, Any]) -> bool:
-        _hkey, helpers = go_field(doc, "credHelpers")
-        if isinstance(helpers, dict) and server_key in helpers:
-            if helpers[server_key] == HELPER_NAME:
-                return False
-            helpers[server_key] = HELPER_NAME
-            return True
-        store = go_str(doc, "credsStore")
-        if store == HELPER_NAME:
-            return False
-        if store:
-            helpers_map(doc)[server_key] = HELPER_NAME
-            return True
-        set_creds_store_key(doc, HELPER_NAME)
-        return True
+        return use_credhelper(doc, server_key)
 
     return modify(config_path, change).changed
 
@@ -500,3 +487,113 @@ def helper_for(cfg: DockerConfig, key: str, search_path: str | None = None) -> t
         if auto:
             return auto, "docker's automatic choice (no credsStore, credHelpers or auths)"
     return "", "no credsStore or credHelpers entry"
+
+
+# What docker would make of each `auths` entry.
+AUTH_NONE = "none"  # no auth value: docker's usual {} entry (a helper holds the secret)
+AUTH_EMPTY = "empty"  # "auth": "" -- docker skips it, docker-py crashes on it
+AUTH_BASE64 = "base64"  # docker: illegal base64 data at input byte N
+AUTH_INVALID = "invalid"  # docker: Invalid auth configuration file
+AUTH_BINARY = "binary"  # docker accepts it, but it is binary, not user:password text
+AUTH_PLAINTEXT = "plaintext"  # a real user:password, readable by anyone who reads the file
+
+
+@dataclass(frozen=True)
+class EntryCheck:
+    """One `auths` entry as docker's loader sees it; never printed with its secret."""
+
+    server: str
+    state: str
+    auth: str | None = field(default=None, repr=False)
+    docker_error: str | None = None
+    username: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    # Keys of the entry that hold credentials in the clear (auth/username/password/identitytoken).
+    credential_keys: tuple[str, ...] = ()
+
+
+def _entry_credentials(server: str, entry: dict[str, Any]) -> EntryCheck:
+    from credhelper.legacy import is_printable_credentials  # no cryptography needed here
+
+    auth_key, auth = go_field(entry, "auth")
+    user_key, user = go_field(entry, "username")
+    pass_key, password = go_field(entry, "password")
+    token_key, token = go_field(entry, "identitytoken")
+    cred_keys = tuple(
+        k
+        for k, v in ((auth_key, auth), (user_key, user), (pass_key, password), (token_key, token))
+        if k is not None and isinstance(v, str) and v
+    )
+    if isinstance(auth, str) and auth:
+        try:
+            decoded = gob64.decode(auth)
+        except gob64.GoBase64Error as err:
+            return EntryCheck(server, AUTH_BASE64, auth, str(err), credential_keys=cred_keys)
+        try:
+            username, secret = decode_auth(auth)
+        except ValueError as err:
+            return EntryCheck(server, AUTH_INVALID, auth, str(err), credential_keys=cred_keys)
+        if not is_printable_credentials(decoded):
+            return EntryCheck(server, AUTH_BINARY, auth, credential_keys=cred_keys)
+        if isinstance(token, str) and token:
+            return EntryCheck(server, AUTH_PLAINTEXT, auth, None, "<token>", token, cred_keys)
+        return EntryCheck(server, AUTH_PLAINTEXT, auth, None, username, secret, cred_keys)
+    if isinstance(token, str) and token:
+        return EntryCheck(server, AUTH_PLAINTEXT, None, None, "<token>", token, cred_keys)
+    if isinstance(user, str) and user and isinstance(password, str):
+        return EntryCheck(server, AUTH_PLAINTEXT, None, None, user, password, cred_keys)
+    if auth_key is not None and auth == "":
+        return EntryCheck(server, AUTH_EMPTY, "", credential_keys=cred_keys)
+    return EntryCheck(server, AUTH_NONE, credential_keys=cred_keys)
+
+
+def check_entries(cfg: DockerConfig) -> list[EntryCheck]:
+    return [
+        _entry_credentials(server, entry)
+        for server, entry in cfg.auths().items()
+        if isinstance(entry, dict)
+    ]
+
+
+def auths_map(doc: dict[str, Any]) -> dict[str, Any]:
+    key, value = go_field(doc, "auths")
+    if not isinstance(value, dict):
+        value = {}
+        doc[key or "auths"] = value
+    return value
+
+
+def strip_credentials(doc: dict[str, Any], check: EntryCheck) -> bool:
+    """Turn the entry of `check` into docker's usual `{}` form (other fields kept).
+
+    Only if it still holds what `check` saw: a concurrent edit is never undone.
+    """
+    entry = auths_map(doc).get(check.server)
+    if not isinstance(entry, dict) or _entry_credentials(check.server, entry) != check:
+        return False
+    changed = False
+    for name in ("auth", "username", "password", "identitytoken"):
+        key, _value = go_field(entry, name)
+        while key is not None:
+            del entry[key]
+            changed = True
+            key, _value = go_field(entry, name)
+    return changed
+
+
+def use_credhelper(doc: dict[str, Any], server_key: str) -> bool:
+    """In-memory form of ensure_uses_credhelper (see there); True if `doc` changed."""
+    _hkey, helpers = go_field(doc, "credHelpers")
+    if isinstance(helpers, dict) and server_key in helpers:
+        if helpers[server_key] == HELPER_NAME:
+            return False
+        helpers[server_key] = HELPER_NAME
+        return True
+    store = go_str(doc, "credsStore")
+    if store == HELPER_NAME:
+        return False
+    if store:
+        helpers_map(doc)[server_key] = HELPER_NAME
+        return True
+    set_creds_store_key(doc, HELPER_NAME)
+    return True

@@ -1,0 +1,231 @@
+"""Import credentials into the encrypted store from Docker's plaintext config.json,
+openEuler docker's AES-CFB config.json (+ its aeskey) or iSulad's auths.json.
+
+Order matters for "never lose anything": the store is written first, then Docker's
+file is rewritten (after a backup) with docker's usual `{}` entries.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from credhelper import dockerconfig, legacy
+from credhelper.dockerconfig import AUTH_BINARY, AUTH_INVALID, AUTH_PLAINTEXT, EntryCheck
+from credhelper.errors import CredhelperError
+from credhelper.store import DOCKER_HUB, STATE_OK, Store, login_command
+
+SOURCES = ("docker", "openeuler", "isulad")
+
+
+class MigrateError(CredhelperError):
+    """A source that cannot be read; nothing was imported."""
+
+
+@dataclass
+class Candidate:
+    server: str
+    username: str
+    secret: str = field(repr=False)
+    check: EntryCheck | None = None  # the Docker config entry it came from
+
+
+@dataclass
+class MigrationReport:
+    source: str
+    imported: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)  # already in the store, same login
+    kept_existing: list[str] = field(default_factory=list)  # store had another login: kept
+    relogin: list[tuple[str, str]] = field(default_factory=list)  # (server, why)
+    config_path: str | None = None
+    config_changed: bool = False
+    backups: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "imported": self.imported,
+            "unchanged": self.unchanged,
+            "keptExisting": self.kept_existing,
+            "needsLogin": [
+                {"server": s, "reason": why, "fix": login_command(s)} for s, why in self.relogin
+            ],
+            "configPath": self.config_path,
+            "configChanged": self.config_changed,
+            "backups": self.backups,
+            "notes": self.notes,
+        }
+
+
+def import_candidates(candidates: list[Candidate], report: MigrationReport) -> list[Candidate]:
+    """Seal candidates into the store; return those now safely held there.
+
+    A usable stored login that differs is kept (it is credhelper's, so newer);
+    an unusable one (invalidated, corrupt) is replaced, after a backup of the store.
+    """
+    if not candidates:
+        return []
+    store = Store()
+    held: list[Candidate] = []
+    with store.transaction() as txn:
+        replaced_unusable = False
+        for cand in candidates:
+            if cand.server in txn.auths:
+                status = txn.status(cand.server)
+                if status.state == STATE_OK:
+                    creds = txn.get(cand.server)
+                    if (creds.username, creds.secret) == (cand.username, cand.secret):
+                        report.unchanged.append(cand.server)
+                    else:
+                        report.kept_existing.append(cand.server)
+                    held.append(cand)
+                    continue
+                replaced_unusable = True
+            txn.put(cand.server, cand.username, cand.secret)
+            report.imported.append(cand.server)
+            held.append(cand)
+        if replaced_unusable and txn.dirty:
+            raw = _read(store.path)
+            if raw is not None:
+                report.backups.append(dockerconfig.write_backup(store.path, raw))
+    return held
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def docker_candidates(
+    cfg: dockerconfig.DockerConfig,
+    key_path: str | None,
+    report: MigrationReport,
+    *,
+    plaintext: bool,
+    aes: bool,
+) -> list[Candidate]:
+    found: list[Candidate] = []
+    key: bytes | None = None
+    key_error: str | None = None
+    if aes and key_path is not None:
+        try:
+            key = legacy.load_key(key_path)
+        except legacy.LegacyError as err:
+            key_error = str(err)
+    for check in dockerconfig.check_entries(cfg):
+        if check.state == AUTH_PLAINTEXT and plaintext:
+            assert check.username is not None and check.secret is not None
+            found.append(Candidate(check.server, check.username, check.secret, check))
+        elif aes and check.state in (AUTH_INVALID, AUTH_BINARY) and check.auth:
+            kind = legacy.record_kind(check.auth)
+            if kind is None:
+                continue
+            if key is None:
+                why = key_error or f"its AES key {key_path} is missing"
+                report.relogin.append((check.server, f"{kind} AES-CFB entry: {why}"))
+                continue
+            try:
+                creds = legacy.decrypt(check.auth, key)
+            except legacy.LegacyError as err:
+                report.relogin.append((check.server, f"{kind} AES-CFB entry: {err}"))
+                continue
+            found.append(Candidate(check.server, creds.username, creds.password, check))
+    return found
+
+
+def rewrite_docker_config(
+    config_path: str | None, held: list[Candidate], report: MigrationReport
+) -> None:
+    """Strip the imported credentials from Docker's file; make docker call credhelper for them."""
+    if not held:
+        return
+
+    def change(doc: dict[str, Any]) -> bool:
+        changed = False
+        for cand in held:
+            if cand.check is not None:
+                changed |= dockerconfig.strip_credentials(doc, cand.check)
+            changed |= dockerconfig.use_credhelper(doc, cand.server)
+        return changed
+
+    result = dockerconfig.modify(config_path, change)
+    report.config_changed = result.changed
+    if result.backup:
+        report.backups.append(result.backup)
+
+
+def migrate_docker(
+    config_path: str | None = None,
+    *,
+    source: str = "docker",
+    aes_key_path: str | None = None,
+) -> MigrationReport:
+    """--from docker (plaintext only) or --from openeuler (AES entries and plaintext)."""
+    path = config_path or dockerconfig.default_path()
+    cfg = dockerconfig.load(path)
+    report = MigrationReport(source, config_path=path)
+    if not cfg.exists:
+        report.notes.append(f"{path} does not exist; nothing to import")
+        return report
+    if not cfg.writable:
+        cause = cfg.parse_error or (cfg.type_errors[0] if cfg.type_errors else "")
+        raise MigrateError(
+            f"credhelper: cannot migrate from {path}: {cause or 'data after the JSON object'}; "
+            "see: credhelper doctor"
+        )
+    aes = source == "openeuler"
+    if aes and aes_key_path is None:
+        aes_key_path = legacy.openeuler_key_path(os.path.dirname(path))
+    candidates = docker_candidates(cfg, aes_key_path, report, plaintext=True, aes=aes)
+    held = import_candidates(candidates, report)
+    rewrite_docker_config(path, held, report)
+    return report
+
+
+def _isulad_server(host: str) -> str:
+    # iSulad keys registries by host; docker keys Docker Hub by its v1 URL.
+    return DOCKER_HUB if host in ("docker.io", "index.docker.io", "registry-1.docker.io") else host
+
+
+def migrate_isulad(
+    isulad_dir: str | None = None, docker_config: str | None = None
+) -> MigrationReport:
+    """Import iSulad's auths.json; it is left as it is (isula still reads it)."""
+    directory = isulad_dir or legacy.isulad_dir_default()
+    auths_path = os.path.join(directory, "auths.json")
+    report = MigrationReport("isulad", config_path=auths_path)
+    cfg = dockerconfig.load(auths_path)
+    if not cfg.exists:
+        raise MigrateError(f"credhelper: no iSulad credentials at {auths_path}")
+    if cfg.doc is None:
+        raise MigrateError(f"credhelper: cannot read {auths_path}: {cfg.parse_error}")
+    key_path = os.path.join(directory, "aeskey")
+    try:
+        key = legacy.load_key(key_path)
+        key_error = None if key is not None else f"its AES key {key_path} is missing"
+    except legacy.LegacyError as err:
+        key, key_error = None, str(err)
+    candidates: list[Candidate] = []
+    for host, entry in cfg.auths().items():
+        value = entry.get("auth") if isinstance(entry, dict) else None
+        server = _isulad_server(host)
+        if not isinstance(value, str) or not value:
+            continue
+        if key is None:
+            report.relogin.append((server, f"iSulad entry: {key_error}"))
+            continue
+        try:
+            creds = legacy.decrypt(value, key)
+        except legacy.LegacyError as err:
+            report.relogin.append((server, f"iSulad entry: {err}"))
+            continue
+        candidates.append(Candidate(server, creds.username, creds.password))
+    held = import_candidates(candidates, report)
+    rewrite_docker_config(docker_config, held, report)
+    report.notes.append(f"{auths_path} was left unchanged (isula still reads it)")
+    return report
