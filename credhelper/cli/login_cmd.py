@@ -1,0 +1,227 @@
+"""`credhelper login`: get a password safely, prove it, store it, point docker at credhelper.
+
+`obtain_and_login` is also what `credhelper push --relogin` runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from credhelper import reference
+from credhelper.errors import CredhelperError, NotFound, UsageError
+from credhelper.store import Store
+
+MAX_PASSWORD = 1 << 20
+INSECURE_WARNING = (
+    "WARNING! Using --password via the CLI is insecure (it is visible in ps and shell "
+    "history). Use --password-stdin."
+)
+
+
+def _read_password_stdin() -> str:
+    raw = sys.stdin.buffer.read(MAX_PASSWORD + 1)
+    if len(raw) > MAX_PASSWORD:
+        raise UsageError("credhelper: the password on stdin is larger than 1 MiB; refused")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError("credhelper: the password on stdin is not UTF-8 text") from None
+    # Exactly docker's rule: one trailing "\n", then one "\r", are not part of it.
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text:
+        raise UsageError("credhelper: the password on stdin is empty")
+    return text
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _prompt_username(default: str | None) -> str:
+    value = click.prompt("Username", default=default or None, err=True, show_default=bool(default))
+    name = str(value).strip()
+    if not name:
+        raise UsageError("credhelper: a username is required")
+    return name
+
+
+def _prompt_password() -> str:
+    import getpass
+
+    # getpass reads /dev/tty (or the terminal on stdin) with echo off.
+    password = getpass.getpass("Password: ", stream=sys.stderr)
+    if not password:
+        raise UsageError("credhelper: a password is required")
+    return password
+
+
+def _no_terminal(key: str) -> UsageError:
+    shown = "" if key == reference.DOCKER_HUB else f" {key}"
+    return UsageError(
+        "credhelper: no password given and no terminal to ask for one; pass it on stdin: "
+        f"printf '%s\\n' \"$PASSWORD\" | credhelper login{shown} -u USER --password-stdin"
+    )
+
+
+def _stored(key: str) -> tuple[str, str] | None:
+    try:
+        creds = Store().snapshot().get(key)
+    except NotFound:
+        return None
+    except CredhelperError:
+        return None  # corrupt: a fresh login replaces it
+    return creds.username, creds.secret
+
+
+def obtain_and_login(
+    server: str | None,
+    username: str | None,
+    password: str | None,
+    *,
+    verify: bool = True,
+    insecure: bool = False,
+    quiet: bool = False,
+) -> dict[str, object]:
+    """Verify (unless told not to) and store a login; returns what --json prints.
+
+    Nothing is stored unless the registry accepted the credentials.
+    """
+    from credhelper import registry
+
+    key = reference.server_key(server)
+    target = server if server else key
+    reused = False
+    if password is None and username is None:
+        stored = _stored(key)
+        if stored is not None and verify:
+            # As docker does: try the stored login before asking for a new one.
+            if not quiet:
+                click.echo(f"Authenticating with existing credentials for {key}...", err=True)
+            try:
+                registry.verify_login(target, stored[0], stored[1], insecure=insecure)
+                username, password, reused = stored[0], stored[1], True
+            except registry.AuthRejected as err:
+                if not _interactive():
+                    raise
+                click.echo(f"{err.message}; please log in again", err=True)
+                username = None if stored[0] == registry.TOKEN_USERNAME else stored[0]
+                username = _prompt_username(username)
+        elif _interactive():
+            default = stored[0] if stored and stored[0] != registry.TOKEN_USERNAME else None
+            username = _prompt_username(default)
+        else:
+            raise _no_terminal(key)
+    if password is None:
+        if not _interactive():
+            raise _no_terminal(key)
+        if username is None:
+            username = _prompt_username(None)
+        password = _prompt_password()
+    if username is None:
+        if not _interactive():
+            raise UsageError("credhelper: no username: pass -u USER")
+        username = _prompt_username(None)
+
+    result: registry.LoginResult | None = None
+    if verify:
+        result = registry.verify_login(target, username, password, insecure=insecure)
+        store_user, store_secret = result.username, result.secret
+    else:
+        store_user, store_secret = username, password
+    if not reused or store_user != username:
+        Store().put(key, store_user, store_secret)
+
+    from credhelper import dockerconfig
+
+    config_changed: bool | None
+    config_error = None
+    try:
+        config_changed = dockerconfig.ensure_uses_credhelper(key)
+    except CredhelperError as err:
+        config_changed, config_error = None, err.message
+        click.echo(
+            f"WARNING: logged in, but Docker's config was not updated: {err.message}; "
+            "docker will not use this login until you run: credhelper doctor --fix",
+            err=True,
+        )
+    if not verify and not quiet:
+        click.echo(
+            "WARNING: the credentials were stored without checking them (--no-verify)", err=True
+        )
+    return {
+        "server": key,
+        "username": store_user,
+        "verified": verify,
+        "auth": result.scheme if result else None,
+        "endpoint": result.endpoint if result else None,
+        "identityToken": bool(result and result.identity_token),
+        "dockerConfigChanged": config_changed,
+        "dockerConfigError": config_error,
+    }
+
+
+@click.command("login")
+@click.argument("server", required=False)
+@click.option("-u", "--username", help="Registry user name.")
+@click.option(
+    "-p", "--password", help="Password or token on the command line (insecure: visible in ps)."
+)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from stdin (one newline stripped)."
+)
+@click.option("--no-verify", is_flag=True, help="Store without checking with the registry.")
+@click.option(
+    "--insecure", is_flag=True, help="Allow plain HTTP to a registry that is not on loopback."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
+def command(
+    server: str | None,
+    username: str | None,
+    password: str | None,
+    password_stdin: bool,
+    no_verify: bool,
+    insecure: bool,
+    as_json: bool,
+) -> None:
+    """Log in to a registry: verify the credentials, then store them encrypted.
+
+    SERVER defaults to Docker Hub; other registries are host[:port] (a scheme or
+    path is dropped, as docker does). The password comes from --password-stdin, a
+    hidden prompt on a terminal, or -p (insecure). The login is checked with the
+    registry (HTTPS, trusting the system CAs plus /etc/docker/certs.d/HOST/ca.crt;
+    plain HTTP only for loopback or --insecure) before anything is stored. Docker's
+    config is then set to use credhelper for SERVER.
+
+    \b
+    Examples:
+      printf '%s\\n' "$TOKEN" | credhelper login registry.example.com -u ci --password-stdin
+      credhelper login registry.example.com:5000 -u alice      # prompts for the password
+      credhelper login                                          # Docker Hub
+
+    \b
+    Exit codes: 0 logged in, 2 bad usage / plain HTTP refused, 5 credentials rejected,
+    6 registry unreachable, TLS failure, not a registry or token server failure.
+    """
+    if password is not None and password_stdin:
+        raise UsageError("credhelper: --password and --password-stdin are mutually exclusive")
+    if password_stdin:
+        if not username:
+            raise UsageError("credhelper: --password-stdin needs the user name: -u USER")
+        password = _read_password_stdin()
+    elif password is not None:
+        click.echo(INSECURE_WARNING, err=True)
+        if not password:
+            raise UsageError("credhelper: the password given with -p is empty")
+    info = obtain_and_login(
+        server, username, password, verify=not no_verify, insecure=insecure, quiet=as_json
+    )
+    if as_json:
+        click.echo(json.dumps(info))
+    else:
+        click.echo("Login Succeeded")

@@ -1,0 +1,495 @@
+"""The registry v2 login handshake over HTTPS (requests): proves credentials before storing.
+
+Used by `login`, `push` (to diagnose a refused push) and `doctor --online` through
+`verify_login`; never imported on the helper's hot path. Each way a login can fail
+is its own CredhelperError subclass with a message that says what to do; no message
+ever contains the secret.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+import re
+import ssl
+from typing import Any
+
+import requests
+import requests.adapters
+
+from credhelper import reference
+from credhelper.errors import CredhelperError, ExitCode
+
+DEFAULT_CERTS_D = "/etc/docker/certs.d"
+TOKEN_USERNAME = "<token>"  # noqa: S105 - docker's username for an identity (refresh) token
+CLIENT_ID = "credhelper"
+USER_AGENT = "credhelper (registry login check)"
+
+
+class RegistryError(CredhelperError):
+    """A login check that could not be completed or was refused."""
+
+    exit_code = ExitCode.UNREACHABLE
+
+
+class AuthRejected(RegistryError):
+    """The registry (or its token server) refused these credentials."""
+
+    exit_code = ExitCode.AUTH_REJECTED
+
+
+class RegistryUnreachable(RegistryError):
+    """No HTTP answer: DNS, connection refused, timeout."""
+
+
+class TLSFailure(RegistryError):
+    """The TLS handshake failed (untrusted CA, wrong name, client certificate...)."""
+
+    def __init__(self, message: str, ca_file: str) -> None:
+        super().__init__(message)
+        self.ca_file = ca_file
+
+
+class NotARegistry(RegistryError):
+    """Something answered, but not a registry v2 API."""
+
+
+class TokenServerError(RegistryError):
+    """The registry sends clients to a token server that failed (not a refusal)."""
+
+
+class InsecureRefused(RegistryError):
+    """Plain HTTP to a registry that is not on loopback, without --insecure."""
+
+    exit_code = ExitCode.USAGE
+
+
+@dataclasses.dataclass(frozen=True)
+class LoginResult:
+    """What a successful handshake established, and what to store for it."""
+
+    server: str  # the store key
+    endpoint: str  # e.g. https://127.0.0.1:5000
+    scheme: str  # "basic", "bearer" or "none" (the registry asks for no login)
+    username: str  # what to store as Username (TOKEN_USERNAME for identity tokens)
+    secret: str = dataclasses.field(repr=False)  # what to store as Secret
+    identity_token: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "server": self.server,
+            "endpoint": self.endpoint,
+            "auth": self.scheme,
+            "username": self.username,
+            "identityToken": self.identity_token,
+        }
+
+
+# ---------------------------------------------------------------- TLS
+
+
+def certs_d_root(certs_dir: str | None = None) -> str:
+    """Docker's per-registry certificate tree; $CREDHELPER_CERTS_D overrides it."""
+    if certs_dir:
+        return certs_dir
+    return os.environ.get("CREDHELPER_CERTS_D") or DEFAULT_CERTS_D
+
+
+def registry_certs_dir(host: str, certs_dir: str | None = None) -> str:
+    return os.path.join(certs_d_root(certs_dir), host)
+
+
+def tls_context(host: str, certs_dir: str | None = None) -> ssl.SSLContext:
+    """System trust store plus docker's certs.d/<host>: *.crt are CAs, *.cert+*.key client pairs."""
+    ctx = ssl.create_default_context()
+    directory = registry_certs_dir(host, certs_dir)
+    for ca in sorted(glob.glob(os.path.join(glob.escape(directory), "*.crt"))):
+        try:
+            ctx.load_verify_locations(cafile=ca)
+        except (ssl.SSLError, OSError) as err:
+            raise TLSFailure(
+                f"credhelper: cannot load CA certificate {ca}: {_short(err)}", ca
+            ) from None
+    for cert in sorted(glob.glob(os.path.join(glob.escape(directory), "*.cert"))):
+        key = cert[: -len(".cert")] + ".key"
+        if not os.path.exists(key):
+            # docker refuses this too ("missing key ... for client certificate").
+            raise TLSFailure(f"credhelper: client certificate {cert} has no key file {key}", cert)
+        try:
+            ctx.load_cert_chain(cert, key)
+        except (ssl.SSLError, OSError) as err:
+            raise TLSFailure(
+                f"credhelper: cannot load client certificate {cert} / {key}: {_short(err)}", cert
+            ) from None
+    return ctx
+
+
+class _ContextAdapter(requests.adapters.HTTPAdapter):
+    """Make requests use our SSLContext (system CAs + certs.d) instead of certifi's bundle."""
+
+    def __init__(self, ctx: ssl.SSLContext) -> None:
+        self._ctx = ctx
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._ctx
+        super().init_poolmanager(*args, **kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        # Trust comes from the SSLContext alone; do not add certifi's bundle.
+        return None
+
+
+def _short(err: BaseException) -> str:
+    text = getattr(err, "strerror", None) or str(err) or type(err).__name__
+    return " ".join(str(text).split())
+
+
+def _innermost(err: BaseException) -> BaseException:
+    """The root cause inside requests' and urllib3's wrappers."""
+    seen: set[int] = set()
+    current: BaseException = err
+    while id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError | ssl.SSLError):
+            return current
+        nxt: BaseException | None = getattr(current, "reason", None)
+        if not isinstance(nxt, BaseException):
+            nxt = next((a for a in current.args if isinstance(a, BaseException)), None)
+        if nxt is None:
+            nxt = current.__cause__ or current.__context__
+        if nxt is None:
+            break
+        current = nxt
+    return current
+
+
+def _tls_reason(err: BaseException) -> str:
+    inner = _innermost(err)
+    if isinstance(inner, ssl.SSLCertVerificationError):
+        return inner.verify_message or inner.reason or "certificate verify failed"
+    if isinstance(inner, ssl.SSLError):
+        return inner.reason or _short(inner)
+    return _short(inner)
+
+
+def _conn_reason(err: BaseException) -> str:
+    inner = _innermost(err)
+    if isinstance(inner, OSError) and inner.strerror:
+        return inner.strerror
+    text = _short(inner)
+    # urllib3 wraps socket errors as "<...>: Failed to establish a new connection: [Errno 111] ..."
+    match = re.search(r"\[Errno -?\d+\] ([^')\"]+)", text)
+    return match.group(1).strip() if match else text
+
+
+# ---------------------------------------------------------------- challenges
+
+
+_CHALLENGE = re.compile(r'([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+
+
+def parse_challenges(header: str) -> list[tuple[str, dict[str, str]]]:
+    """WWW-Authenticate → [(scheme lower-cased, {param: value})]."""
+    out: list[tuple[str, dict[str, str]]] = []
+    pos = 0
+    scheme_re = re.compile(r"\s*,?\s*([A-Za-z][\w-]*)(?:\s+|$)")
+    while pos < len(header):
+        match = scheme_re.match(header, pos)
+        if not match:
+            break
+        scheme = match.group(1).lower()
+        pos = match.end()
+        params: dict[str, str] = {}
+        while True:
+            pm = _CHALLENGE.match(header, pos)
+            if not pm:
+                break
+            value = pm.group(2) if pm.group(2) is not None else pm.group(3)
+            params[pm.group(1).lower()] = re.sub(r"\\(.)", r"\1", value or "")
+            pos = pm.end()
+            sep = re.match(r"\s*,\s*", header[pos:])
+            if not sep:
+                break
+            # a comma followed by a new scheme name (no '=') ends this challenge
+            nxt = re.match(r"\s*,\s*[A-Za-z][\w-]*\s*=", header[pos:])
+            if not nxt:
+                break
+            pos += sep.end()
+        out.append((scheme, params))
+    return out
+
+
+def error_text(resp: requests.Response, secret: str = "") -> str:
+    """The server's own error text (distribution's errors[], OAuth's error_description)."""
+    text = ""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list):
+            parts = []
+            for item in errors[:3]:
+                if isinstance(item, dict):
+                    message = item.get("message") or item.get("code")
+                    if message:
+                        parts.append(str(message))
+            text = "; ".join(parts)
+        if not text:
+            for field in ("error_description", "message", "details", "detail", "error"):
+                if isinstance(body.get(field), str) and body[field]:
+                    text = body[field]
+                    break
+    if not text:
+        text = " ".join(resp.text.split())[:200] if resp.text else ""
+    if secret and len(secret) >= 3:
+        text = text.replace(secret, "***")  # a server that echoes the password back
+    status = f"HTTP {resp.status_code}"
+    return f"{text} ({status})" if text else status
+
+
+# ---------------------------------------------------------------- handshake
+
+
+class _Client:
+    def __init__(self, host: str, certs_dir: str | None, timeout: float) -> None:
+        self.host = host
+        self.certs_dir = certs_dir
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.mount("https://", _ContextAdapter(tls_context(host, certs_dir)))
+
+    def ca_hint(self) -> str:
+        return os.path.join(registry_certs_dir(self.host, self.certs_dir), "ca.crt")
+
+    def tls_failure(self, url: str, err: BaseException, what: str) -> TLSFailure:
+        ca = self.ca_hint()
+        reason = _tls_reason(err)
+        if os.path.exists(ca):
+            fix = (
+                f"the CA in {ca} does not vouch for it either; "
+                "check that file and the server's certificate"
+            )
+        else:
+            fix = (
+                f"if the registry uses a private CA, put that CA certificate in {ca} "
+                "(the directory docker uses; set CREDHELPER_CERTS_D to use another tree)"
+            )
+        return TLSFailure(f"credhelper: TLS failure talking to {what} {url}: {reason}; {fix}", ca)
+
+    def get(self, url: str, what: str, **kw: Any) -> requests.Response:
+        try:
+            return self.session.get(url, timeout=self.timeout, allow_redirects=True, **kw)
+        except requests.exceptions.SSLError as err:
+            raise self.tls_failure(url, err, what) from None
+        except requests.exceptions.Timeout:
+            raise RegistryUnreachable(
+                f"credhelper: {what} {url} did not answer within {self.timeout:g}s"
+            ) from None
+        except requests.exceptions.ConnectionError as err:
+            raise RegistryUnreachable(
+                f"credhelper: cannot reach {what} {url}: {_conn_reason(err)}"
+            ) from None
+        except requests.exceptions.RequestException as err:
+            raise RegistryUnreachable(
+                f"credhelper: request to {what} {url} failed: {type(err).__name__}"
+            ) from None
+
+    def post(self, url: str, what: str, **kw: Any) -> requests.Response:
+        try:
+            return self.session.post(url, timeout=self.timeout, allow_redirects=False, **kw)
+        except requests.exceptions.SSLError as err:
+            raise self.tls_failure(url, err, what) from None
+        except requests.exceptions.Timeout:
+            raise RegistryUnreachable(
+                f"credhelper: {what} {url} did not answer within {self.timeout:g}s"
+            ) from None
+        except requests.exceptions.RequestException as err:
+            raise RegistryUnreachable(
+                f"credhelper: cannot reach {what} {url}: {_conn_reason(err)}"
+            ) from None
+
+
+def _looks_like_registry(resp: requests.Response) -> bool:
+    if resp.headers.get("Docker-Distribution-API-Version", "").startswith("registry/2"):
+        return True
+    if resp.status_code == 401 and resp.headers.get("WWW-Authenticate"):
+        return True
+    return resp.status_code == 200 and "json" in resp.headers.get("Content-Type", "")
+
+
+def _ping(client: _Client, host: str, insecure: bool) -> tuple[str, requests.Response]:
+    """GET /v2/ over HTTPS; over plain HTTP only where docker would allow it."""
+    https = f"https://{host}"
+    allow_http = insecure or reference.is_loopback(host)
+    try:
+        resp = client.get(https + "/v2/", "registry")
+    except (TLSFailure, RegistryUnreachable) as first:
+        if not allow_http:
+            raise
+        # docker falls back to HTTP for insecure registries (loopback by default).
+        try:
+            plain = client.get(f"http://{host}/v2/", "registry")
+        except RegistryError:
+            raise first from None
+        if not _looks_like_registry(plain):
+            raise first from None  # e.g. a TLS-only server answering 400 to plain HTTP
+        return f"http://{host}", plain
+    return https, resp
+
+
+def _token_endpoint_allowed(realm: str, insecure: bool) -> bool:
+    if realm.startswith("https://"):
+        return True
+    if realm.startswith("http://"):
+        return insecure or reference.is_loopback(reference.convert_to_hostname(realm))
+    return False
+
+
+def _fetch_token(
+    client: _Client,
+    challenge: dict[str, str],
+    username: str,
+    secret: str,
+    insecure: bool,
+) -> tuple[str, str | None]:
+    """(bearer token, refresh token or None) from the challenge's realm."""
+    realm = challenge.get("realm", "")
+    if not realm:
+        raise NotARegistry(
+            f"credhelper: {client.host} asks for a Bearer token but names no token server (realm)"
+        )
+    if not _token_endpoint_allowed(realm, insecure):
+        raise TokenServerError(
+            f"credhelper: {client.host} sends logins to {realm}, which is not HTTPS; refusing "
+            "to send the password there (use --insecure if you trust the network)"
+        )
+    service = challenge.get("service", "")
+    scope = challenge.get("scope", "")
+    what = "token server"
+    if username == TOKEN_USERNAME:
+        # An identity token is an OAuth2 refresh token (docker's fetchTokenWithOAuth).
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": secret,
+            "service": service,
+            "client_id": CLIENT_ID,
+            "access_type": "offline",
+        }
+        if scope:
+            form["scope"] = scope
+        resp = client.post(realm, what, data=form)
+    else:
+        params = {"account": username, "client_id": CLIENT_ID, "offline_token": "true"}
+        if service:
+            params["service"] = service
+        if scope:
+            params["scope"] = scope
+        resp = client.get(realm, what, params=params, auth=(username, secret))
+    if resp.status_code in (400, 401, 403) and (
+        resp.status_code != 400 or "invalid_grant" in resp.text
+    ):
+        who = "the identity token" if username == TOKEN_USERNAME else f"user {username}"
+        raise AuthRejected(
+            f"credhelper: {client.host} refused the login of {who}: {error_text(resp, secret)}"
+        )
+    if resp.status_code != 200:
+        raise TokenServerError(
+            f"credhelper: the token server of {client.host} ({realm}) failed: "
+            f"{error_text(resp, secret)}"
+        )
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    token = None
+    if isinstance(body, dict):
+        token = body.get("token") or body.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise TokenServerError(
+            f"credhelper: the token server of {client.host} ({realm}) answered without a token"
+        )
+    refresh = body.get("refresh_token") if isinstance(body, dict) else None
+    return token, refresh if isinstance(refresh, str) and refresh else None
+
+
+def verify_login(
+    server: str,
+    username: str,
+    secret: str,
+    *,
+    insecure: bool = False,
+    certs_dir: str | None = None,
+    timeout: float = 15.0,
+) -> LoginResult:
+    """Prove `username`/`secret` against SERVER (a store key or host) with the v2 handshake.
+
+    GET /v2/ → 401 + WWW-Authenticate → Basic: retry with the credentials; Bearer:
+    get a token from the realm (service, scope, Basic auth; an identity token uses
+    the OAuth2 refresh grant) and retry with it. Raises AuthRejected,
+    RegistryUnreachable, TLSFailure, NotARegistry, TokenServerError or InsecureRefused.
+    """
+    key = reference.server_key(server)
+    host = reference.api_host(key)
+    if server.strip().lower().startswith("http://") and not (
+        insecure or reference.is_loopback(host)
+    ):
+        raise InsecureRefused(
+            f"credhelper: refusing plain HTTP to {host}: the password would cross the network "
+            "unencrypted; use HTTPS (give the server without http://), or --insecure if you "
+            "really mean it"
+        )
+    client = _Client(host, certs_dir, timeout)
+    endpoint, resp = _ping(client, host, insecure)
+    base = endpoint + "/v2/"
+    if resp.status_code == 200:
+        if not _looks_like_registry(resp):
+            raise NotARegistry(
+                f"credhelper: {endpoint} is not a docker registry (GET /v2/ gave HTTP 200 "
+                "without the registry API header)"
+            )
+        return LoginResult(key, endpoint, "none", username, secret)
+    if resp.status_code != 401:
+        raise NotARegistry(
+            f"credhelper: {endpoint} is not a docker registry (GET /v2/ answered "
+            f"HTTP {resp.status_code}; expected 200 or 401)"
+        )
+    challenges = parse_challenges(resp.headers.get("WWW-Authenticate", ""))
+    schemes = {scheme: params for scheme, params in reversed(challenges)}
+    if "bearer" in schemes:
+        token, refresh = _fetch_token(client, schemes["bearer"], username, secret, insecure)
+        check = client.get(base, "registry", headers={"Authorization": f"Bearer {token}"})
+        if check.status_code != 200:
+            raise AuthRejected(
+                f"credhelper: {host} refused the token issued for {username}: "
+                f"{error_text(check, secret)}"
+            )
+        if refresh is not None and username != TOKEN_USERNAME:
+            # As docker does: keep the identity token instead of the password.
+            return LoginResult(key, endpoint, "bearer", TOKEN_USERNAME, refresh, True)
+        return LoginResult(key, endpoint, "bearer", username, secret, username == TOKEN_USERNAME)
+    if "basic" in schemes:
+        if username == TOKEN_USERNAME:
+            raise AuthRejected(
+                f"credhelper: {host} uses Basic auth and cannot accept an identity token; "
+                f"run: credhelper login {key}"
+            )
+        check = client.get(base, "registry", auth=(username, secret))
+        if check.status_code == 200:
+            return LoginResult(key, endpoint, "basic", username, secret)
+        if check.status_code in (401, 403):
+            raise AuthRejected(
+                f"credhelper: {host} rejected the credentials of {username}: "
+                f"{error_text(check, secret)}"
+            )
+        raise NotARegistry(
+            f"credhelper: {endpoint} answered HTTP {check.status_code} to a Basic login"
+        )
+    raise NotARegistry(
+        f"credhelper: {endpoint} asks for a login scheme credhelper does not speak "
+        f"({resp.headers.get('WWW-Authenticate', 'no WWW-Authenticate header')[:80]})"
+    )
