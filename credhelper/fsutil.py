@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import stat
 from collections.abc import Iterator
@@ -221,7 +222,9 @@ def lock_timeout() -> float:
             value = float(raw)
         except ValueError:
             value = -1.0
-        if value >= 0:
+        # "inf" and "nan" parse as floats; an infinite wait is exactly what the
+        # bound exists to prevent, so they fall back to the default.
+        if math.isfinite(value) and value >= 0:
             return value
     return DEFAULT_LOCK_TIMEOUT
 
