@@ -1,0 +1,1 @@
+"""Stress tests: many concurrent real helper processes checked against a model."""

@@ -1,0 +1,334 @@
+"""Faults: SIGKILL mid-write, disk full, file-size limit, read-only and missing dirs, stuck locks.
+
+After each fault the store must parse, hold every entry's old or new value,
+keep no stale lock and no temp file that breaks the next call, and the failing
+call must have printed one clear line.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import random
+import resource
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import CLI, HELPER, Env
+from tests.stress.fsprobe import read_only, small_tmpfs, store_auths, temp_files, tree
+from tests.stress.harness import make_secret, parse_secret, seed_store, username_for
+
+TARGET = "target.example:5000"
+FILLER = 2000
+
+
+def _store_json(server: str, writer: int) -> bytes:
+    return json.dumps(
+        {
+            "ServerURL": server,
+            "Username": username_for(writer),
+            "Secret": make_secret(server, writer),
+        }
+    ).encode()
+
+
+def _get_writer(ch: Env, server: str) -> int | None:
+    """The writer whose whole value `get` returns, None when not found; fails on anything else."""
+    proc = ch.helper("get", server)
+    if proc.returncode == 1 and proc.stdout.strip() == b"credentials not found in native keychain":
+        return None
+    assert proc.returncode == 0, f"get failed: {proc.stdout[:300]!r}"
+    parsed = parse_secret(json.loads(proc.stdout)["Secret"])
+    assert parsed is not None and parsed[0] == server, "get returned a torn or foreign value"
+    return parsed[1]
+
+
+def _rotate_exists(ch: Env) -> bool:
+    return ch.cli("rotate", "--help").returncode == 0
+
+
+def _kill_at(argv: list[str], stdin: bytes, env: dict[str, str], delay: float) -> bool:
+    """Start argv, SIGKILL it after `delay` seconds; True if the kill landed mid-run."""
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+        time.sleep(delay)  # the point of the test: kill at this moment
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        rc = proc.wait(timeout=60)
+    return rc == -signal.SIGKILL
+
+
+def _duration(argv: list[str], stdin: bytes, env: dict[str, str]) -> float:
+    start = time.monotonic()
+    proc = subprocess.run(argv, input=stdin, capture_output=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stdout[:300]
+    return time.monotonic() - start
+
+
+def kill_loop(ch: Env, rounds: int, seed: int) -> dict[str, int]:
+    """SIGKILL store/erase (and rotate) at spread-out moments; check the store after each."""
+    rng = random.Random(seed)
+    seed_store([TARGET], {TARGET: 1}, filler=FILLER)
+    fillers = FILLER
+    current: int | None = 1
+    base = _duration([HELPER, "store"], _store_json(TARGET, 2), ch.env)
+    current = 2
+    rotate = _rotate_exists(ch)
+    kinds = ["store", "erase"] + (["rotate-reencrypt", "rotate"] if rotate else [])
+    landed = 0
+    env = {**ch.env, "CREDHELPER_LOCK_TIMEOUT": "10"}
+    for i in range(rounds):
+        kind = kinds[i % len(kinds)]
+        writer = 100 + i
+        delay = rng.uniform(0.0, base * 1.3)
+        if kind == "store":
+            argv, data = [HELPER, "store"], _store_json(TARGET, writer)
+        elif kind == "erase":
+            argv, data = [HELPER, "erase"], TARGET.encode()
+        else:
+            argv = [CLI, "rotate", "--yes"] + (["--reencrypt"] if kind != "rotate" else [])
+            data = b""
+        landed += _kill_at(argv, data, env, delay)
+
+        auths = store_auths(ch.store)  # parses: old or new file, never a partial one
+        assert len(auths) - (TARGET in auths) == fillers, f"round {i}: filler entries changed"
+        seen = _get_writer(ch, TARGET) if kind in ("store", "erase") else None
+        if kind == "store":
+            assert seen in (current, writer), f"round {i}: target is neither old nor new value"
+        elif kind == "erase":
+            assert seen in (current, None), f"round {i}: erase left something else"
+        else:
+            states = {e["state"] for e in json.loads(ch.cli("list", "--json").stdout)}
+            allowed = {"ok"} if kind == "rotate-reencrypt" else {"ok", "needs-relogin"}
+            assert states <= allowed, f"round {i}: {kind} killed left states {states}"
+        # No stale lock and no leftover temp file blocks or breaks the next write.
+        nxt = subprocess.run(
+            [HELPER, "store"],
+            input=_store_json(TARGET, 10_000 + i),
+            capture_output=True,
+            env={**ch.env, "CREDHELPER_LOCK_TIMEOUT": "5"},
+            timeout=60,
+        )
+        assert nxt.returncode == 0, f"round {i}: next store failed: {nxt.stdout[:300]!r}"
+        assert temp_files(ch.home) == [], f"round {i}: temp files survive the next write"
+        current = 10_000 + i
+        assert _get_writer(ch, TARGET) == current
+    return {"rounds": rounds, "kills_landed": landed}
+
+
+def test_sigkill_at_many_moments_leaves_old_or_new(ch: Env, big: bool) -> None:
+    figures = kill_loop(ch, rounds=200 if big else 40, seed=61)
+    # Most kills must land mid-run, or the loop tested nothing.
+    assert figures["kills_landed"] >= figures["rounds"] // 2, figures
+
+
+def _run_limited(
+    ch: Env, action: str, stdin: bytes, fsize: int | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    def limit() -> None:
+        if fsize is not None:
+            # Ignore SIGXFSZ so the write fails with EFBIG, as under a quota.
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
+    return subprocess.run(
+        [HELPER, action],
+        input=stdin,
+        capture_output=True,
+        env=ch.env,
+        timeout=60,
+        preexec_fn=limit,
+    )
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[bytes], *needles: str) -> str:
+    assert proc.returncode == 1, proc.stdout[:300]
+    text = proc.stdout.decode()
+    assert text.count("\n") == 1 and text.endswith("\n"), f"not one line: {text!r}"
+    assert "Traceback" not in text + proc.stderr.decode()
+    for needle in needles:
+        assert needle in text, f"{needle!r} missing from {text!r}"
+    return text
+
+
+def test_file_size_limit_fails_cleanly_and_keeps_old_store(ch: Env) -> None:
+    seed_store([TARGET], {TARGET: 1}, filler=50)
+    before = tree(ch.home)
+    size = ch.store.stat().st_size
+    proc = _run_limited(ch, "store", _store_json(TARGET, 2), fsize=size // 2)
+    _one_line_error(proc, "cannot write store", str(ch.store), "File too large", "unchanged")
+    assert tree(ch.home) == before, "a failed write changed the store directory"
+    assert _get_writer(ch, TARGET) == 1
+
+
+def test_disk_full_fails_cleanly_and_keeps_old_store(ch: Env, tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "small", "256k") as mnt:
+        home = mnt / "home"
+        env = {**ch.env, "CREDHELPER_HOME": str(home)}
+        os.environ["CREDHELPER_HOME"] = str(home)  # ch's monkeypatch restores it
+        ch.home = home
+        ch.env = env
+        seed_store([TARGET], {TARGET: 1}, filler=50)
+        # Fill the rest of the file system, leaving less than one store's size.
+        fd = os.open(mnt / "ballast", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            for _ in range(1 << 16):  # bounded: 256 MiB at most
+                os.write(fd, b"\0" * 1024)
+        except OSError:
+            pass  # full
+        finally:
+            os.close(fd)
+        before = tree(home)
+        proc = _run_limited(ch, "store", _store_json(TARGET, 2))
+        _one_line_error(proc, "cannot write store", "No space left on device", "unchanged")
+        assert tree(home) == before, "a failed write changed the store directory"
+        assert _get_writer(ch, TARGET) == 1
+        # Free space again: the next write works and nothing stale is left.
+        (mnt / "ballast").unlink()
+        assert _run_limited(ch, "store", _store_json(TARGET, 3)).returncode == 0
+        assert _get_writer(ch, TARGET) == 3
+        assert temp_files(home) == []
+
+
+def test_read_only_directory_fails_cleanly(ch: Env) -> None:
+    seed_store([TARGET], {TARGET: 1})
+    before = tree(ch.home)
+    with read_only(ch.home):
+        for action, data in (("store", _store_json(TARGET, 2)), ("erase", TARGET.encode())):
+            proc = _run_limited(ch, action, data)
+            _one_line_error(proc, str(ch.home), "Read-only file system")
+        # Reads keep working on a read-only store.
+        assert _get_writer(ch, TARGET) == 1
+        assert json.loads(ch.helper("list").stdout) == {TARGET: username_for(1)}
+    assert tree(ch.home) == before
+
+
+def test_missing_directory(ch: Env, tmp_path: Path) -> None:
+    # Reads of a store that was never written create nothing.
+    assert not ch.home.exists()
+    assert _get_writer(ch, TARGET) is None
+    assert ch.helper("list").stdout == b"{}\n"
+    assert not ch.home.exists(), "a read created the store directory"
+    # A no-op erase may make the (empty, 0700) directory for its lock, nothing else.
+    assert ch.helper("erase", TARGET).returncode == 0
+    assert not ch.store.exists() and not ch.key.exists(), "a no-op erase created a store or key"
+    # A directory that cannot be created (a parent is a file): one clear line.
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    env = {**ch.env, "CREDHELPER_HOME": str(blocker / "home")}
+    proc = subprocess.run(
+        [HELPER, "store"], input=_store_json(TARGET, 1), capture_output=True, env=env, timeout=60
+    )
+    _one_line_error(proc, str(blocker / "home"))
+    assert blocker.read_text() == "x"
+    # A directory removed after a first store: the next store recreates it, 0700.
+    ch.store_creds(TARGET, "u", "s")
+    for p in ch.home.iterdir():
+        p.unlink()
+    ch.home.rmdir()
+    ch.store_creds(TARGET, "u", "s2")
+    assert (ch.home.stat().st_mode & 0o777) == 0o700
+
+
+def test_stuck_lock_holder_gives_a_bounded_wait_and_a_clear_error(ch: Env) -> None:
+    seed_store([TARGET], {TARGET: 1})
+    before = tree(ch.home)
+    lock_path = ch.home / "config.json.lock"
+    # A stuck process: a child that takes the lock and waits on its stdin forever.
+    holder = subprocess.Popen(
+        [
+            "python3",
+            "-c",
+            "import fcntl,sys; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); sys.stdin.read()",
+            str(lock_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        env = {**ch.env, "CREDHELPER_LOCK_TIMEOUT": "1"}
+        for action, data in (("store", _store_json(TARGET, 2)), ("erase", TARGET.encode())):
+            proc = subprocess.run(
+                [HELPER, action], input=data, capture_output=True, env=env, timeout=60
+            )
+            _one_line_error(proc, str(lock_path), "CREDHELPER_LOCK_TIMEOUT")
+        # Readers take no lock: get and list still answer.
+        assert _get_writer(ch, TARGET) == 1
+        assert ch.helper("list").returncode == 0
+        assert tree(ch.home) == before
+        if _rotate_exists(ch):
+            proc2 = subprocess.run(
+                [CLI, "rotate", "--yes"], capture_output=True, text=True, env=env, timeout=60
+            )
+            assert proc2.returncode == 7, proc2.stderr
+            assert str(lock_path) in proc2.stderr and "Traceback" not in proc2.stderr
+            assert tree(ch.home) == before
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    # Once the holder is gone the next write goes through at once.
+    proc = subprocess.run(
+        [HELPER, "store"],
+        input=_store_json(TARGET, 3),
+        capture_output=True,
+        env={**ch.env, "CREDHELPER_LOCK_TIMEOUT": "5"},
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert _get_writer(ch, TARGET) == 3
+
+
+def test_sigkilled_lock_holder_leaves_no_stale_lock(ch: Env) -> None:
+    seed_store([TARGET], {TARGET: 1})
+    lock_path = ch.home / "config.json.lock"
+    holder = subprocess.Popen(
+        [
+            "python3",
+            "-c",
+            "import fcntl,sys; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); sys.stdin.read()",
+            str(lock_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+    holder.kill()
+    holder.wait(timeout=30)
+    assert holder.stdin is not None
+    holder.stdin.close()
+    env = {**ch.env, "CREDHELPER_LOCK_TIMEOUT": "2"}
+    proc = subprocess.run(
+        [HELPER, "store"], input=_store_json(TARGET, 2), capture_output=True, env=env, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert _get_writer(ch, TARGET) == 2
+
+
+def test_infinite_lock_timeout_is_still_bounded(ch: Env) -> None:
+    """CREDHELPER_LOCK_TIMEOUT=inf must not turn the bounded wait into a hang."""
+    raw = "inf"
+    seed_store([TARGET], {TARGET: 1})
+    lock_path = ch.home / "config.json.lock"
+    with open(lock_path, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        env = {**ch.env, "CREDHELPER_LOCK_TIMEOUT": raw}
+        proc = subprocess.run(
+            [HELPER, "store"],
+            input=_store_json(TARGET, 2),
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )
+    _one_line_error(proc, str(lock_path))
