@@ -49,9 +49,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from credhelper.cli import list_cmd, login_cmd, logout_cmd, rotate_cmd, version_cmd
+    from credhelper.cli import list_cmd, login_cmd, logout_cmd, push_cmd, rotate_cmd, version_cmd
 
-    for module in (version_cmd, list_cmd, rotate_cmd, login_cmd, logout_cmd):
+    for module in (version_cmd, list_cmd, rotate_cmd, login_cmd, logout_cmd, push_cmd):
         cli.add_command(module.command)
     from credhelper.cli import install_cmd, migrate_cmd  # issue 4
 

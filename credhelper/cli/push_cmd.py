@@ -1,0 +1,143 @@
+"""`credhelper push`: push an image with docker, podman or skopeo, and explain auth failures."""
+
+from __future__ import annotations
+
+import click
+
+from credhelper import push, reference
+from credhelper.cli.login_cmd import _interactive, obtain_and_login
+from credhelper.errors import ExitCode, UsageError
+from credhelper.store import Credentials
+
+
+def _docker_routes_here(key: str) -> None:
+    """Warn when docker will not ask credhelper for this registry's login."""
+    from credhelper import dockerconfig
+    from credhelper.errors import CredhelperError
+
+    try:
+        helper, why = dockerconfig.helper_for(dockerconfig.load(), key)
+    except CredhelperError as err:
+        click.echo(f"credhelper: warning: {err.message}", err=True)
+        return
+    if helper != dockerconfig.HELPER_NAME:
+        used = f"docker-credential-{helper}" if helper else "its plaintext config file"
+        click.echo(
+            f"credhelper: warning: docker will look up {key} in {used} ({why}), not in "
+            f"credhelper; fix: credhelper login {key} (or credhelper install)",
+            err=True,
+        )
+
+
+def _relogin(key: str, username: str | None, insecure: bool) -> Credentials:
+    obtain_and_login(
+        None if key == reference.DOCKER_HUB else key,
+        username if username and username != "<token>" else None,
+        None,
+        insecure=insecure,
+    )
+    click.echo("Login Succeeded", err=True)
+    return push.stored_credentials(key)
+
+
+@click.command("push")
+@click.argument("image")
+@click.option(
+    "--engine",
+    type=click.Choice(push.ENGINES),
+    default="docker",
+    show_default=True,
+    help="What pushes the image.",
+)
+@click.option(
+    "--from",
+    "source",
+    metavar="SOURCE",
+    help="skopeo's source: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, ...",
+)
+@click.option(
+    "--relogin", is_flag=True, help="On a terminal: log in again and retry once on auth failure."
+)
+@click.option("--insecure", is_flag=True, help="Allow plain HTTP when checking the login.")
+@click.argument("engine_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- ENGINE ARGS...]")
+def command(
+    image: str,
+    engine: str,
+    source: str | None,
+    relogin: bool,
+    insecure: bool,
+    engine_args: tuple[str, ...],
+) -> None:
+    """Push IMAGE, checking credentials first and explaining an auth failure.
+
+    The registry of IMAGE follows docker's rules (the first path component is a
+    registry if it is localhost or has a '.' or ':'; else Docker Hub). Before the
+    push, credhelper checks that a usable login is stored; after an authentication
+    failure it says whether there was no login, the login was invalidated by a
+    key rotation, or the registry rejected it (checked with a fresh login
+    handshake). With --relogin on a terminal it logs in again and retries once.
+    Arguments after `--` go to the engine.
+
+    \b
+    Examples:
+      credhelper push registry.example.com/team/app:1.0
+      credhelper push --engine skopeo --from oci:./build/oci registry.example.com/team/app:1.0
+      credhelper push --engine podman registry.example.com/team/app:1.0 -- --tls-verify=false
+
+    \b
+    Exit codes: the engine's on success (0) and for failures that are not about
+    credentials; 2 bad usage; 3 no usable login (missing or invalidated by a
+    rotation); 5 the registry rejected the login or denied the push; 8 engine
+    missing or its daemon unreachable.
+    """
+    ref = reference.parse_reference(image)
+    key = ref.credential_key
+    engine_path = push.find_engine(engine)
+    if source is not None and engine == "docker":
+        raise UsageError(
+            "credhelper: --from is for --engine skopeo or podman; docker pushes from its own store"
+        )
+    if engine == "skopeo" and source is None:
+        raise UsageError(
+            "credhelper: --engine skopeo needs --from SOURCE (e.g. oci:DIR, docker-archive:FILE)"
+        )
+    interactive = _interactive()
+    try:
+        creds = push.stored_credentials(key)
+    except push.NeedsLogin as err:
+        if not interactive:
+            raise
+        click.echo(err.message, err=True)
+        if not relogin and not click.confirm(f"Log in to {key} now?", default=True, err=True):
+            raise
+        creds = _relogin(key, None, insecure)
+    if engine == "docker":
+        _docker_routes_here(key)
+
+    args = list(engine_args)
+    outcome = push.push_once(engine, engine_path, ref, image, source, args, creds)
+    if outcome.returncode == 0:
+        return
+    if push.is_daemon_failure(engine, outcome.output):
+        raise push.EngineProblem(
+            f"credhelper: the {engine} daemon is not reachable, so nothing was pushed "
+            f"(start it, or point DOCKER_HOST at one; or push with --engine skopeo --from ...)"
+        )
+    if not push.is_auth_failure(outcome.output):
+        click.get_current_context().exit(outcome.returncode)
+    diagnosis = push.diagnose_auth_failure(key, ref.path, insecure=insecure)
+    retriable = getattr(diagnosis, "reason", "") in ("missing", "invalidated", "rejected")
+    if not (relogin and interactive and retriable):
+        if relogin and not interactive and retriable:
+            diagnosis.message += " (--relogin needs a terminal)"
+        raise diagnosis
+    click.echo(diagnosis.message, err=True)
+    creds = _relogin(key, creds.username, insecure)
+    outcome = push.push_once(engine, engine_path, ref, image, source, args, creds)
+    if outcome.returncode == 0:
+        return
+    if push.is_auth_failure(outcome.output):
+        raise push.diagnose_auth_failure(key, ref.path, insecure=insecure)
+    click.get_current_context().exit(
+        outcome.returncode if outcome.returncode else int(ExitCode.ERROR)
+    )
