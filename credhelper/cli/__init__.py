@@ -53,9 +53,9 @@ def _register() -> None:
 
     for module in (version_cmd, list_cmd, rotate_cmd, login_cmd, logout_cmd, push_cmd):
         cli.add_command(module.command)
-    from credhelper.cli import install_cmd, migrate_cmd  # issue 4
+    from credhelper.cli import doctor_cmd, install_cmd, migrate_cmd  # issue 4
 
-    for extra in (*install_cmd.commands, migrate_cmd.command):
+    for extra in (*install_cmd.commands, migrate_cmd.command, doctor_cmd.command):
         cli.add_command(extra)
 
 
