@@ -1,0 +1,406 @@
+"""credhelper doctor: each broken state is named; --fix repairs it without losing anything.
+
+After every --fix the real docker CLI and docker-py load the config without a
+warning, every backup restores its original byte for byte, and a second --fix
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, Env
+from tests.test_dockerconfig import docker_load_warning
+from tests.test_legacy import isulad_key, isulad_record, openeuler_record
+
+FINDINGS = 10
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def write_config(ch: Env, doc: object | str) -> Path:
+    path = ch.docker_config / "config.json"
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    path.chmod(0o600)
+    return path
+
+
+def doctor(ch: Env, *args: str) -> dict[str, object]:
+    proc = ch.cli("doctor", "--json", *args)
+    assert proc.returncode in (0, FINDINGS), proc.stderr
+    assert "Traceback" not in proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["healthy"] == (proc.returncode == 0)
+    return out  # type: ignore[no-any-return]
+
+
+def ids(out: dict[str, object]) -> set[str]:
+    findings = out["findings"]
+    assert isinstance(findings, list)
+    return {f["id"] for f in findings if f["severity"] != "info"}
+
+
+def problems(out: dict[str, object]) -> list[dict[str, object]]:
+    findings = out["findings"]
+    assert isinstance(findings, list)
+    return [f for f in findings if f["severity"] != "info"]
+
+
+def snapshot_files(*dirs: Path) -> dict[Path, tuple[bytes, int, int]]:
+    files: dict[Path, tuple[bytes, int, int]] = {}
+    for directory in dirs:
+        if not directory.exists():
+            continue
+        for path in directory.iterdir():
+            if path.is_file() and not path.is_symlink():
+                st = path.stat()
+                files[path] = (path.read_bytes(), st.st_mode, st.st_mtime_ns)
+    return files
+
+
+def docker_py_loads(ch: Env, monkeypatch: pytest.MonkeyPatch, servers: list[str]) -> None:
+    """docker-py parses the config and resolves each registry through the helper."""
+    import docker.auth
+
+    monkeypatch.setenv("PATH", ch.env["PATH"])
+    config = docker.auth.load_config(str(ch.docker_config / "config.json"))
+    for server in servers:
+        docker.auth.resolve_authconfig(config, server)
+
+
+def check_fixed(
+    ch: Env,
+    monkeypatch: pytest.MonkeyPatch,
+    original: dict[Path, tuple[bytes, int, int]],
+    expect_ids: set[str],
+) -> dict[str, object]:
+    before = doctor(ch)
+    assert expect_ids <= ids(before), ids(before)
+    fixed = doctor(ch, "--fix")
+    assert fixed["healthy"], fixed
+    # docker and docker-py now load the config cleanly.
+    assert docker_load_warning(ch) is None
+    config_path = ch.docker_config / "config.json"
+    servers = list(json.loads(config_path.read_text()).get("auths", {}))
+    docker_py_loads(ch, monkeypatch, servers)
+    # Every backup is a byte-for-byte copy of a file as it was, and 0600.
+    backups = fixed["backups"]
+    assert isinstance(backups, list)
+    for backup in backups:
+        path = Path(backup)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        name = path.name.split(".bak-")[0]
+        assert (path.parent / name) in original
+        assert path.read_bytes() == original[path.parent / name][0]
+    # A second --fix writes nothing at all.
+    after_first = snapshot_files(ch.docker_config, ch.home)
+    again = ch.cli("doctor", "--fix")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing to fix; nothing was written." in again.stdout
+    assert snapshot_files(ch.docker_config, ch.home) == after_first
+    return fixed
+
+
+def stored(ch: Env, server: str) -> tuple[str, str]:
+    proc = ch.helper("get", server)
+    assert proc.returncode == 0, proc.stdout
+    out = json.loads(proc.stdout)
+    return out["Username"], out["Secret"]
+
+
+BAD_AUTH = ["-abc", "dTpw=", "dXNlcg==", "OnBhc3M=", "abc", "dXNl cjpw"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("value", BAD_AUTH)
+def test_fix_undecodable_auth(ch: Env, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    write_config(
+        ch,
+        {
+            "auths": {"bad.example": {"auth": value}, "ok.example": {}},
+            "credsStore": "credhelper",
+            "psFormat": "table {{.ID}}",
+        },
+    )
+    assert docker_load_warning(ch) is not None
+    original = snapshot_files(ch.docker_config)
+    out = doctor(ch)
+    [finding] = [f for f in problems(out) if f["server"] == "bad.example"]  # type: ignore[union-attr]
+    assert finding["severity"] == "error" and finding["fixable"]
+    docker_says = docker_load_warning(ch)
+    assert docker_says is not None and docker_says in finding["message"]
+    assert "credhelper login bad.example" in finding["fix"]
+    fixed = check_fixed(ch, monkeypatch, original, set())
+    assert fixed["needsLogin"] == [{"server": "bad.example", "fix": "credhelper login bad.example"}]
+    doc = json.loads((ch.docker_config / "config.json").read_text())
+    assert doc["auths"]["bad.example"] == {} and doc["psFormat"] == "table {{.ID}}"
+
+
+@pytest.mark.e2e
+def test_fix_empty_auth_plaintext_and_tokens(ch: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_config(
+        ch,
+        {
+            "auths": {
+                "empty.example": {"auth": ""},
+                "plain.example": {"auth": b64("alice:s3cret:with:colons"), "email": "a@x"},
+                "fields.example": {"username": "bob", "password": "pw2"},
+                "token.example": {"identitytoken": "tok-123"},
+            },
+            "HttpHeaders": {"X-Meta": "kept"},
+        },
+    )
+    path.chmod(0o644)
+    original = snapshot_files(ch.docker_config)
+    check_fixed(
+        ch,
+        monkeypatch,
+        original,
+        {
+            "docker-config.auth-empty",
+            "docker-config.plaintext",
+            "docker-config.mode",
+            "docker-config.creds-store-unset",
+        },
+    )
+    assert stored(ch, "plain.example") == ("alice", "s3cret:with:colons")
+    assert stored(ch, "fields.example") == ("bob", "pw2")
+    assert stored(ch, "token.example") == ("<token>", "tok-123")
+    doc = json.loads(path.read_text())
+    assert doc["credsStore"] == "credhelper"
+    assert doc["HttpHeaders"] == {"X-Meta": "kept"}
+    assert doc["auths"]["plain.example"] == {"email": "a@x"}
+    assert doc["auths"]["empty.example"] == {}
+    assert "s3cret" not in path.read_text() and "pw2" not in path.read_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("key_state", ["right", "missing", "wrong"])
+def test_openeuler_entries(ch: Env, monkeypatch: pytest.MonkeyPatch, key_state: str) -> None:
+    key = os.urandom(32)
+    record = openeuler_record(key, "euler", "pw-e")
+    write_config(ch, {"auths": {"euler.example": {"auth": record}}})
+    if key_state == "right":
+        (ch.docker_config / "aeskey").write_bytes(key)
+    elif key_state == "wrong":
+        (ch.docker_config / "aeskey").write_bytes(os.urandom(32))
+    (ch.docker_config / "aeskey").exists() and (ch.docker_config / "aeskey").chmod(0o600)
+    out = doctor(ch)
+    [finding] = [
+        f for f in out["findings"] if f["server"] == "euler.example" and f["severity"] != "info"
+    ]  # type: ignore[union-attr]
+    assert "openEuler docker AES-CFB entry" in finding["message"]
+    if key_state == "right":
+        assert finding["id"] == "docker-config.legacy-openeuler"
+    else:
+        assert finding["id"] == "docker-config.legacy-openeuler-undecryptable"
+        assert ("missing" if key_state == "missing" else "wrong key") in finding["message"]
+    original = snapshot_files(ch.docker_config)
+    fixed = check_fixed(ch, monkeypatch, original, set())
+    if key_state == "right":
+        assert stored(ch, "euler.example") == ("euler", "pw-e")
+        assert fixed["needsLogin"] == []
+    else:
+        assert fixed["needsLogin"] == [
+            {"server": "euler.example", "fix": "credhelper login euler.example"}
+        ]
+    # The key file is never touched.
+    assert (ch.docker_config / "aeskey").exists() == (key_state != "missing")
+
+
+@pytest.mark.e2e
+def test_isulad_record_in_docker_config_is_named(ch: Env) -> None:
+    record = isulad_record(isulad_key(), "isu", "pw")
+    write_config(ch, {"auths": {"isu.example": {"auth": record}}, "credsStore": "credhelper"})
+    out = doctor(ch)
+    assert "docker-config.legacy-isulad-undecryptable" in ids(out)
+
+
+@pytest.mark.e2e
+def test_missing_helper_in_creds_store(ch: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(ch, {"auths": {}, "credsStore": "desktop-not-installed"})
+    original = snapshot_files(ch.docker_config)
+    check_fixed(ch, monkeypatch, original, {"docker-config.helper-missing"})
+    doc = json.loads((ch.docker_config / "config.json").read_text())
+    assert doc["credsStore"] == "credhelper"
+
+
+@pytest.mark.e2e
+def test_overridden_helper(ch: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    ch.store_creds("r.example", "u", "p")
+    os.symlink("/bin/true", ch.root / "docker-credential-other")
+    ch.env["PATH"] = f"{ch.root}{os.pathsep}{ch.env['PATH']}"
+    write_config(
+        ch, {"auths": {}, "credsStore": "credhelper", "credHelpers": {"r.example": "other"}}
+    )
+    out = doctor(ch)
+    assert "helper.overridden" in ids(out)
+    (finding,) = [f for f in out["findings"] if f["id"] == "helper.overridden"]  # type: ignore[union-attr]
+    assert "docker-credential-other" in finding["message"]
+    original = snapshot_files(ch.docker_config)
+    check_fixed(ch, monkeypatch, original, set())
+    doc = json.loads((ch.docker_config / "config.json").read_text())
+    assert doc["credHelpers"] == {"r.example": "credhelper"}
+
+
+def _installed(ch: Env) -> None:
+    write_config(ch, {"auths": {"r.example": {}}, "credsStore": "credhelper"})
+    ch.store_creds("r.example", "alice", "pw")
+    ch.store_creds("s.example", "bob", "pw2")
+
+
+BREAKERS: dict[str, tuple[Callable[[Env], None], set[str]]] = {
+    "store-dir-mode": (lambda ch: ch.home.chmod(0o755), {"store.dir-mode"}),
+    "store-file-mode": (lambda ch: ch.store.chmod(0o644), {"store.file-mode"}),
+    "key-mode": (lambda ch: ch.key.chmod(0o640), {"key-mode"}),
+    "lock-symlink": (
+        lambda ch: (
+            (ch.home / "config.json.lock").unlink(),
+            (ch.home / "config.json.lock").symlink_to("/tmp/elsewhere"),
+        ),
+        {"store.lock-symlink"},
+    ),
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", sorted(BREAKERS))
+def test_fix_store_permissions(ch: Env, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    _installed(ch)
+    breaker, expected = BREAKERS[name]
+    breaker(ch)
+    if name != "store-file-mode":  # a successful write would rewrite the file 0600
+        fail = ch.helper("store", json.dumps({"ServerURL": "t", "Username": "u", "Secret": "p"}))
+        assert fail.returncode == 1  # credhelper refuses the insecure state
+    original = snapshot_files(ch.docker_config, ch.home)
+    check_fixed(ch, monkeypatch, original, expected)
+    assert stored(ch, "r.example") == ("alice", "pw")
+    assert stored(ch, "s.example") == ("bob", "pw2")
+
+
+@pytest.mark.e2e
+def test_corrupt_entry_moved_aside(ch: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    _installed(ch)
+    doc = json.loads(ch.store.read_text())
+    sealed = base64.b64decode(doc["auths"]["r.example"]["sealed"])
+    doc["auths"]["r.example"]["sealed"] = base64.b64encode(
+        sealed[:-1] + bytes([sealed[-1] ^ 1])
+    ).decode()
+    ch.store.write_text(json.dumps(doc))
+    ch.store.chmod(0o600)
+    out = doctor(ch)
+    [finding] = [f for f in out["findings"] if f["id"] == "store.entry-corrupt"]  # type: ignore[union-attr]
+    assert "authentication failed" in finding["message"]
+    original = snapshot_files(ch.docker_config, ch.home)
+    fixed = check_fixed(ch, monkeypatch, original, {"store.entry-corrupt"})
+    assert fixed["needsLogin"] == [{"server": "r.example", "fix": "credhelper login r.example"}]
+    assert stored(ch, "s.example") == ("bob", "pw2")
+    [backup] = fixed["backups"]  # type: ignore[misc]
+    assert "r.example" in json.loads(Path(backup).read_text())["auths"]
+
+
+@pytest.mark.e2e
+def test_unparsable_store_moved_aside(ch: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    _installed(ch)
+    ch.store.write_bytes(ch.store.read_bytes()[:40])
+    original = snapshot_files(ch.docker_config, ch.home)
+    out = doctor(ch)
+    assert "store.unreadable" in ids(out)
+    check_fixed(ch, monkeypatch, original, {"store.unreadable"})
+    assert not ch.store.exists()
+
+
+def test_unknown_version_is_not_touched(ch: Env) -> None:
+    _installed(ch)
+    ch.store.write_text('{"version": 99, "auths": {}}')
+    ch.store.chmod(0o600)
+    before = snapshot_files(ch.home)
+    out = doctor(ch, "--fix")
+    assert "store.unreadable" in ids(out) and not out["healthy"]
+    assert snapshot_files(ch.home) == before
+
+
+def test_missing_key_reported(ch: Env) -> None:
+    _installed(ch)
+    ch.key.unlink()
+    out = doctor(ch)
+    assert {"key.missing", "store.entry-needs-login"} <= ids(out)
+    messages = " ".join(f["message"] for f in out["findings"])  # type: ignore[union-attr]
+    assert "r.example" in messages and "pw" not in messages.split()
+
+
+def test_replaced_key_reported(ch: Env) -> None:
+    _installed(ch)
+    ch.key.write_bytes(os.urandom(32))
+    assert "key.mismatch" in ids(doctor(ch))
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ('{\n\t"auths": {\n\t\t"a": {},\n\t}\n}', "line 4 column"),
+        ('{"auths": {"a": {"auth": "dTpw"}', "line 1 column"),
+    ],
+)
+def test_json_error_with_position_never_rewritten(ch: Env, text: str, where: str) -> None:
+    path = write_config(ch, text)
+    out = doctor(ch, "--fix")
+    [finding] = [f for f in out["findings"] if f["id"] == "docker-config.json"]  # type: ignore[union-attr]
+    assert where in finding["message"]
+    assert path.read_text() == text
+    assert sorted(p.name for p in ch.docker_config.iterdir()) == ["config.json"]
+
+
+@pytest.mark.e2e
+def test_type_error_reported_with_dockers_message(ch: Env) -> None:
+    path = write_config(ch, '{"auths": {"a": {"auth": 5}}, "credsStore": "credhelper"}')
+    out = doctor(ch, "--fix")
+    [finding] = [f for f in out["findings"] if f["id"] == "docker-config.type"]  # type: ignore[union-attr]
+    docker_says = docker_load_warning(ch)
+    assert docker_says is not None and docker_says in finding["message"]
+    assert path.read_text() == '{"auths": {"a": {"auth": 5}}, "credsStore": "credhelper"}'
+
+
+def test_helper_not_on_path(ch: Env) -> None:
+    write_config(ch, {"auths": {}, "credsStore": "credhelper"})
+    proc = subprocess.run(
+        [str(BIN / "credhelper"), "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        env=dict(ch.env, PATH="/usr/bin:/bin"),
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == FINDINGS
+    out = json.loads(proc.stdout)
+    [finding] = [f for f in problems(out) if f["id"] == "helper.not-on-path"]
+    assert finding["severity"] == "error"
+
+
+def test_healthy_setup_exits_zero(ch: Env) -> None:
+    _installed(ch)
+    proc = ch.cli("doctor")
+    assert proc.returncode == 0, proc.stdout
+    assert "no problems found" in proc.stdout
+
+
+def test_online_reports_cleanly(ch: Env) -> None:
+    _installed(ch)
+    proc = ch.cli(
+        "doctor", "--online", "--json", env=dict(ch.env, HTTPS_PROXY="http://127.0.0.1:9")
+    )
+    assert "Traceback" not in proc.stderr
+    out = json.loads(proc.stdout)
+    online = [f for f in out["findings"] if f["id"].startswith("online.")]
+    assert online, out
