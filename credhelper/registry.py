@@ -46,9 +46,10 @@ class RegistryUnreachable(RegistryError):
 class TLSFailure(RegistryError):
     """The TLS handshake failed (untrusted CA, wrong name, client certificate...)."""
 
-    def __init__(self, message: str, ca_file: str) -> None:
+    def __init__(self, message: str, ca_file: str, untrusted: bool = False) -> None:
         super().__init__(message)
         self.ca_file = ca_file
+        self.untrusted = untrusted  # the server spoke TLS; its certificate was not accepted
 
 
 class NotARegistry(RegistryError):
@@ -269,7 +270,13 @@ class _Client:
     def tls_failure(self, url: str, err: BaseException, what: str) -> TLSFailure:
         ca = self.ca_hint()
         reason = _tls_reason(err)
-        if os.path.exists(ca):
+        untrusted = isinstance(_innermost(err), ssl.SSLCertVerificationError)
+        if not untrusted:
+            fix = (
+                "the server may not speak TLS on that port (plain HTTP is used only for "
+                f"loopback registries or with --insecure); if it does, check {ca}"
+            )
+        elif os.path.exists(ca):
             fix = (
                 f"the CA in {ca} does not vouch for it either; "
                 "check that file and the server's certificate"
@@ -279,7 +286,9 @@ class _Client:
                 f"if the registry uses a private CA, put that CA certificate in {ca} "
                 "(the directory docker uses; set CREDHELPER_CERTS_D to use another tree)"
             )
-        return TLSFailure(f"credhelper: TLS failure talking to {what} {url}: {reason}; {fix}", ca)
+        return TLSFailure(
+            f"credhelper: TLS failure talking to {what} {url}: {reason}; {fix}", ca, untrusted
+        )
 
     def get(self, url: str, what: str, **kw: Any) -> requests.Response:
         try:
@@ -336,8 +345,8 @@ def _ping(client: _Client, host: str, insecure: bool) -> tuple[str, requests.Res
             plain = client.get(f"http://{host}/v2/", "registry")
         except RegistryError:
             raise first from None
-        if not _looks_like_registry(plain):
-            raise first from None  # e.g. a TLS-only server answering 400 to plain HTTP
+        if not _looks_like_registry(plain) and isinstance(first, TLSFailure) and first.untrusted:
+            raise first from None  # a TLS server answering 400 to plain HTTP
         return f"http://{host}", plain
     return https, resp
 

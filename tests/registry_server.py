@@ -11,6 +11,7 @@ API (stable; other test modules import it with `from tests.registry_server impor
                       # (point CREDHELPER_CERTS_D at it; None when tls=False)
         reg.users     # {"alice": "pw"}
         reg.token     # the TokenServer (auth="token"), else None
+        reg.client_env(env)  # env + CREDHELPER_CERTS_D=reg.certs_d (for subprocesses)
         reg.get("/v2/_catalog", user="alice")     # requests.Response, auth handled
         reg.catalog(), reg.tags(repo), reg.manifest_digest(repo, ref)
 
@@ -393,6 +394,13 @@ class RegistryServer:
     @property
     def log_file(self) -> Path:
         return self.root / "registry.log"
+
+    def client_env(self, env: dict[str, str]) -> dict[str, str]:
+        """`env` plus CREDHELPER_CERTS_D pointing at this registry's CA (when TLS)."""
+        out = dict(env)
+        if self.certs_d is not None:
+            out["CREDHELPER_CERTS_D"] = str(self.certs_d)
+        return out
 
     def _verify(self) -> str | bool:
         return str(self.ca_file) if self.ca_file is not None else True

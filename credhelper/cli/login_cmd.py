@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -79,6 +80,29 @@ def _stored(key: str) -> tuple[str, str] | None:
     return creds.username, creds.secret
 
 
+def route_to_credhelper(key: str) -> bool:
+    """Make docker (and skopeo/podman, which read the same file) ask credhelper for `key`.
+
+    For a private registry this is a `credHelpers` entry: docker and containers/image
+    both honour it (c/image ignores `credsStore`), and it changes nothing for any
+    other registry. Docker Hub's key means nothing to c/image, so for Hub the
+    shared writer's default (credsStore, unless another store is set) is used.
+    """
+    from credhelper import dockerconfig
+
+    if key == reference.DOCKER_HUB:
+        return dockerconfig.ensure_uses_credhelper(key)
+
+    def change(doc: dict[str, Any]) -> bool:
+        helpers = dockerconfig.helpers_map(doc)
+        if helpers.get(key) == dockerconfig.HELPER_NAME:
+            return False
+        helpers[key] = dockerconfig.HELPER_NAME
+        return True
+
+    return dockerconfig.modify(None, change).changed
+
+
 def obtain_and_login(
     server: str | None,
     username: str | None,
@@ -137,12 +161,10 @@ def obtain_and_login(
     if not reused or store_user != username:
         Store().put(key, store_user, store_secret)
 
-    from credhelper import dockerconfig
-
     config_changed: bool | None
     config_error = None
     try:
-        config_changed = dockerconfig.ensure_uses_credhelper(key)
+        config_changed = route_to_credhelper(key)
     except CredhelperError as err:
         config_changed, config_error = None, err.message
         click.echo(
