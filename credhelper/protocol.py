@@ -229,6 +229,9 @@ def go_syntax_error(data: bytes) -> str:
         scan_value(0, 0)
     except _Fail as err:
         return str(err)
+    except RecursionError:
+        # Nesting deeper than Python's stack allows (Go's limit is 10000).
+        return "exceeded max depth"
     return "invalid JSON"  # unreachable for input Python refused; kept one line
 
 
