@@ -86,7 +86,9 @@ def check_private_dir(path: str) -> None:
 def read_file_nofollow(path: str, what: str) -> bytes | None:
     """Read a regular file we own without following a symlink; None if it is absent."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO planted at the path must not hang the open; the
+        # S_ISREG check below then refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as err:
