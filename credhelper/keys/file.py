@@ -111,7 +111,7 @@ def _load(path: str, what: str) -> bytes | None:
 def _read_key_file(path: str, what: str = "key file") -> bytes | None:
     """Read the key, refusing a symlink, a foreign owner or group/other access."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as err:
