@@ -1,0 +1,213 @@
+"""credhelper install / uninstall on real configs; then the real docker CLI logs in through it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Env, require_tool
+from tests.registry_server import RegistryServer
+from tests.test_dockerconfig import docker_load_warning
+from tests.test_legacy import openeuler_record
+
+pytest_plugins = ["tests.registry_server"]
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def install(ch: Env, *args: str, env: dict[str, str] | None = None) -> str:
+    proc = ch.cli("install", *args, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def get(ch: Env, server: str) -> tuple[str, str]:
+    proc = ch.helper("get", server)
+    assert proc.returncode == 0, proc.stdout
+    out = json.loads(proc.stdout)
+    return out["Username"], out["Secret"]
+
+
+def assert_idempotent(ch: Env) -> None:
+    before_docker, before_home = files(ch.docker_config), files(ch.home)
+    out = install(ch)
+    assert "nothing to change" in out
+    assert files(ch.docker_config) == before_docker
+    assert files(ch.home) == before_home
+
+
+def docker_login(ch: Env, reg: RegistryServer, user: str, password: str) -> None:
+    docker = require_tool("docker")
+    proc = subprocess.run(
+        [docker, "login", reg.host, "-u", user, "--password-stdin"],
+        input=password,
+        capture_output=True,
+        text=True,
+        env=ch.env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Login Succeeded" in proc.stdout
+    assert "WARNING" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.e2e
+def test_install_empty_then_docker_login(ch: Env, registry_http: RegistryServer) -> None:
+    install(ch)
+    config = ch.docker_config / "config.json"
+    assert config.read_bytes() == b'{\n\t"auths": {},\n\t"credsStore": "credhelper"\n}'
+    assert stat.S_IMODE(ch.key.stat().st_mode) == 0o600
+    assert_idempotent(ch)
+    user, password = next(iter(registry_http.users.items()))
+    docker_login(ch, registry_http, user, password)
+    assert get(ch, registry_http.host) == (user, password)
+    # docker left its usual {} entry and kept credsStore.
+    doc = json.loads(config.read_text())
+    assert doc["auths"][registry_http.host] == {} and doc["credsStore"] == "credhelper"
+    assert password not in config.read_text()
+
+
+@pytest.mark.e2e
+def test_install_plaintext_config(ch: Env) -> None:
+    config = ch.docker_config / "config.json"
+    original = json.dumps(
+        {
+            "auths": {
+                "https://index.docker.io/v1/": {"auth": b64("hubuser:hub-pw")},
+                "r.example:5000": {"auth": b64("alice:p:w")},
+                "empty.example": {},
+            },
+            "psFormat": "table {{.ID}}",
+            "aliases": {"builder": "buildx"},
+            "somethingNew": [1, {"x": None}],
+        }
+    ).encode()
+    config.write_bytes(original)
+    out = install(ch)
+    assert "Moved the login for r.example:5000 into the encrypted store." in out
+    assert get(ch, "https://index.docker.io/v1/") == ("hubuser", "hub-pw")
+    assert get(ch, "r.example:5000") == ("alice", "p:w")
+    doc = json.loads(config.read_text())
+    assert doc == {
+        "auths": {"https://index.docker.io/v1/": {}, "r.example:5000": {}, "empty.example": {}},
+        "psFormat": "table {{.ID}}",
+        "aliases": {"builder": "buildx"},
+        "somethingNew": [1, {"x": None}],
+        "credsStore": "credhelper",
+    }
+    [backup] = list(ch.docker_config.glob("config.json.bak-*"))
+    assert backup.read_bytes() == original
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert docker_load_warning(ch) is None
+    assert_idempotent(ch)
+
+
+@pytest.mark.e2e
+def test_install_cred_helpers_only(ch: Env) -> None:
+    config = ch.docker_config / "config.json"
+    config.write_text('{"credHelpers": {"gcr.io": "gcloud"}}')
+    out = install(ch)
+    assert "gcr.io still uses docker-credential-gcloud" in out
+    assert json.loads(config.read_text()) == {
+        "credHelpers": {"gcr.io": "gcloud"},
+        "credsStore": "credhelper",
+    }
+    assert_idempotent(ch)
+
+
+@pytest.mark.e2e
+def test_install_openeuler_config(ch: Env, registry_http: RegistryServer) -> None:
+    key = os.urandom(32)
+    (ch.docker_config / "aeskey").write_bytes(key)
+    (ch.docker_config / "aeskey").chmod(0o600)
+    config = ch.docker_config / "config.json"
+    config.write_text(
+        json.dumps({"auths": {"euler.example": {"auth": openeuler_record(key, "eu", "pw1")}}})
+    )
+    out = install(ch)
+    assert "Moved the login for euler.example" in out
+    assert get(ch, "euler.example") == ("eu", "pw1")
+    assert json.loads(config.read_text())["auths"] == {"euler.example": {}}
+    assert docker_load_warning(ch) is None
+    assert_idempotent(ch)
+    user, password = next(iter(registry_http.users.items()))
+    docker_login(ch, registry_http, user, password)
+    assert get(ch, registry_http.host) == (user, password)
+
+
+def test_install_refuses_broken_json(ch: Env) -> None:
+    config = ch.docker_config / "config.json"
+    config.write_text('{"auths": {')
+    proc = ch.cli("install")
+    assert proc.returncode != 0
+    assert "refusing to change" in proc.stderr and "Traceback" not in proc.stderr
+    assert config.read_text() == '{"auths": {'
+
+
+def test_install_env_provider(ch: Env) -> None:
+    env = dict(ch.env, CREDHELPER_AESKEY=base64.b64encode(os.urandom(32)).decode())
+    install(ch, "--key-provider", "env", env=env)
+    assert not ch.key.exists()
+    assert json.loads((ch.docker_config / "config.json").read_text())["credsStore"] == "credhelper"
+
+
+def test_install_env_provider_without_key_fails_clearly(ch: Env) -> None:
+    proc = ch.cli("install", "--key-provider", "env")
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "CREDHELPER_AESKEY" in lines[0]
+
+
+def test_install_docker_config_option(ch: Env, tmp_path: Path) -> None:
+    other = tmp_path / "ci-docker"
+    env = {k: v for k, v in ch.env.items() if k != "CREDHELPER_HOME"}
+    install(ch, "--docker-config", str(other), env=env)
+    assert json.loads((other / "config.json").read_text())["credsStore"] == "credhelper"
+    assert (other / "credhelper" / "aeskey").exists()
+
+
+@pytest.mark.e2e
+def test_uninstall_keeps_store_and_docker_works(ch: Env) -> None:
+    config = ch.docker_config / "config.json"
+    config.write_text(json.dumps({"auths": {"r.example": {"auth": b64("alice:pw")}}, "x": 1}))
+    install(ch)
+    proc = ch.cli("uninstall")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(config.read_text())
+    assert doc == {"auths": {"r.example": {}}, "x": 1}
+    assert docker_load_warning(ch) is None
+    assert get(ch, "r.example") == ("alice", "pw")  # the store is kept
+    assert "pw" not in config.read_text()
+
+
+@pytest.mark.e2e
+def test_uninstall_restore_credentials_warns(ch: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import docker.auth
+
+    config = ch.docker_config / "config.json"
+    install(ch)
+    ch.store_creds("r.example", "alice", "pw:1")
+    ch.store_creds("https://index.docker.io/v1/", "<token>", "tok")
+    proc = ch.cli("uninstall", "--restore-credentials")
+    assert proc.returncode == 0
+    assert "plaintext" in proc.stderr and "WARNING" in proc.stderr
+    assert docker_load_warning(ch) is None
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no helper: the file alone must do
+    auth = docker.auth.load_config(str(config))
+    assert docker.auth.resolve_authconfig(auth, "r.example")["password"] == "pw:1"
+    assert json.loads(config.read_text())["auths"]["https://index.docker.io/v1/"] == {
+        "identitytoken": "tok"
+    }
