@@ -227,6 +227,20 @@ class TokenServer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _body(self) -> bytes:
+                """The request body, plain or chunked (Go clients send chunked forms)."""
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+                data = b""
+                for _chunk in range(10_000):
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        self.rfile.readline()  # the blank line after the last chunk
+                        break
+                    data += self.rfile.read(size)
+                    self.rfile.readline()  # CRLF after each chunk
+                return data
+
             def do_GET(self) -> None:
                 parsed = urllib.parse.urlparse(self.path)
                 query = urllib.parse.parse_qs(parsed.query)
@@ -249,8 +263,11 @@ class TokenServer:
                 )
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0") or 0)
-                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                form = urllib.parse.parse_qs(self._body().decode())
+                # containers/image sends service and scope in the query string
+                query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+                for name, values in query.items():
+                    form.setdefault(name, values)
                 grant = form.get("grant_type", [""])[0]
                 user = None
                 if grant == "password":
