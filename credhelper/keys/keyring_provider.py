@@ -10,7 +10,6 @@ to a plaintext key: a locked or missing keyring is one clear error.
 from __future__ import annotations
 
 import binascii
-import importlib
 import os
 import re
 from base64 import b64decode, b64encode
@@ -103,7 +102,9 @@ class KeyringKeyProvider:
             path = check_backend_path(path)
             module_name, _, cls_name = path.rpartition(".")
             try:
-                cls = getattr(importlib.import_module(module_name), cls_name)
+                # __import__ (not importlib.import_module) so that -X importtime,
+                # which the hot-path test reads, sees this import too.
+                cls = getattr(__import__(module_name, fromlist=[cls_name]), cls_name)
                 self._backend = cls()
             except Exception as err:
                 raise KeyProblem(

@@ -1,0 +1,263 @@
+"""The `keyring` key provider against a real Secret Service (gnome-keyring-daemon on a
+private D-Bus session bus, see tests/keyring_session.py): choosing it moves the key,
+rotation works with it, the hot path never runs keyring's backend detection, and a
+locked or missing keyring is one clear line with no plaintext fallback."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from credhelper.crypto import key_id
+from credhelper.errors import NOT_FOUND_MESSAGE
+from tests.conftest import HELPER, Env, require_tool
+from tests.keyring_session import secret_service
+
+pytestmark = pytest.mark.e2e
+BACKEND = "keyring.backends.SecretService.Keyring"
+
+
+@pytest.fixture
+def kr(ch: Env, tmp_path: Path) -> Iterator[Env]:
+    """`ch` with a running, unlocked Secret Service in its environment."""
+    require_tool("secret-tool")
+    with secret_service(tmp_path / "ss") as extra:
+        ch.env = {**ch.env, **extra}
+        yield ch
+
+
+def configure(ch: Env, name: str) -> subprocess.CompletedProcess[str]:
+    code = (
+        "import sys\n"
+        "from credhelper.errors import CredhelperError\n"
+        "from credhelper.keys.setup import configure_provider\n"
+        "try:\n"
+        f"    configure_provider({name!r})\n"
+        "except CredhelperError as err:\n"
+        "    print(err, file=sys.stderr); sys.exit(1)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=ch.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def keyring_item(ch: Env, pending: bool = False) -> bytes | None:
+    account = f"aeskey{'.pending' if pending else ''}:{os.path.abspath(ch.home)}"
+    proc = subprocess.run(
+        ["secret-tool", "lookup", "service", "credhelper", "username", account],
+        env=ch.env,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    if proc.returncode != 0 or not proc.stdout:
+        return None
+    return base64.b64decode(proc.stdout)
+
+
+def get(ch: Env, server: str) -> subprocess.CompletedProcess[bytes]:
+    return ch.helper("get", server)
+
+
+def assert_creds(ch: Env, server: str, user: str, secret: str) -> None:
+    proc = get(ch, server)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert json.loads(proc.stdout) == {"ServerURL": server, "Username": user, "Secret": secret}
+
+
+def test_choosing_keyring_moves_the_key_and_keeps_logins(kr: Env) -> None:
+    kr.store_creds("a.example", "alice", "pw-a")
+    kr.store_creds("b.example", "bob", "pw-b")
+    file_key = kr.key.read_bytes()
+
+    proc = configure(kr, "keyring")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(kr.store.read_text())
+    assert doc["keyProvider"] == {"name": "keyring", "backend": BACKEND}
+    assert not kr.key.exists()  # moved, not copied: no key file left behind
+    assert keyring_item(kr) == file_key
+    assert_creds(kr, "a.example", "alice", "pw-a")
+    kr.store_creds("c.example", "carol", "pw-c")
+    assert_creds(kr, "c.example", "carol", "pw-c")
+    assert not kr.key.exists()
+    assert configure(kr, "keyring").returncode == 0  # idempotent
+    assert keyring_item(kr) == file_key
+
+    # And back to a file: same key, logins still readable, keyring item gone.
+    assert configure(kr, "file").returncode == 0
+    assert kr.key.read_bytes() == file_key
+    assert (kr.key.stat().st_mode & 0o777) == 0o600
+    assert keyring_item(kr) is None
+    assert_creds(kr, "b.example", "bob", "pw-b")
+
+
+def test_fresh_store_with_keyring_creates_key_there(kr: Env) -> None:
+    assert configure(kr, "keyring").returncode == 0
+    key = keyring_item(kr)
+    assert key is not None and len(key) == 32
+    kr.store_creds("a.example", "alice", "pw")
+    assert_creds(kr, "a.example", "alice", "pw")
+    assert not kr.key.exists()
+    doc = json.loads(kr.store.read_text())
+    assert doc["auths"]["a.example"]["keyId"] == key_id(key)
+
+
+@pytest.mark.parametrize("reencrypt", [True, False])
+def test_rotation_with_keyring(kr: Env, reencrypt: bool) -> None:
+    assert configure(kr, "keyring").returncode == 0
+    kr.store_creds("a.example", "alice", "pw")
+    before = keyring_item(kr)
+    args = ["rotate", "--yes", "--json", *(["--reencrypt"] if reencrypt else [])]
+    proc = kr.cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    after = keyring_item(kr)
+    assert after is not None and after != before
+    assert key_id(after) == result["newKeyId"]
+    assert keyring_item(kr, pending=True) is None
+    assert not kr.key.exists()
+    if reencrypt:
+        assert_creds(kr, "a.example", "alice", "pw")
+    else:
+        proc2 = get(kr, "a.example")
+        assert proc2.returncode == 1 and proc2.stdout == (NOT_FOUND_MESSAGE + "\n").encode()
+        assert b"invalidated by key rotation" in proc2.stderr
+
+
+def test_hot_path_imports_recorded_backend_without_detection(kr: Env) -> None:
+    assert configure(kr, "keyring").returncode == 0
+    kr.store_creds("a.example", "alice", "pw")
+    env = {**kr.env, "PYTHONPROFILEIMPORTTIME": "1"}
+    for action, stdin in (("get", b"a.example"), ("list", b"")):
+        proc = subprocess.run(
+            [HELPER, action], input=stdin, env=env, capture_output=True, timeout=60, check=False
+        )
+        assert proc.returncode == 0, proc.stdout
+        modules = {
+            line.rsplit("|", 1)[-1].strip()
+            for line in proc.stderr.decode().splitlines()
+            if line.startswith("import time:")
+        }
+        assert "keyring.backends.SecretService" in modules  # the recorded class, directly
+        # Detection (keyring.core.init_backend) imports every backend via entry
+        # points and probes them; none of those may appear.
+        for detected in (
+            "keyring.backends.kwallet",
+            "keyring.backends.chainer",
+            "keyring.backends.macOS",
+            "keyring.backends.Windows",
+            "keyring.backends.libsecret",
+        ):
+            assert detected not in modules, f"{action} ran keyring backend detection"
+        for banned in ("click", "filelock", "requests"):
+            assert banned not in modules, f"{action} imported {banned}"
+
+    # The same code in-process: keyring's detected-backend slot stays empty.
+    probe = (
+        "import sys, io\n"
+        "sys.argv = ['docker-credential-credhelper', 'get']\n"
+        "sys.stdin = io.TextIOWrapper(io.BytesIO(b'a.example'))\n"
+        "from credhelper.protocol import main\n"
+        "rc = main()\n"
+        "import keyring.core\n"
+        "assert rc == 0, rc\n"
+        "assert keyring.core._keyring_backend is None, 'backend detection ran'\n"
+        "assert 'keyring.backends.SecretService' in sys.modules\n"
+        "assert 'keyring.backends.kwallet' not in sys.modules\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], env=kr.env, capture_output=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+
+
+def test_locked_keyring_is_one_clear_line(kr: Env) -> None:
+    assert configure(kr, "keyring").returncode == 0
+    kr.store_creds("a.example", "alice", "pw")
+    before = kr.store.read_bytes()
+    lock = (
+        "import secretstorage\n"
+        "c = secretstorage.dbus_init()\n"
+        "secretstorage.get_default_collection(c).lock()\n"
+    )
+    subprocess.run([sys.executable, "-c", lock], env=kr.env, check=True, timeout=30)
+    for action, stdin in (
+        ("get", b"a.example"),
+        ("store", b'{"ServerURL":"b.example","Username":"u","Secret":"s"}'),
+    ):
+        proc = kr.helper(action, stdin)
+        assert proc.returncode == 1
+        lines = proc.stdout.decode().splitlines()
+        assert len(lines) == 1, proc.stdout
+        assert "keyring" in lines[0] and "locked" in lines[0] and "unlock" in lines[0]
+        assert b"Traceback" not in proc.stdout + proc.stderr
+    assert kr.store.read_bytes() == before
+    assert not kr.key.exists()  # never a plaintext fallback
+
+
+def test_unavailable_keyring_is_one_clear_line(kr: Env, tmp_path: Path) -> None:
+    assert configure(kr, "keyring").returncode == 0
+    kr.store_creds("a.example", "alice", "pw")
+    before = kr.store.read_bytes()
+    env = {**kr.env, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/no-such-bus"}
+    for action, stdin in (
+        ("get", b"a.example"),
+        ("store", b'{"ServerURL":"b.example","Username":"u","Secret":"s"}'),
+        ("list", b""),
+    ):
+        proc = subprocess.run(
+            [HELPER, action], input=stdin, env=env, capture_output=True, timeout=60, check=False
+        )
+        assert proc.returncode == 1
+        lines = proc.stdout.decode().splitlines()
+        assert len(lines) == 1, proc.stdout
+        assert "keyring" in lines[0] and "unavailable" in lines[0]
+        assert "install --key-provider file" in lines[0]
+        assert b"Traceback" not in proc.stdout + proc.stderr
+    assert kr.store.read_bytes() == before
+    assert not kr.key.exists()
+    rotate = subprocess.run(
+        [HELPER.replace("docker-credential-credhelper", "credhelper"), "rotate", "--yes"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert rotate.returncode != 0 and "unavailable" in rotate.stderr
+    assert kr.store.read_bytes() == before
+
+
+def test_switching_to_env_reseals_under_the_env_key(kr: Env) -> None:
+    kr.store_creds("a.example", "alice", "pw")
+    env_key = os.urandom(32)
+    kr.env = {**kr.env, "CREDHELPER_AESKEY": base64.b64encode(env_key).decode()}
+    proc = configure(kr, "env")
+    assert proc.returncode == 0, proc.stderr
+    assert not kr.key.exists()
+    doc = json.loads(kr.store.read_text())
+    assert doc["keyProvider"] == {"name": "env"}
+    assert doc["auths"]["a.example"]["keyId"] == key_id(env_key)
+    assert_creds(kr, "a.example", "alice", "pw")
+
+
+def test_switching_to_env_without_key_refuses(kr: Env) -> None:
+    kr.store_creds("a.example", "alice", "pw")
+    before = kr.store.read_bytes()
+    proc = configure(kr, "env")
+    assert proc.returncode == 1
+    assert "CREDHELPER_AESKEY" in proc.stderr and proc.stderr.count("\n") == 1
+    assert kr.store.read_bytes() == before
+    assert kr.key.exists()
