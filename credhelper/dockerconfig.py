@@ -237,6 +237,9 @@ class DockerConfig:
     parse_error: str | None = None
     trailing_data: bool = False
     type_errors: list[str] = field(default_factory=list)
+    # Keys that appear twice in one object: Go merges or overwrites, Python keeps
+    # only the last, so a rewrite could lose data; credhelper then never rewrites.
+    duplicate_keys: list[str] = field(default_factory=list)
 
     @property
     def exists(self) -> bool:
@@ -245,7 +248,22 @@ class DockerConfig:
     @property
     def writable(self) -> bool:
         """Whether credhelper may rewrite it: parsed completely, as a JSON object."""
-        return self.parse_error is None and not self.trailing_data and not self.type_errors
+        return (
+            self.parse_error is None
+            and not self.trailing_data
+            and not self.type_errors
+            and not self.duplicate_keys
+        )
+
+    def refusal(self) -> str:
+        """Why credhelper will not rewrite this file (when not `writable`)."""
+        if self.parse_error:
+            return self.parse_error
+        if self.type_errors:
+            return self.type_errors[0]
+        if self.duplicate_keys:
+            return f'the key "{self.duplicate_keys[0]}" appears twice in one object'
+        return "there is data after the JSON object"
 
     def auths(self) -> dict[str, Any]:
         if self.doc is None:
@@ -286,7 +304,21 @@ def parse(raw: bytes, path: str) -> DockerConfig:
     if not text.strip(" \t\r\n"):
         # Go's decoder returns io.EOF, which docker ignores: an empty config.
         return DockerConfig(path, raw, {})
-    decoder = json.JSONDecoder()
+    duplicates: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for key, value in items:
+            if key in obj and key not in duplicates:
+                duplicates.append(key)
+            obj[key] = value
+        return obj
+
+    def no_constants(name: str) -> Any:
+        # Python accepts NaN/Infinity; Go's decoder (and so docker) does not.
+        raise ValueError(f"{name} is not JSON")
+
+    decoder = json.JSONDecoder(object_pairs_hook=pairs, parse_constant=no_constants)
     start = len(text) - len(text.lstrip(" \t\r\n"))
     try:
         doc, end = decoder.raw_decode(text, start)
@@ -294,6 +326,8 @@ def parse(raw: bytes, path: str) -> DockerConfig:
         return DockerConfig(
             path, raw, None, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
         )
+    except ValueError as err:
+        return DockerConfig(path, raw, None, f"invalid JSON: {err}")
     except RecursionError:
         return DockerConfig(path, raw, None, "JSON nested too deeply")
     trailing = bool(text[end:].strip(" \t\r\n"))
@@ -302,7 +336,7 @@ def parse(raw: bytes, path: str) -> DockerConfig:
         doc = {}
     if not isinstance(doc, dict):
         return DockerConfig(path, raw, None, type_errors[0], trailing, type_errors)
-    return DockerConfig(path, raw, doc, None, trailing, type_errors)
+    return DockerConfig(path, raw, doc, None, trailing, type_errors, duplicates)
 
 
 def load(path: str | None = None) -> DockerConfig:
@@ -325,6 +359,12 @@ def load(path: str | None = None) -> DockerConfig:
 def render(doc: Mapping[str, Any]) -> bytes:
     """Serialize like Go's json.MarshalIndent(c, "", "\\t"): no trailing newline."""
     text = json.dumps(doc, indent="\t", ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate escape (\ud800) read from the file cannot be written
+        # as UTF-8; the ASCII form keeps the very same JSON value.
+        text = json.dumps(doc, indent="\t", ensure_ascii=True)
     # Go's encoder escapes these; a docker rewrite would produce the same bytes.
     for char, escape in (
         ("&", "\\u0026"),
@@ -396,10 +436,8 @@ def modify(
         if not cfg.exists and not create:
             return WriteResult(False, None, target)
         if cfg.exists and not cfg.writable:
-            cause = cfg.parse_error or (cfg.type_errors[0] if cfg.type_errors else None)
-            cause = cause or "data after the JSON object"
             raise DockerConfigError(
-                f"credhelper: refusing to rewrite {path}: {cause}; fix it by hand "
+                f"credhelper: refusing to rewrite {path}: {cfg.refusal()}; fix it by hand "
                 "(credhelper doctor shows where) and run this again"
             )
         doc: dict[str, Any] = json.loads(json.dumps(cfg.doc)) if cfg.doc is not None else {}
@@ -512,9 +550,15 @@ class EntryCheck:
     credential_keys: tuple[str, ...] = ()
 
 
-def _entry_credentials(server: str, entry: dict[str, Any]) -> EntryCheck:
-    from credhelper.legacy import is_printable_credentials  # no cryptography needed here
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
+
+def _entry_credentials(server: str, entry: dict[str, Any]) -> EntryCheck:
     auth_key, auth = go_field(entry, "auth")
     user_key, user = go_field(entry, "username")
     pass_key, password = go_field(entry, "password")
@@ -533,7 +577,7 @@ def _entry_credentials(server: str, entry: dict[str, Any]) -> EntryCheck:
             username, secret = decode_auth(auth)
         except ValueError as err:
             return EntryCheck(server, AUTH_INVALID, auth, str(err), credential_keys=cred_keys)
-        if not is_printable_credentials(decoded):
+        if not _is_utf8(decoded):
             return EntryCheck(server, AUTH_BINARY, auth, credential_keys=cred_keys)
         if isinstance(token, str) and token:
             return EntryCheck(server, AUTH_PLAINTEXT, auth, None, "<token>", token, cred_keys)

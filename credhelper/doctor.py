@@ -207,6 +207,15 @@ class Doctor:
                 path,
                 "remove what follows the closing } by hand",
             )
+        for key in cfg.duplicate_keys:
+            self.add(
+                "docker-config.duplicate-key",
+                WARNING,
+                f'the key "{key}" appears twice in one object; docker merges or overwrites '
+                "them and its next rewrite keeps one",
+                path,
+                "merge the two by hand (credhelper never rewrites such a file)",
+            )
         for message in cfg.type_errors:
             self.add(
                 "docker-config.type",

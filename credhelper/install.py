@@ -76,9 +76,8 @@ def install(provider: str = "file", config_path: str | None = None) -> InstallRe
     path = config_path or dockerconfig.default_path()
     cfg = dockerconfig.load(path)
     if cfg.exists and not cfg.writable:
-        cause = cfg.parse_error or (cfg.type_errors[0] if cfg.type_errors else "")
         raise dockerconfig.DockerConfigError(
-            f"credhelper: refusing to change {path}: {cause or 'data after the JSON object'}; "
+            f"credhelper: refusing to change {path}: {cfg.refusal()}; "
             "fix it by hand (credhelper doctor shows where), then run install again"
         )
     report = InstallReport(path, provider)

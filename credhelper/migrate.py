@@ -173,10 +173,8 @@ def migrate_docker(
         report.notes.append(f"{path} does not exist; nothing to import")
         return report
     if not cfg.writable:
-        cause = cfg.parse_error or (cfg.type_errors[0] if cfg.type_errors else "")
         raise MigrateError(
-            f"credhelper: cannot migrate from {path}: {cause or 'data after the JSON object'}; "
-            "see: credhelper doctor"
+            f"credhelper: cannot migrate from {path}: {cfg.refusal()}; see: credhelper doctor"
         )
     aes = source == "openeuler"
     if aes and aes_key_path is None:

@@ -231,3 +231,40 @@ def test_ensure_writes_through_symlink(ch: Env, tmp_path: Path) -> None:
     assert link.is_symlink()
     assert json.loads(real.read_text())["credsStore"] == "credhelper"
     assert [p.name.startswith("docker.json.bak-") for p in real.parent.iterdir()].count(True) == 1
+
+
+@pytest.mark.parametrize(
+    "text, refusal",
+    [
+        ('{"auths": {"a": {}}, "auths": {"b": {}}}', 'the key "auths" appears twice'),
+        ('{"auths": {}, "x": NaN}', "NaN is not JSON"),
+        ('{"auths": {}} {"more": 1}', "data after the JSON object"),
+    ],
+)
+def test_never_rewrites_what_it_cannot_keep(ch: Env, text: str, refusal: str) -> None:
+    path = ch.docker_config / "config.json"
+    path.write_text(text)
+    cfg = dockerconfig.load(str(path))
+    assert not cfg.writable and refusal in cfg.refusal()
+    with pytest.raises(dockerconfig.DockerConfigError):
+        dockerconfig.ensure_uses_credhelper("r.example")
+    assert path.read_text() == text
+
+
+def test_lone_surrogate_survives_a_rewrite(ch: Env) -> None:
+    path = ch.docker_config / "config.json"
+    path.write_text('{"auths": {}, "note": "\\ud800x"}')
+    assert dockerconfig.ensure_uses_credhelper("r.example")
+    assert json.loads(path.read_text()) == {
+        "auths": {},
+        "note": "\ud800x",
+        "credsStore": "credhelper",
+    }
+
+
+def test_empty_and_null_files_are_docker_defaults(ch: Env) -> None:
+    path = ch.docker_config / "config.json"
+    for text in ("", "  \n", "null"):
+        path.write_text(text)
+        cfg = dockerconfig.load(str(path))
+        assert cfg.writable and cfg.doc == {} and not cfg.contains_auth()
