@@ -285,7 +285,9 @@ def parse_store(text: str) -> tuple[str, str, str]:
                 f"json: cannot unmarshal {_go_kind(item)} into Go struct field "
                 f"Credentials.{name} of type string"
             )
-        fields[name] = item
+        # "\ud800" escapes decode to lone surrogates, which Go turns into U+FFFD
+        # (and which could not be printed as UTF-8 by get/list).
+        fields[name] = _scrub(item)
     if not fields["ServerURL"]:
         raise MissingServerURL()
     if not fields["Username"]:
