@@ -158,13 +158,21 @@ class Doctor:
             return
         self.cfg = cfg
         if not cfg.exists:
-            self.add(
-                "docker-config.missing",
-                INFO,
-                "Docker's config.json does not exist (docker uses its defaults)",
-                path,
-                "credhelper install",
+            auto = dockerconfig.auto_store(self.search_path)
+            where = (
+                f"docker picks docker-credential-{auto} by itself"
+                if auto
+                else "docker will keep logins in it as plaintext base64"
             )
+            self.add(
+                "docker-config.creds-store-unset",
+                WARNING,
+                f"Docker's config.json does not exist, so docker does not use credhelper ({where})",
+                path,
+                f'{FIX_COMMAND} or credhelper install (creates it with "credsStore": "credhelper")',
+                fixable=True,
+            )
+            self._set_creds_store = True
             return
         st = os.stat(path)
         if st.st_uid != os.geteuid():
@@ -893,7 +901,7 @@ class Doctor:
                 changed = True
             return changed
 
-        result = dockerconfig.modify(self.docker_path, change, create=False)
+        result = dockerconfig.modify(self.docker_path, change)
         if not result.changed:
             return
         if result.backup:

@@ -404,3 +404,13 @@ def test_online_reports_cleanly(ch: Env) -> None:
     out = json.loads(proc.stdout)
     online = [f for f in out["findings"] if f["id"].startswith("online.")]
     assert online, out
+
+
+@pytest.mark.e2e
+def test_fresh_machine_fix_creates_config(ch: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = doctor(ch)
+    assert "docker-config.creds-store-unset" in ids(out)
+    check_fixed(ch, monkeypatch, {}, set())
+    config = ch.docker_config / "config.json"
+    assert config.read_bytes() == b'{\n\t"auths": {},\n\t"credsStore": "credhelper"\n}'
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
