@@ -35,6 +35,10 @@ WARNING = "warning"
 INFO = "info"
 HELPER_EXE = "docker-credential-credhelper"
 FIX_COMMAND = "credhelper doctor --fix"
+KEY_FIX = (
+    "restore the key from a backup; without it, move it aside and log in again to each "
+    "registry (credhelper list shows them)"
+)
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ def _mode(st: os.stat_result) -> str:
 def _lstat(path: str) -> os.stat_result | None:
     try:
         return os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
 
 
@@ -105,6 +109,7 @@ class Doctor:
         self.entries: list[EntryCheck] = []
         self.snapshot: store_mod.Snapshot | None = None
         self.key_ok = False
+        self.store_usable = True
         # Fix plans gathered during diagnosis.
         self._chmods: list[tuple[str, int]] = []
         self._chowns: list[str] = []
@@ -351,6 +356,7 @@ class Doctor:
             )
             return
         if not self._check_node(directory, st, "store.dir", "store directory", 0o700, dir_=True):
+            self.store_usable = False
             return
         self._check_file(self.store.path, "store.file", "store file", 0o600)
         lock = self.store.lock_path
@@ -410,7 +416,14 @@ class Doctor:
             )
             return False
         if (dir_ and not stat.S_ISDIR(st.st_mode)) or (not dir_ and not stat.S_ISREG(st.st_mode)):
-            self.add(f"{id_}-type", ERROR, f"the {what} is not a regular {what}", path, "remove it")
+            kind = "a directory" if dir_ else "a regular file"
+            self.add(
+                f"{id_}-type",
+                ERROR,
+                f"the {what} is not {kind}; credhelper cannot use it",
+                path,
+                f"move it out of the way (mv {path} {path}.old) and run this again",
+            )
             return False
         ok = True
         if st.st_uid != os.geteuid():
@@ -444,6 +457,8 @@ class Doctor:
             self._check_node(path, st, id_, what, mode)
 
     def check_key(self) -> None:
+        if not self.store_usable:
+            return
         record = self.snapshot.doc.get("keyProvider") if self.snapshot else None
         record = record if isinstance(record, dict) else None
         try:
@@ -481,11 +496,11 @@ class Doctor:
         try:
             key = provider.load()
         except KeyProblem as err:
-            if not any(f.id.startswith("key.") for f in self.findings):
-                self.add("key.unreadable", ERROR, err.message, self.store.directory, FIX_COMMAND)
+            if not any(f.id.startswith("key") for f in self.findings):
+                self.add("key.unreadable", ERROR, err.message, self.store.directory, KEY_FIX)
             return
         except CredhelperError as err:
-            self.add("key.unreadable", ERROR, err.message, self.store.directory, FIX_COMMAND)
+            self.add("key.unreadable", ERROR, err.message, self.store.directory, KEY_FIX)
             return
         if key is None:
             if sealed:
@@ -526,8 +541,8 @@ class Doctor:
         try:
             statuses = self.snapshot.statuses()
         except CredhelperError as err:
-            if not any(f.id.startswith("key.") for f in self.findings):
-                self.add("key.unreadable", ERROR, err.message, self.store.directory, FIX_COMMAND)
+            if not any(f.id.startswith("key") for f in self.findings):
+                self.add("key.unreadable", ERROR, err.message, self.store.directory, KEY_FIX)
             return
         usable = 0
         for status in statuses:
