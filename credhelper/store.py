@@ -123,6 +123,8 @@ def parse_document(raw: bytes, path: str) -> dict[str, Any]:
         raise fail(f"invalid JSON at line {err.lineno} column {err.colno} ({err.msg})") from None
     except RecursionError:
         raise fail("JSON nested too deeply") from None
+    except ValueError:  # e.g. an integer beyond Python's 4300-digit conversion limit
+        raise fail("invalid JSON (a number too large to read)") from None
     if not isinstance(doc, dict):
         raise fail("not a JSON object")
     version = doc.get("version")
