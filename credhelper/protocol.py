@@ -320,7 +320,9 @@ def go_json(value: Any) -> str:
 
 
 def _write(text: str) -> None:
-    sys.stdout.buffer.write(text.encode("utf-8"))
+    # surrogateescape: an undecodable argv byte echoed in an error goes out as
+    # that byte (as Go would), not as a UnicodeEncodeError.
+    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
     sys.stdout.buffer.flush()
 
 
