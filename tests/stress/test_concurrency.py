@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Env
-from tests.stress.harness import stress_run
+from tests.stress.harness import (
+    Model,
+    Op,
+    Report,
+    check_final,
+    check_history,
+    run_concurrently,
+    seed_store,
+    server_names,
+    stress_run,
+)
 
 ROTATE = Path(__file__).resolve().parents[2] / "credhelper" / "rotate.py"
 
@@ -41,4 +51,37 @@ def test_concurrent_processes_with_rotations_in_the_middle(
         seed=7,
         rotations=((0.4, False), (0.7, True)),
     )
+    _assert_clean(report.figures(), report.problems, report.clean)
+
+
+@pytest.mark.skipif(not ROTATE.exists(), reason="credhelper rotate is not implemented yet")
+def test_readers_never_miss_an_entry_during_reencrypt_rotations(
+    ch: Env, tmp_path: Path, big: bool
+) -> None:
+    """Readers take no lock: a get racing a --reencrypt rotation must still find the entry.
+
+    (The reader may read the store under the old key id and then the key file
+    after the rotation replaced it.)
+    """
+    servers = server_names(10)
+    initial = {s: i for i, s in enumerate(servers)}
+    seed_store(servers, initial)
+    n_get = 600 if big else 240
+    n_rot = 40 if big else 12
+    ops = [Op(1000 + i, "get", servers[i % len(servers)]) for i in range(n_get)]
+    step = n_get // n_rot
+    for k in range(n_rot):
+        ops.insert(k * (step + 1), Op(0, "rotate"))
+    for i, op in enumerate(ops):
+        op.idx = 1000 + i
+    lists = [Op(0, "list") for _ in range(n_rot)]
+    for k, op in enumerate(lists):
+        ops.insert(k * (step + 2) + 1, op)
+    for i, op in enumerate(ops):
+        op.idx = 1000 + i
+    report = Report(processes=len(ops), operations=len(ops))
+    report.deadlocked = not run_concurrently(ops, ch.env, tmp_path / "ops")
+    model = Model(servers, initial, ops)
+    check_history(model, ops, report)
+    check_final(model, ch.env, report)
     _assert_clean(report.figures(), report.problems, report.clean)
