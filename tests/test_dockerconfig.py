@@ -268,3 +268,23 @@ def test_empty_and_null_files_are_docker_defaults(ch: Env) -> None:
         path.write_text(text)
         cfg = dockerconfig.load(str(path))
         assert cfg.writable and cfg.doc == {} and not cfg.contains_auth()
+
+
+@pytest.mark.e2e
+def test_random_auth_values_match_real_docker(ch: Env) -> None:
+    """Random short values over the characters that matter, each loaded by the real docker."""
+    import random
+
+    rng = random.Random(20261129)  # fixed: a failure reproduces
+    alphabet = "AQgw+/=\n\r -_dTpw:"
+    config = ch.docker_config / "config.json"
+    for _ in range(150):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14)))
+        config.write_text(json.dumps({"auths": {"r.example": {"auth": value}}}))
+        docker_says = docker_load_warning(ch)
+        try:
+            dockerconfig.decode_auth(value)
+            ours = None
+        except ValueError as err:
+            ours = str(err)
+        assert ours == docker_says, f"value {value!r}: docker says {docker_says!r}, we say {ours!r}"

@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BIN, Env
+from tests.registry_server import RegistryServer
 from tests.test_dockerconfig import docker_load_warning
 from tests.test_legacy import isulad_key, isulad_record, openeuler_record
 
 FINDINGS = 10
+pytest_plugins = ["tests.registry_server"]
 
 
 def b64(text: str) -> str:
@@ -414,3 +416,18 @@ def test_fresh_machine_fix_creates_config(ch: Env, monkeypatch: pytest.MonkeyPat
     config = ch.docker_config / "config.json"
     assert config.read_bytes() == b'{\n\t"auths": {},\n\t"credsStore": "credhelper"\n}'
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
+
+
+@pytest.mark.e2e
+def test_online_checks_each_login(ch: Env, registry_http: RegistryServer) -> None:
+    user, password = next(iter(registry_http.users.items()))
+    ch.store_creds(registry_http.host, user, password)
+    write_config(ch, {"auths": {}, "credsStore": "credhelper"})
+    out = doctor(ch, "--online")
+    assert out["healthy"], out
+    assert any(f["id"] == "online.ok" for f in out["findings"])  # type: ignore[union-attr]
+    ch.store_creds(registry_http.host, user, "not-the-password")
+    out = doctor(ch, "--online")
+    [finding] = [f for f in problems(out) if f["id"] == "online.rejected"]
+    assert finding["fix"] == f"credhelper login {registry_http.host}"
+    assert "not-the-password" not in json.dumps(out)
