@@ -49,7 +49,7 @@ class TLSFailure(RegistryError):
     def __init__(self, message: str, ca_file: str, untrusted: bool = False) -> None:
         super().__init__(message)
         self.ca_file = ca_file
-        self.untrusted = untrusted  # the server spoke TLS; its certificate was not accepted
+        self.untrusted = untrusted  # the server speaks TLS; the handshake itself failed
 
 
 class NotARegistry(RegistryError):
@@ -271,7 +271,19 @@ class _Client:
         ca = self.ca_hint()
         reason = _tls_reason(err)
         untrusted = isinstance(_innermost(err), ssl.SSLCertVerificationError)
-        if not untrusted:
+        if reason.isupper():  # OpenSSL's codes: SSLV3_ALERT_BAD_CERTIFICATE
+            reason = reason.lower().replace("_", " ")
+        # The server's alert when it wants a client certificate (TLS 1.3 / 1.2).
+        wants_client_cert = any(
+            alert in reason.lower() for alert in ("certificate required", "bad certificate")
+        )
+        if wants_client_cert:
+            directory = os.path.dirname(ca)
+            fix = (
+                "the registry demands a client certificate: put docker's client.cert and "
+                f"client.key (signed by a CA the registry trusts) in {directory}"
+            )
+        elif not untrusted:
             fix = (
                 "the server may not speak TLS on that port (plain HTTP is used only for "
                 f"loopback registries or with --insecure); if it does, check {ca}"
@@ -287,7 +299,9 @@ class _Client:
                 "(the directory docker uses; set CREDHELPER_CERTS_D to use another tree)"
             )
         return TLSFailure(
-            f"credhelper: TLS failure talking to {what} {url}: {reason}; {fix}", ca, untrusted
+            f"credhelper: TLS failure talking to {what} {url}: {reason}; {fix}",
+            ca,
+            untrusted or wants_client_cert,
         )
 
     def get(self, url: str, what: str, **kw: Any) -> requests.Response:
@@ -331,6 +345,12 @@ def _looks_like_registry(resp: requests.Response) -> bool:
     return resp.status_code == 200 and "json" in resp.headers.get("Content-Type", "")
 
 
+def _https_only_answer(resp: requests.Response) -> bool:
+    """Go's and nginx's reply to plain HTTP on a TLS port."""
+    text = resp.text[:300].lower() if resp.status_code == 400 else ""
+    return "http request to an https server" in text or "plain http request was sent" in text
+
+
 def _ping(client: _Client, host: str, insecure: bool) -> tuple[str, requests.Response]:
     """GET /v2/ over HTTPS; over plain HTTP only where docker would allow it."""
     https = f"https://{host}"
@@ -345,7 +365,10 @@ def _ping(client: _Client, host: str, insecure: bool) -> tuple[str, requests.Res
             plain = client.get(f"http://{host}/v2/", "registry")
         except RegistryError:
             raise first from None
-        if not _looks_like_registry(plain) and isinstance(first, TLSFailure) and first.untrusted:
+        speaks_tls = isinstance(first, TLSFailure) and (
+            first.untrusted or _https_only_answer(plain)
+        )
+        if not _looks_like_registry(plain) and speaks_tls:
             raise first from None  # a TLS server answering 400 to plain HTTP
         return f"http://{host}", plain
     return https, resp

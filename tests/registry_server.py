@@ -23,7 +23,10 @@ API (stable; other test modules import it with `from tests.registry_server impor
   and `reg.token.issue_refresh_tokens` is set) and the OAuth2 POST
   (grant_type=password|refresh_token). Set `reg.token.fail = True` to make it answer
   500, to test a broken token server.
-  users=None gives DEFAULT_USERS. Every server is stopped when the context exits.
+  users=None gives DEFAULT_USERS. client_certs=True (with tls) makes the registry
+  require a client certificate from the test CA, and puts docker's
+  `client.cert`/`client.key` pair next to `ca.crt` in certs_d/<host>/.
+  Every server is stopped when the context exits.
 
 Fixtures: `registry_htpasswd_tls`, `registry_token_tls`, `registry_http` (plain
 HTTP + htpasswd). A test module gets them with `pytest_plugins = ["tests.registry_server"]`
@@ -88,6 +91,8 @@ class TestPKI:
     signer_cert_file: Path
     signer_key: ec.EllipticCurvePrivateKey
     signer_cert_der: bytes
+    client_cert_file: Path
+    client_key_file: Path
 
 
 def _name(cn: str) -> x509.Name:
@@ -167,6 +172,7 @@ def make_pki(directory: Path) -> TestPKI:
 
     server_key, server_cert = leaf("127.0.0.1", server=True)
     signer_key, signer_cert = leaf("credhelper test token signer", server=False)
+    client_key, client_cert = leaf("credhelper test client", server=False)
     pem = serialization.Encoding.PEM
     ca_file = directory / "ca.crt"
     ca_file.write_bytes(ca_cert.public_bytes(pem))
@@ -176,6 +182,15 @@ def make_pki(directory: Path) -> TestPKI:
     _write_private(
         key_file,
         server_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    )
+    client_cert_file = directory / "client.cert"
+    client_cert_file.write_bytes(client_cert.public_bytes(pem))
+    client_key_file = directory / "client.key"
+    _write_private(
+        client_key_file,
+        client_key.private_bytes(
             pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ),
     )
@@ -189,6 +204,8 @@ def make_pki(directory: Path) -> TestPKI:
         signer_cert_file=signer_cert_file,
         signer_key=signer_key,
         signer_cert_der=signer_cert.public_bytes(serialization.Encoding.DER),
+        client_cert_file=client_cert_file,
+        client_key_file=client_key_file,
     )
 
 
@@ -397,6 +414,7 @@ class RegistryServer:
     auth: str
     root: Path
     token: TokenServer | None = None
+    client_cert: tuple[str, str] | None = None  # (cert, key) when the registry demands one
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     pki: TestPKI | None = field(default=None, repr=False)
 
@@ -453,7 +471,12 @@ class RegistryServer:
         elif self.auth == "token":
             hdrs["Authorization"] = "Bearer " + self._bearer(user, scope)
         return requests.get(
-            self.url + path, auth=auth, headers=hdrs, verify=self._verify(), timeout=15
+            self.url + path,
+            auth=auth,
+            headers=hdrs,
+            verify=self._verify(),
+            cert=self.client_cert,
+            timeout=15,
         )
 
     def catalog(self) -> list[str]:
@@ -510,6 +533,7 @@ def _config(
     pki: TestPKI | None,
     tls: bool,
     token: TokenServer | None,
+    client_certs: bool = False,
 ) -> str:
     lines = [
         "version: 0.1",
@@ -529,6 +553,9 @@ def _config(
     if tls:
         assert pki is not None
         lines += ["  tls:", f"    certificate: {pki.cert_file}", f"    key: {pki.key_file}"]
+        if client_certs:
+            # Go then requires and verifies a client certificate from this CA.
+            lines += ["    clientcas:", f"      - {pki.ca_file}"]
     if auth == "htpasswd":
         lines += [
             "auth:",
@@ -558,14 +585,18 @@ def _wait_ready(server: RegistryServer, deadline: float) -> bool:
         if server.proc.poll() is not None:
             return False
         try:
-            requests.get(server.url + "/v2/", verify=server._verify(), timeout=2)
+            requests.get(
+                server.url + "/v2/", verify=server._verify(), cert=server.client_cert, timeout=2
+            )
             return True
         except requests.RequestException:
             time.sleep(0.05)
     return False
 
 
-def _start(root: Path, *, auth: str, tls: bool, users: dict[str, str]) -> RegistryServer:
+def _start(
+    root: Path, *, auth: str, tls: bool, users: dict[str, str], client_certs: bool = False
+) -> RegistryServer:
     registry_bin = require_tool("docker-registry")
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     pki = make_pki(root / "pki") if (tls or auth == "token") else None
@@ -585,8 +616,13 @@ def _start(root: Path, *, auth: str, tls: bool, users: dict[str, str]) -> Regist
             certs_d = root / "certs.d"
             (certs_d / host).mkdir(parents=True, exist_ok=True)
             (certs_d / host / "ca.crt").write_bytes(pki.ca_file.read_bytes())
+            if client_certs:  # docker's names for a client certificate pair
+                (certs_d / host / "client.cert").write_bytes(pki.client_cert_file.read_bytes())
+                _write_private(certs_d / host / "client.key", pki.client_key_file.read_bytes())
         config = root / "config.yml"
-        config.write_text(_config(root, port, auth=auth, pki=pki, tls=tls, token=token))
+        config.write_text(
+            _config(root, port, auth=auth, pki=pki, tls=tls, token=token, client_certs=client_certs)
+        )
         server = RegistryServer(
             host=host,
             url=f"{'https' if tls else 'http'}://{host}",
@@ -598,6 +634,8 @@ def _start(root: Path, *, auth: str, tls: bool, users: dict[str, str]) -> Regist
             token=token,
             pki=pki,
         )
+        if client_certs and pki is not None:
+            server.client_cert = (str(pki.client_cert_file), str(pki.client_key_file))
         log = open(server.log_file, "ab")  # noqa: SIM115 - owned by the child process
         try:
             server.proc = subprocess.Popen(
@@ -627,10 +665,17 @@ def start_registry(
     auth: str = "htpasswd",
     tls: bool = True,
     users: dict[str, str] | None = None,
+    client_certs: bool = False,
 ) -> Iterator[RegistryServer]:
     """Run docker-registry on 127.0.0.1:<free port> until the block exits."""
     root = Path(tmp_path) / f"registry-{secrets.token_hex(3)}"
-    server = _start(root, auth=auth, tls=tls, users=dict(DEFAULT_USERS if users is None else users))
+    server = _start(
+        root,
+        auth=auth,
+        tls=tls,
+        users=dict(DEFAULT_USERS if users is None else users),
+        client_certs=client_certs,
+    )
     try:
         yield server
     finally:

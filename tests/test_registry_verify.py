@@ -169,3 +169,26 @@ def test_parse_challenges() -> None:
         ),
         ("basic", {"realm": "x"}),
     ]
+
+
+def test_client_certificate_from_certs_d(tmp_path: Path) -> None:
+    from tests.registry_server import start_registry
+
+    with start_registry(tmp_path, auth="htpasswd", tls=True, client_certs=True) as reg:
+        assert reg.certs_d is not None and reg.ca_file is not None
+        password = reg.users["alice"]
+        ok = registry.verify_login(reg.host, "alice", password, certs_dir=str(reg.certs_d))
+        assert ok.scheme == "basic"
+        # the same CA but no client.cert/client.key: the TLS handshake is refused
+        bare = tmp_path / "bare" / reg.host
+        bare.mkdir(parents=True)
+        (bare / "ca.crt").write_bytes(reg.ca_file.read_bytes())
+        with pytest.raises(registry.RegistryError) as info:
+            registry.verify_login(reg.host, "alice", password, certs_dir=str(bare.parent))
+        assert isinstance(info.value, registry.TLSFailure)
+        assert "client certificate" in info.value.message
+        assert str(bare) in info.value.message
+        # a .cert without its .key is refused the way docker refuses it
+        (bare / "client.cert").write_bytes(b"")
+        with pytest.raises(registry.TLSFailure, match="has no key file"):
+            registry.verify_login(reg.host, "alice", password, certs_dir=str(bare.parent))
