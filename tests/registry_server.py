@@ -22,7 +22,7 @@ API (stable; other test modules import it with `from tests.registry_server impor
   flows: GET with Basic auth (returns a refresh_token when `offline_token=true`
   and `reg.token.issue_refresh_tokens` is set) and the OAuth2 POST
   (grant_type=password|refresh_token). Set `reg.token.fail = True` to make it answer
-  500, to test a broken token server.
+  500, to test a broken token server; users in `reg.token.read_only` get pull only.
   users=None gives DEFAULT_USERS. client_certs=True (with tls) makes the registry
   require a client certificate from the test CA, and puts docker's
   `client.cert`/`client.key` pair next to `ca.crt` in certs_d/<host>/.
@@ -227,6 +227,7 @@ class TokenServer:
         self.service = service
         self.fail = False
         self.issue_refresh_tokens = True
+        self.read_only: set[str] = set()  # users granted pull only (push is denied)
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> user
         self.requests: list[dict[str, Any]] = []  # what was asked (never secrets)
         self._lock = threading.Lock()
@@ -351,7 +352,11 @@ class TokenServer:
                     {
                         "type": parts[0],
                         "name": ":".join(parts[1:-1]),
-                        "actions": [a for a in parts[-1].split(",") if a],
+                        "actions": [
+                            a
+                            for a in parts[-1].split(",")
+                            if a and (user not in self.read_only or a == "pull")
+                        ],
                     }
                 )
         now = int(time.time())

@@ -304,3 +304,43 @@ def test_missing_login_on_a_terminal_offers_to_log_in(pusher: Pusher) -> None:
     assert status == 0, output
     assert b"no credentials stored" in output
     assert p.reg.tags("a") == ["1"]
+
+
+def test_valid_login_without_push_permission(
+    ch: Env, registry_token_tls: RegistryServer, tmp_path: Path
+) -> None:
+    require_tool("skopeo")
+    reg = registry_token_tls
+    assert reg.token is not None
+    reg.token.read_only.add("bob")
+    env = reg.client_env(ch.env)
+    login = subprocess.run(
+        [CLI, "login", reg.host, "-u", "bob", "--password-stdin"],
+        input=reg.users["bob"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert login.returncode == 0, login.stderr
+    image = make_oci_layout(tmp_path / "oci")
+    proc = subprocess.run(
+        [
+            CLI,
+            "push",
+            "--engine",
+            "skopeo",
+            "--from",
+            f"oci:{image.path}",
+            f"{reg.host}/demo/app:v1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 5, proc.stderr
+    assert "is valid" in proc.stderr and "push permission" in proc.stderr
+    assert reg.users["bob"] not in proc.stdout + proc.stderr
