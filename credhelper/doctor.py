@@ -122,6 +122,7 @@ class Doctor:
         self._use_credhelper: list[str] = []
         self._set_creds_store = False
         self._helper_switch: list[str] = []  # credHelpers keys naming a missing helper
+        self._hub_alias: str | None = None  # credHelpers["docker.io"] without the v1 key
 
     # ------------------------------------------------------------------ helpers
 
@@ -662,6 +663,21 @@ class Doctor:
                     server=key,
                 )
                 self._helper_switch.append(key)
+        helpers_now = cfg.cred_helpers()
+        for alias in ("docker.io", "index.docker.io"):
+            if alias in helpers_now and dockerconfig.DOCKER_HUB not in helpers_now:
+                self.add(
+                    "docker-config.hub-key",
+                    WARNING,
+                    f'credHelpers["{alias}"] is used by skopeo/podman only: the docker CLI looks '
+                    f'up Docker Hub as "{dockerconfig.DOCKER_HUB}"',
+                    path,
+                    f'{FIX_COMMAND} (adds credHelpers["{dockerconfig.DOCKER_HUB}"] = '
+                    f'"{helpers_now[alias]}")',
+                    fixable=True,
+                )
+                self._hub_alias = alias
+                break
         stored = set(self.snapshot.auths) if self.snapshot is not None else set()
         registries = sorted(stored | set(cfg.auths()) | set(cfg.cred_helpers()))
         for server in registries:
@@ -883,6 +899,7 @@ class Doctor:
             or self._use_credhelper
             or self._set_creds_store
             or self._helper_switch
+            or self._hub_alias
         ):
             return
         held: list[migrate.Candidate] = []
@@ -911,6 +928,15 @@ class Doctor:
                     if key in helpers and helpers[key] != HELPER_NAME:
                         helpers[key] = HELPER_NAME
                         changed = True
+            if (
+                self._hub_alias is not None
+                and helpers_key is not None
+                and isinstance(helpers, dict)
+                and isinstance(helpers.get(self._hub_alias), str)
+                and dockerconfig.DOCKER_HUB not in helpers
+            ):
+                helpers[dockerconfig.DOCKER_HUB] = helpers[self._hub_alias]
+                changed = True
             if self._set_creds_store and dockerconfig.go_str(doc, "credsStore") != HELPER_NAME:
                 dockerconfig.set_creds_store_key(doc, HELPER_NAME)
                 changed = True

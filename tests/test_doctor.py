@@ -431,3 +431,17 @@ def test_online_checks_each_login(ch: Env, registry_http: RegistryServer) -> Non
     [finding] = [f for f in problems(out) if f["id"] == "online.rejected"]
     assert finding["fix"] == f"credhelper login {registry_http.host}"
     assert "not-the-password" not in json.dumps(out)
+
+
+@pytest.mark.e2e
+def test_hub_alias_in_cred_helpers(ch: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(
+        ch, {"auths": {}, "credsStore": "credhelper", "credHelpers": {"docker.io": "credhelper"}}
+    )
+    original = snapshot_files(ch.docker_config)
+    check_fixed(ch, monkeypatch, original, {"docker-config.hub-key"})
+    doc = json.loads((ch.docker_config / "config.json").read_text())
+    assert doc["credHelpers"] == {
+        "docker.io": "credhelper",
+        "https://index.docker.io/v1/": "credhelper",
+    }
