@@ -30,7 +30,9 @@ class GoBase64Error(ValueError):
 
 def decode(data: str | bytes) -> bytes:
     """Decode like Go's StdEncoding; raise GoBase64Error with Go's offset."""
-    src = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    # surrogatepass: a "\ud800" escape in a hostile store file must come out as
+    # illegal base64 at that byte, not as a UnicodeEncodeError.
+    src = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     # The common case (canonical padded base64, no newlines) is C-speed; the
     # port below runs only to find the offset, or for input with CR/LF in it.
     body = src.rstrip(b"=")
