@@ -22,9 +22,7 @@ def _print(report: MigrationReport) -> None:
     for server, why in report.relogin:
         click.echo(f"Needs a new login: {server} ({why}); run: {login_command(server)}")
     if report.config_changed:
-        click.echo(
-            "Rewrote Docker's config: imported entries are now {}; credhelper serves them."
-        )
+        click.echo("Rewrote Docker's config: imported entries are now {}; credhelper serves them.")
     for backup in report.backups:
         click.echo(f"Backup: {backup}")
     for note in report.notes:
