@@ -727,6 +727,19 @@ class Doctor:
                 exe,
                 "reinstall credhelper",
             )
+            return
+        from credhelper import __version__
+
+        theirs = detail.split()[-1] if detail.split() else ""
+        if theirs != __version__:
+            self.add(
+                "helper.version-mismatch",
+                WARNING,
+                f"docker runs {exe}, version {theirs or 'unknown'}, but this credhelper is "
+                f"{__version__}: another installation comes first on PATH",
+                exe,
+                "remove the other installation or reorder PATH",
+            )
 
     def check_isulad(self) -> None:
         directory = self.isulad_dir or legacy.isulad_dir_default()
@@ -909,6 +922,10 @@ class Doctor:
             report.backups.extend(mig.backups)
             for server in mig.imported:
                 report.actions.append(f"moved the login for {server} into the encrypted store")
+            for server in [*mig.unchanged, *mig.kept_existing]:
+                report.actions.append(
+                    f"removed the plaintext copy of {server} (the store already holds its login)"
+                )
         stripped: list[str] = []
 
         def change(doc: dict[str, Any]) -> bool:

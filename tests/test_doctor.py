@@ -163,6 +163,10 @@ def test_fix_empty_auth_plaintext_and_tokens(ch: Env, monkeypatch: pytest.Monkey
         },
     )
     path.chmod(0o644)
+    for args in (("doctor",), ("doctor", "--json", "-v")):
+        proc = ch.cli(*args)
+        for secret in ("s3cret", "pw2", "tok-123"):
+            assert secret not in proc.stdout + proc.stderr
     original = snapshot_files(ch.docker_config)
     check_fixed(
         ch,
@@ -445,3 +449,15 @@ def test_hub_alias_in_cred_helpers(ch: Env, monkeypatch: pytest.MonkeyPatch) -> 
         "docker.io": "credhelper",
         "https://index.docker.io/v1/": "credhelper",
     }
+
+
+def test_shadowing_helper_reported(ch: Env, tmp_path: Path) -> None:
+    fake = tmp_path / "bin" / "docker-credential-credhelper"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'docker-credential-credhelper (credhelper) 0.0.1'\n")
+    fake.chmod(0o755)
+    env = dict(ch.env, PATH=f"{fake.parent}{os.pathsep}{ch.env['PATH']}")
+    proc = ch.cli("doctor", "--json", env=env)
+    out = json.loads(proc.stdout)
+    [finding] = [f for f in problems(out) if f["id"] == "helper.version-mismatch"]
+    assert str(fake) in finding["message"] and "0.0.1" in finding["message"]
