@@ -268,6 +268,12 @@ def parse_store(text: str) -> tuple[str, str, str]:
         raise UsageError("exceeded max depth" if message == "invalid JSON" else message) from None
     if value is None:
         value = _Object()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # Python stops a top-level number early ("0." reads as 0); Go's scanner
+        # reads on and may find the number incomplete or malformed.
+        message = go_syntax_error(body.encode("utf-8"))
+        if message != "invalid JSON":
+            raise UsageError(message)
     if not isinstance(value, _Object):
         raise UsageError(
             f"json: cannot unmarshal {_go_kind(value)} into Go value of type "

@@ -244,6 +244,8 @@ def test_store_lines_are_joined_before_decoding(ch: Env) -> None:
         (b'{"ServerURL":', b"unexpected EOF"),
         (b"nul", b"unexpected EOF"),
         (b"-", b"unexpected EOF"),
+        (b"0.", b"unexpected EOF"),  # Python alone would read 0 and stop
+        (b"1.x", b"invalid character 'x' after decimal point in numeric literal"),
         (b"x", b"invalid character 'x' looking for beginning of value"),
         (b"NaN", b"invalid character 'N' looking for beginning of value"),
         (b"'s'", b"invalid character '\\'' looking for beginning of value"),
