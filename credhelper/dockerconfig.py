@@ -241,6 +241,15 @@ class DockerConfig:
     # only the last, so a rewrite could lose data; credhelper then never rewrites.
     duplicate_keys: list[str] = field(default_factory=list)
 
+    def docker_syntax_error(self) -> str | None:
+        """What docker itself prints for a file that is not JSON (Go's decoder wording)."""
+        if self.parse_error is None or self.raw is None or self.type_errors:
+            return None
+        from credhelper.protocol import go_syntax_error  # Go's scanner, ported
+
+        message = go_syntax_error(self.raw)
+        return None if message == "invalid JSON" else message
+
     @property
     def exists(self) -> bool:
         return self.raw is not None

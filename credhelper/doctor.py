@@ -205,7 +205,8 @@ class Doctor:
                 "docker-config.json",
                 ERROR,
                 f"not valid JSON: {cfg.parse_error}; docker ignores the whole file "
-                "(prints WARNING: Error parsing config file) and the next docker login "
+                f"(it prints: WARNING: Error parsing config file ({path}): "
+                f"{cfg.docker_syntax_error() or 'a JSON error'}) and the next docker login "
                 "overwrites it",
                 path,
                 "edit the file at that position by hand; credhelper never rewrites a file "

@@ -357,13 +357,19 @@ def test_replaced_key_reported(ch: Env) -> None:
     [
         ('{\n\t"auths": {\n\t\t"a": {},\n\t}\n}', "line 4 column"),
         ('{"auths": {"a": {"auth": "dTpw"}', "line 1 column"),
+        ("\ufeff{}", "line 1 column 1"),
+        ("{'auths': {}}", "line 1 column 2"),
+        ('{"auths": {}, "n": NaN}', "NaN"),
     ],
 )
+@pytest.mark.e2e
 def test_json_error_with_position_never_rewritten(ch: Env, text: str, where: str) -> None:
     path = write_config(ch, text)
     out = doctor(ch, "--fix")
     [finding] = [f for f in out["findings"] if f["id"] == "docker-config.json"]  # type: ignore[union-attr]
     assert where in finding["message"]
+    docker_says = docker_load_warning(ch)
+    assert docker_says is not None and docker_says in finding["message"]
     assert path.read_text() == text
     assert sorted(p.name for p in ch.docker_config.iterdir()) == ["config.json"]
 
