@@ -187,7 +187,9 @@ def test_store_get_round_trip_through_the_helper(ch: Env, big: bool) -> None:
     prop()
 
 
-@pytest.mark.parametrize("secret", ['p\u2028<&>"\\\x00', "\U0001f600" * 100, ""])
+@pytest.mark.parametrize(
+    "secret", ['p\u2028<&>"\\\x00', "\U0001f600" * 100, ""], ids=["go-escapes", "emoji", "empty"]
+)
 def test_helper_round_trip_examples(ch: Env, secret: str) -> None:
     ch.store_creds("r.example", "u", secret)
     out = json.loads(ch.helper("get", "r.example").stdout)
