@@ -261,3 +261,18 @@ def test_switching_to_env_without_key_refuses(kr: Env) -> None:
     assert "CREDHELPER_AESKEY" in proc.stderr and proc.stderr.count("\n") == 1
     assert kr.store.read_bytes() == before
     assert kr.key.exists()
+
+
+def test_no_secret_service_refuses_keyring_choice(ch: Env, tmp_path: Path) -> None:
+    ch.store_creds("a.example", "alice", "pw")
+    key = ch.key.read_bytes()
+    ch.env = {
+        **{k: v for k, v in ch.env.items() if not k.startswith("DBUS_")},
+        "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/no-such-bus",
+    }
+    proc = configure(ch, "keyring")
+    assert proc.returncode == 1
+    assert "no usable OS keyring" in proc.stderr and proc.stderr.count("\n") == 1
+    assert "keyProvider" not in json.loads(ch.store.read_text())
+    assert ch.key.read_bytes() == key  # nothing moved, nothing lost
+    assert_creds(ch, "a.example", "alice", "pw")

@@ -4,6 +4,7 @@ Only the chosen provider's module is imported, so `get` with the file provider
 never imports keyring. The choice, in order: $CREDHELPER_KEY_PROVIDER; `env` when
 CREDHELPER_AESKEY or CREDHELPER_AESKEY_FILE is set (a CI runner's deliberate
 choice); the provider recorded in the store by `credhelper install`; `file`.
+For `keyring`, the backend class recorded with it is used directly (no detection).
 """
 
 from __future__ import annotations

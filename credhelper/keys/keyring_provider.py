@@ -71,7 +71,10 @@ def detect_backend_path() -> str:
         raise KeyProblem(
             f"credhelper: cannot find the OS keyring ({_cause(err)}); {_FIX}"
         ) from None
-    return check_backend_path(class_path(backend))
+    path = class_path(backend)
+    if path.startswith(("keyring.backends.fail.", "keyring.backends.null.")):
+        raise KeyProblem(f"credhelper: no usable OS keyring was found (no Secret Service?); {_FIX}")
+    return check_backend_path(path)
 
 
 def _cause(err: BaseException) -> str:
