@@ -281,3 +281,40 @@ def test_hostile_env_key_file(ch: Env, tmp_path: Path) -> None:
         _check_clean(proc)
         assert proc.returncode == 1
         assert str(target).encode() in proc.stdout, proc.stdout[:300]
+
+
+def test_python_environment_cannot_change_the_executables(ch: Env, tmp_path: Path) -> None:
+    """PYTHON* variables meant for something else: a PYTHONPATH shadowing credhelper and
+    json, PYTHONINSPECT (would wait for an interactive prompt), PYTHONIOENCODING, warnings
+    as errors. The executables re-run themselves under `python -I` before importing
+    anything and answer byte for byte as usual. (A sitecustomize on PYTHONPATH still
+    runs once in the first interpreter: installers drop shebang options.)"""
+    shadow = tmp_path / "shadow"
+    (shadow / "credhelper").mkdir(parents=True)
+    (shadow / "credhelper" / "__init__.py").write_text('raise SystemExit("SHADOWED")\n')
+    (shadow / "json.py").write_text('raise SystemExit("SHADOWED")\n')
+    env = {
+        **ch.env,
+        "PYTHONPATH": str(shadow),
+        "PYTHONINSPECT": "1",
+        "PYTHONIOENCODING": "ascii",
+        "PYTHONWARNINGS": "error",
+        "PYTHONSAFEPATH": "0",
+        "PYTHON_VERSION": "3.11",
+    }
+    request = json.dumps({"ServerURL": SERVER, "Username": "<token>", "Secret": "p\u00e9"})
+    store = subprocess.run(
+        [HELPER, "store"], input=request.encode(), capture_output=True, env=env, timeout=60
+    )
+    assert (store.returncode, store.stdout, store.stderr) == (0, b"", b"")
+    get = subprocess.run(
+        [HELPER, "get"], input=SERVER.encode(), capture_output=True, env=env, timeout=60
+    )
+    assert get.returncode == 0 and get.stderr == b""
+    assert get.stdout == (
+        b'{"ServerURL":"registry.example:5000","Username":"\\u003ctoken\\u003e",'
+        b'"Secret":"p\xc3\xa9"}\n'
+    )
+    cli = subprocess.run([CLI, "list"], capture_output=True, env=env, timeout=60)
+    assert cli.returncode == 0 and SERVER.encode() in cli.stdout, cli.stderr[-500:]
+    assert b"SHADOWED" not in cli.stdout + cli.stderr + get.stdout
