@@ -403,8 +403,14 @@ def stress_run(
     n_servers: int,
     seed: int,
     rotations: tuple[tuple[float, bool], ...] = (),
+    lock_timeout: str | None = None,
 ) -> Report:
-    """Seed a store, run the mix, check it. The caller's os.environ must match `env`."""
+    """Seed a store, run the mix, check it. The caller's os.environ must match `env`.
+
+    `lock_timeout` sets CREDHELPER_LOCK_TIMEOUT for the run (None: the default bound).
+    """
+    if lock_timeout is not None:
+        env = {**env, "CREDHELPER_LOCK_TIMEOUT": lock_timeout}
     servers = server_names(n_servers)
     rng = random.Random(seed ^ 0x5EED)
     initial = {s: i for i, s in enumerate(servers) if rng.random() < 0.6}
