@@ -211,3 +211,28 @@ def test_uninstall_restore_credentials_warns(ch: Env, monkeypatch: pytest.Monkey
     assert json.loads(config.read_text())["auths"]["https://index.docker.io/v1/"] == {
         "identitytoken": "tok"
     }
+
+
+@pytest.mark.e2e
+def test_install_keyring_provider(ch: Env, tmp_path: Path) -> None:
+    from tests.keyring_session import secret_service
+
+    require_tool("secret-tool")
+    config = ch.docker_config / "config.json"
+    config.write_text(json.dumps({"auths": {"r.example": {"auth": b64("alice:pw")}}}))
+    with secret_service(tmp_path / "ss") as extra:
+        ch.env = {**ch.env, **extra}
+        out = install(ch, "--key-provider", "keyring")
+        assert "keyring key provider" in out
+        assert not ch.key.exists()  # the key lives in the keyring, not in a file
+        assert json.loads(ch.store.read_text())["keyProvider"]["name"] == "keyring"
+        assert get(ch, "r.example") == ("alice", "pw")
+        assert_idempotent_env(ch)
+
+
+def assert_idempotent_env(ch: Env) -> None:
+    before_docker, before_home = files(ch.docker_config), files(ch.home)
+    proc = ch.cli("install", "--key-provider", "keyring")
+    assert proc.returncode == 0, proc.stderr
+    assert files(ch.docker_config) == before_docker
+    assert files(ch.home) == before_home
