@@ -467,3 +467,20 @@ def test_shadowing_helper_reported(ch: Env, tmp_path: Path) -> None:
     out = json.loads(proc.stdout)
     [finding] = [f for f in problems(out) if f["id"] == "helper.version-mismatch"]
     assert str(fake) in finding["message"] and "0.0.1" in finding["message"]
+
+
+def test_owner(ch: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root can take a store file back (--fix); anyone else is told the exact command."""
+    if os.geteuid() != 0:
+        env = dict(ch.env, CREDHELPER_HOME="/")  # root-owned; doctor only reads
+        proc = ch.cli("doctor", "--json", env=env)
+        [finding] = [f for f in problems(json.loads(proc.stdout)) if f["id"] == "store.dir-owner"]
+        assert not finding["fixable"] and finding["fix"].startswith("sudo chown")
+        return
+    _installed(ch)
+    os.chown(ch.store, 4242, 4242)
+    assert "store.file-owner" in ids(doctor(ch))
+    original = snapshot_files(ch.docker_config, ch.home)
+    check_fixed(ch, monkeypatch, original, {"store.file-owner"})
+    assert ch.store.stat().st_uid == 0
+    assert stored(ch, "r.example") == ("alice", "pw")
