@@ -139,10 +139,16 @@ def test_rotation_with_keyring(kr: Env, reencrypt: bool) -> None:
 def test_hot_path_imports_recorded_backend_without_detection(kr: Env) -> None:
     assert configure(kr, "keyring").returncode == 0
     kr.store_creds("a.example", "alice", "pw")
-    env = {**kr.env, "PYTHONPROFILEIMPORTTIME": "1"}
     for action, stdin in (("get", b"a.example"), ("list", b"")):
+        # The executable itself (a Python script), under -X importtime: a
+        # PYTHONPROFILEIMPORTTIME variable would make it re-exec isolated.
         proc = subprocess.run(
-            [HELPER, action], input=stdin, env=env, capture_output=True, timeout=60, check=False
+            [sys.executable, "-X", "importtime", HELPER, action],
+            input=stdin,
+            env=kr.env,
+            capture_output=True,
+            timeout=60,
+            check=False,
         )
         assert proc.returncode == 0, proc.stdout
         modules = {
