@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from credhelper import dockerconfig, fsutil, keys, legacy, migrate
+from credhelper import dockerconfig, fsutil, keys, legacy, migrate, paths
 from credhelper import store as store_mod
 from credhelper.dockerconfig import (
     AUTH_BASE64,
@@ -82,6 +82,15 @@ def _lstat(path: str) -> os.stat_result | None:
         return os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
+
+
+def _is_dedicated(directory: str) -> bool:
+    """Whether `directory` holds only credhelper's own files (so doctor may chmod it)."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return False
+    return all(name.lstrip(".").startswith((paths.STORE_NAME, paths.KEY_NAME)) for name in names)
 
 
 def _is_root() -> bool:
@@ -357,7 +366,10 @@ class Doctor:
                 "credhelper install, or credhelper login SERVER",
             )
             return
-        if not self._check_node(directory, st, "store.dir", "store directory", 0o700, dir_=True):
+        dedicated = _is_dedicated(directory)
+        if not self._check_node(
+            directory, st, "store.dir", "store directory", 0o700, dir_=True, fix_mode=dedicated
+        ):
             self.store_usable = False
             return
         self._check_file(self.store.path, "store.file", "store file", 0o600)
@@ -405,7 +417,14 @@ class Doctor:
             self._store_move_aside = not version_problem
 
     def _check_node(
-        self, path: str, st: os.stat_result, id_: str, what: str, mode: int, dir_: bool = False
+        self,
+        path: str,
+        st: os.stat_result,
+        id_: str,
+        what: str,
+        mode: int,
+        dir_: bool = False,
+        fix_mode: bool = True,
     ) -> bool:
         """Symlink, type, owner and mode of one store path; False if it is unusable."""
         if stat.S_ISLNK(st.st_mode):
@@ -441,16 +460,27 @@ class Doctor:
                 self._chowns.append(path)
             ok = False
         if st.st_mode & 0o077:
-            self.add(
-                f"{id_}-mode",
-                ERROR,
-                f"the {what} has mode {_mode(st)}: group/others can get in "
-                f"(credhelper refuses it; it must be {mode:04o})",
-                path,
-                f"{FIX_COMMAND} (or chmod {mode:o} {path})",
-                fixable=True,
-            )
-            self._chmods.append((path, mode))
+            if fix_mode:
+                self.add(
+                    f"{id_}-mode",
+                    ERROR,
+                    f"the {what} has mode {_mode(st)}: group/others can get in "
+                    f"(credhelper refuses it; it must be {mode:04o})",
+                    path,
+                    f"{FIX_COMMAND} (or chmod {mode:o} {path})",
+                    fixable=True,
+                )
+                self._chmods.append((path, mode))
+            else:
+                # Never chmod a directory that holds other things (CREDHELPER_HOME=$HOME).
+                self.add(
+                    f"{id_}-mode",
+                    ERROR,
+                    f"the {what} has mode {_mode(st)} and holds files that are not "
+                    "credhelper's: it is not a dedicated store directory",
+                    path,
+                    "point CREDHELPER_HOME at a directory of its own (or unset it)",
+                )
         return ok
 
     def _check_file(self, path: str, id_: str, what: str, mode: int) -> None:

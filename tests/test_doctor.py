@@ -484,3 +484,16 @@ def test_owner(ch: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     check_fixed(ch, monkeypatch, original, {"store.file-owner"})
     assert ch.store.stat().st_uid == 0
     assert stored(ch, "r.example") == ("alice", "pw")
+
+
+def test_never_chmods_a_shared_directory(ch: Env, tmp_path: Path) -> None:
+    shared = tmp_path / "shared-home"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    (shared / "notes.txt").write_text("not credhelper's")
+    env = dict(ch.env, CREDHELPER_HOME=str(shared))
+    proc = ch.cli("doctor", "--fix", "--json", env=env)
+    out = json.loads(proc.stdout)
+    [finding] = [f for f in problems(out) if f["id"] == "store.dir-mode"]
+    assert not finding["fixable"] and "CREDHELPER_HOME" in finding["fix"]
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
