@@ -40,4 +40,7 @@ def command(as_json: bool) -> None:
         )
     for s in statuses:
         if s.state != STATE_OK:
-            click.echo(f"{s.server}: {s.detail}")
+            # The detail is already a whole sentence naming the server and the fix.
+            click.echo(
+                s.detail if s.detail.startswith("credhelper:") else f"{s.server}: {s.detail}"
+            )
