@@ -947,9 +947,16 @@ class Doctor:
         ):
             return
         held: list[migrate.Candidate] = []
+        import_failed = False
         if self._imports:
             mig = migrate.MigrationReport("docker")
-            held = migrate.import_candidates(self._imports, mig)
+            try:
+                held = migrate.import_candidates(self._imports, mig)
+            except CredhelperError as err:
+                # The plaintext stays where it is; the other repairs still happen.
+                report.failures.append(f"could not move logins into the store: {err.message}")
+                held = []
+                import_failed = True
             report.backups.extend(mig.backups)
             for server in mig.imported:
                 report.actions.append(f"moved the login for {server} into the encrypted store")
@@ -985,7 +992,13 @@ class Doctor:
             ):
                 helpers[dockerconfig.DOCKER_HUB] = helpers[self._hub_alias]
                 changed = True
-            if self._set_creds_store and dockerconfig.go_str(doc, "credsStore") != HELPER_NAME:
+            # Switching docker to credhelper while the plaintext logins could not
+            # move would make docker stop using them.
+            if (
+                self._set_creds_store
+                and not import_failed
+                and dockerconfig.go_str(doc, "credsStore") != HELPER_NAME
+            ):
                 dockerconfig.set_creds_store_key(doc, HELPER_NAME)
                 changed = True
             return changed

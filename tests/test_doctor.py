@@ -497,3 +497,17 @@ def test_never_chmods_a_shared_directory(ch: Env, tmp_path: Path) -> None:
     [finding] = [f for f in problems(out) if f["id"] == "store.dir-mode"]
     assert not finding["fixable"] and "CREDHELPER_HOME" in finding["fix"]
     assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+
+
+def test_plaintext_kept_when_store_cannot_take_it(ch: Env) -> None:
+    path = write_config(
+        ch, {"auths": {"p.example": {"auth": b64("u:pw")}, "bad.example": {"auth": "-"}}}
+    )
+    env = dict(ch.env, CREDHELPER_KEY_PROVIDER="env")  # no key available: import must fail
+    proc = ch.cli("doctor", "--fix", "--json", env=env)
+    out = json.loads(proc.stdout)
+    assert any("could not move logins" in f for f in out["notFixed"])
+    doc = json.loads(path.read_text())
+    assert doc["auths"]["p.example"] == {"auth": b64("u:pw")}  # never dropped
+    assert doc["auths"]["bad.example"] == {}  # the other repair still happened
+    assert "credsStore" not in doc  # docker keeps using the plaintext login
