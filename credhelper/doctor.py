@@ -119,6 +119,7 @@ class Doctor:
         self.snapshot: store_mod.Snapshot | None = None
         self.key_ok = False
         self.store_usable = True
+        self.helper_found = True
         # Fix plans gathered during diagnosis.
         self._chmods: list[tuple[str, int]] = []
         self._chowns: list[str] = []
@@ -612,6 +613,7 @@ class Doctor:
 
     def check_helpers(self) -> None:
         exe = shutil.which(HELPER_EXE, path=self.search_path)
+        self.helper_found = exe is not None
         cfg = self.cfg if self.cfg is not None and self.cfg.doc is not None else None
         referenced = cfg is not None and (
             cfg.creds_store() == HELPER_NAME or HELPER_NAME in cfg.cred_helpers().values()
@@ -948,6 +950,16 @@ class Doctor:
             return
         held: list[migrate.Candidate] = []
         import_failed = False
+        if not self.helper_found and (self._imports or self._set_creds_store):
+            # Pointing docker at a helper it cannot run would break every pull.
+            report.failures.append(
+                f"did not point docker at credhelper or move logins into it: {HELPER_EXE} "
+                "is not on PATH"
+            )
+            self._imports = []
+            self._set_creds_store = False
+            self._use_credhelper = []
+            self._helper_switch = []
         if self._imports:
             mig = migrate.MigrationReport("docker")
             try:

@@ -511,3 +511,19 @@ def test_plaintext_kept_when_store_cannot_take_it(ch: Env) -> None:
     assert doc["auths"]["p.example"] == {"auth": b64("u:pw")}  # never dropped
     assert doc["auths"]["bad.example"] == {}  # the other repair still happened
     assert "credsStore" not in doc  # docker keeps using the plaintext login
+
+
+def test_fix_without_helper_on_path_keeps_docker_working(ch: Env) -> None:
+    path = write_config(ch, {"auths": {"p.example": {"auth": b64("u:pw")}}})
+    proc = subprocess.run(
+        [str(BIN / "credhelper"), "doctor", "--fix", "--json"],
+        capture_output=True,
+        text=True,
+        env=dict(ch.env, PATH="/usr/bin:/bin"),
+        timeout=60,
+        check=False,
+    )
+    out = json.loads(proc.stdout)
+    assert proc.returncode == FINDINGS
+    assert any("not on PATH" in f for f in out["notFixed"])
+    assert json.loads(path.read_text()) == {"auths": {"p.example": {"auth": b64("u:pw")}}}

@@ -88,6 +88,13 @@ def install_command(key_provider: str, docker_config: str | None, as_json: bool)
     """
     path = use_docker_config(docker_config)
     report = install(key_provider, path)
+    if dockerconfig.which_helper(dockerconfig.HELPER_NAME) is None:
+        click.echo(
+            "WARNING: docker-credential-credhelper is not on PATH: docker will fail with "
+            "'executable file not found' until its directory is added to PATH "
+            "(see: credhelper doctor)",
+            err=True,
+        )
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
