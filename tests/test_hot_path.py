@@ -1,6 +1,7 @@
 """Which modules the real `get`/`list`/`store` processes import (design.md §4, hot path).
 
-The installed executable runs under `python -X importtime`; every module imported
+The installed executable runs under `python -I -X importtime` (-I as the script
+would re-exec itself anyway when PYTHON* variables are set); every module imported
 after `site` has finished is the helper's own doing (site's imports, such as an
 editable install's finder, happen before any credhelper code runs and are the
 same for the floor `python -c "from ...aead import AESGCM"`).
@@ -53,7 +54,7 @@ def imports_of(
     """Modules the helper process imports after interpreter start-up, by name."""
     env = {**ch.env, **(extra_env or {})}
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", HELPER, action],
+        [sys.executable, "-I", "-X", "importtime", HELPER, action],
         input=stdin,
         capture_output=True,
         env=env,
@@ -127,7 +128,7 @@ def test_store_may_lock_but_needs_no_cli_keyring_or_network(ch: Env) -> None:
 def test_get_still_works_under_importtime(stored: Env) -> None:
     """The import check above must have watched a real, successful get."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", HELPER, "get"],
+        [sys.executable, "-I", "-X", "importtime", HELPER, "get"],
         input=b"reg.example",
         capture_output=True,
         env=stored.env,
