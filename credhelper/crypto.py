@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from credhelper import gob64
@@ -23,6 +24,23 @@ NONCE_BYTES = 12
 TAG_BYTES = 16
 _AAD_PREFIX = b"credhelper\x00v1\x00"
 _KEY_ID_CONTEXT = b"credhelper key id v1\x00"
+
+
+def _load_sha256() -> Callable[[bytes], Any]:
+    # CPython's built-in SHA-256 module, not hashlib: hashlib would load a second
+    # OpenSSL (_hashlib) on the hot path, milliseconds for one hash. The module was
+    # renamed in 3.12; hashlib stays the portable fallback.
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        try:
+            from _sha2 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+        except ImportError:
+            from hashlib import sha256  # type: ignore[assignment,unused-ignore]
+    return sha256  # type: ignore[no-any-return,unused-ignore]
+
+
+_sha256 = _load_sha256()
 
 
 class SealError(ValueError):
@@ -39,11 +57,7 @@ def key_id(key: bytes) -> str:
     A domain-separated, truncated SHA-256: 64 bits is plenty to tell keys apart
     and reveals nothing usable about a 256-bit key.
     """
-    # cryptography's SHA-256, not hashlib: hashlib would load a second OpenSSL
-    # (_hashlib) on the hot path, several milliseconds for one hash.
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update(_KEY_ID_CONTEXT + key)
-    return digest.finalize().hex()[:16]
+    return str(_sha256(_KEY_ID_CONTEXT + key).hexdigest())[:16]
 
 
 def _aad(kid: str, server: str) -> bytes:

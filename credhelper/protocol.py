@@ -4,7 +4,7 @@ Byte-compatible with docker/docker-credential-helpers (see shared/spec/protocol.
 one action argument, input on stdin, every result and error on stdout, exit 0 or 1.
 This is the hot path: it imports the standard library, the store and, through it,
 cryptography's AESGCM and the active key provider, and nothing else (no click,
-logging, filelock until a write, keyring unless that provider is active).
+logging, no locking code until a write, keyring unless that provider is active).
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ FORBIDDEN_ON_READ = {
     "importlib.metadata",
     "credhelper.cli",
 }
-# A writer takes the lock (filelock) but still needs no CLI, keyring or network.
+# A writer takes the lock (fcntl.flock) but still needs no CLI, keyring or network.
 FORBIDDEN_ON_WRITE = {"click", "keyring", "requests", "urllib3", "http", "credhelper.cli"}
 
 
@@ -121,7 +121,7 @@ def test_version_imports_no_crypto(ch: Env) -> None:
 def test_store_may_lock_but_needs_no_cli_keyring_or_network(ch: Env) -> None:
     body = json.dumps({"ServerURL": "s", "Username": "u", "Secret": "p"}).encode()
     modules = imports_of(ch, "store", body)
-    assert "filelock" in modules  # writes do lock
+    assert "fcntl" in modules  # writes take the flock
     assert not (top(modules) & FORBIDDEN_ON_WRITE), sorted(top(modules) & FORBIDDEN_ON_WRITE)
 
 
