@@ -40,7 +40,12 @@ def test_concurrent_logins_keep_every_credhelpers_entry(ch: Env) -> None:
         proc.stdin.close()
     failed = []
     for i, proc in enumerate(procs):
-        _out, err = proc.communicate(timeout=120)
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.read()
+        err = proc.stderr.read()  # small: no pipe can fill up while we read the other
+        proc.wait(timeout=120)
+        proc.stdout.close()
+        proc.stderr.close()
         if proc.returncode != 0:
             failed.append((i, err.decode()[-200:]))
     assert not failed, failed[:3]
