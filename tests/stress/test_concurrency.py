@@ -90,3 +90,21 @@ def test_readers_never_miss_an_entry_during_reencrypt_rotations(
     check_history(model, ops, report)
     check_final(model, ch.env, report)
     _assert_clean(report.figures(), report.problems, report.clean)
+
+
+def test_concurrent_first_runs_end_with_one_key_and_every_entry(
+    ch: Env, tmp_path: Path, big: bool
+) -> None:
+    """100 stores at once into a home that does not exist yet (design §1: one key)."""
+    servers = server_names(100 if not big else 400)
+    ops = [Op(1000 + i, "store", server) for i, server in enumerate(servers)]
+    assert not ch.home.exists()
+    report = Report(processes=len(ops), operations=len(ops))
+    report.deadlocked = not run_concurrently(ops, {**ch.env, "CREDHELPER_LOCK_TIMEOUT": "60"},
+                                             tmp_path / "ops")  # fmt: skip
+    model = Model(servers, {}, ops)
+    check_history(model, ops, report)
+    check_final(model, ch.env, report)
+    _assert_clean(report.figures(), report.problems, report.clean)
+    names = sorted(p.name for p in ch.home.iterdir())
+    assert names == ["aeskey", "config.json", "config.json.lock"], names
