@@ -344,3 +344,34 @@ def test_infinite_lock_timeout_is_still_bounded(ch: Env) -> None:
             timeout=120,
         )
     _one_line_error(proc, str(lock_path))
+
+
+def test_sigkill_of_cli_writers_leaves_parsable_files(ch: Env, big: bool) -> None:
+    """login, logout, install and doctor --fix also write (the store and Docker's
+    config.json): killed at any moment, both still parse and the next call works."""
+    seed_store([TARGET], {TARGET: 1}, filler=500)
+    rng = random.Random(62)
+    config = ch.docker_config / "config.json"
+    config.write_text(json.dumps({"auths": {}, "psFormat": "keep-me"}))
+    config.chmod(0o600)
+    commands: list[tuple[list[str], bytes]] = [
+        ([CLI, "login", "k.example:5000", "-u", "u", "--password-stdin", "--no-verify"], b"pw\n"),
+        ([CLI, "logout", "k.example:5000"], b""),
+        ([CLI, "install"], b""),
+        ([CLI, "doctor", "--fix"], b""),
+    ]
+    rounds = 80 if big else 16
+    for i in range(rounds):
+        argv, data = commands[i % len(commands)]
+        _kill_at(argv, data, ch.env, rng.uniform(0.0, 0.6))
+        auths = store_auths(ch.store)
+        assert len(auths) >= 501, f"round {i}: {argv[1]} killed lost entries"
+        doc = json.loads(config.read_text())  # parses: old or new file
+        assert doc.get("psFormat") == "keep-me", f"round {i}: Docker config lost a key"
+        nxt = subprocess.run(
+            [HELPER, "store"], input=_store_json(TARGET, 20_000 + i), capture_output=True,
+            env={**ch.env, "CREDHELPER_LOCK_TIMEOUT": "5"}, timeout=60,
+        )  # fmt: skip
+        assert nxt.returncode == 0, f"round {i}: next store failed: {nxt.stdout[:300]!r}"
+        assert _get_writer(ch, TARGET) == 20_000 + i
+    assert temp_files(ch.home) == []
