@@ -180,6 +180,7 @@ class Report:
     stale: int = 0
     resurrected: int = 0
     errors: int = 0
+    lock_timeouts: int = 0  # writers that hit the CREDHELPER_LOCK_TIMEOUT bound (exit 1)
     deadlocked: bool = False
     max_op_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
@@ -197,6 +198,7 @@ class Report:
             "stale": self.stale,
             "resurrected": self.resurrected,
             "errors": self.errors,
+            "lock_timeouts": self.lock_timeouts,
             "deadlock": self.deadlocked,
             "max_op_seconds": round(self.max_op_seconds, 2),
         }
@@ -336,6 +338,10 @@ def check_history(model: Model, ops: list[Op], report: Report) -> None:
             _classify_get(op, model, report, op.start, op.end)
         elif op.kind == "list":
             _classify_list(op, model, report, op.start, op.end)
+        elif op.rc == 1 and b"waiting for the lock" in op.out and op.out.count(b"\n") == 1:
+            # The bounded wait did its job: a clear error, and the model treats the
+            # write as possibly applied (it never supersedes anything).
+            report.lock_timeouts += 1
         elif op.rc != 0:
             report.errors += 1
             report.note("error", f"{op.kind} {op.server}: rc={op.rc} {op.out[:200]!r}")

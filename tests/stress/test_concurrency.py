@@ -26,8 +26,11 @@ ROTATE = Path(__file__).resolve().parents[2] / "credhelper" / "rotate.py"
 
 
 def _assert_clean(report_figures: dict[str, object], problems: list[str], clean: bool) -> None:
-    # Problems name servers, writer ids and exit codes, never a secret.
-    assert clean, f"{report_figures}\n" + "\n".join(problems)
+    # Problems name servers, writer ids and exit codes, never a secret. With a 60 s
+    # bound no writer may time out at these sizes.
+    assert clean and not report_figures["lock_timeouts"], f"{report_figures}\n" + "\n".join(
+        problems
+    )
 
 
 def test_500_concurrent_processes_lose_and_tear_nothing(ch: Env, tmp_path: Path, big: bool) -> None:
