@@ -425,6 +425,9 @@ class WriteResult:
     path: str = ""
 
 
+LOCK_NAME = ".config.json.credhelper-lock"
+
+
 def modify(
     path: str | None,
     change: Callable[[dict[str, Any]], bool],
@@ -440,6 +443,22 @@ def modify(
     """
     path = path or default_path()
     target = _real_target(path)
+    directory = os.path.dirname(target) or "."
+    if not os.path.isdir(directory):
+        if not create:
+            return WriteResult(False, None, target)
+        _ensure_dir(directory)
+    # Docker does not lock its config, but credhelper processes must not lose each
+    # other's edits (a CI job running `credhelper login` for several registries in
+    # parallel): they serialise on a lock file beside the config. Docker's own
+    # rewrites are caught by the re-read before the rename below.
+    with fsutil.locked(os.path.join(directory, LOCK_NAME)):
+        return _modify_locked(path, target, change, create)
+
+
+def _modify_locked(
+    path: str, target: str, change: Callable[[dict[str, Any]], bool], create: bool
+) -> WriteResult:
     for _attempt in range(_MAX_WRITE_ATTEMPTS):
         cfg = load(path)
         if not cfg.exists and not create:

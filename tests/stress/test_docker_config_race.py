@@ -10,19 +10,11 @@ from __future__ import annotations
 import json
 import subprocess
 
-import pytest
-
 from tests.conftest import CLI, Env
 
 N = 40
 
 
-@pytest.mark.xfail(
-    reason="dockerconfig.update re-reads before its rename but does not lock: two "
-    "credhelper processes can both pass the re-read and one overwrites the other "
-    "(reported to the login/doctor owners)",
-    strict=False,
-)
 def test_concurrent_logins_keep_every_credhelpers_entry(ch: Env) -> None:
     procs = [
         subprocess.Popen(
