@@ -433,8 +433,13 @@ def modify(
     change: Callable[[dict[str, Any]], bool],
     *,
     create: bool = True,
+    backup_additions: bool = True,
 ) -> WriteResult:
     """Read-modify-write Docker's config.json, keeping every key `change` leaves alone.
+
+    With `backup_additions=False` (login's bookkeeping), a change that only adds
+    keys to a file already in docker's own layout writes no backup: the old bytes
+    are recoverable exactly, and a backup per login would pile up dozens of copies.
 
     `change(doc)` edits the dict in place and says whether it changed anything.
     The previous file is backed up first. A file that does not parse completely
@@ -453,11 +458,22 @@ def modify(
     # parallel): they serialise on a lock file beside the config. Docker's own
     # rewrites are caught by the re-read before the rename below.
     with fsutil.locked(os.path.join(directory, LOCK_NAME)):
-        return _modify_locked(path, target, change, create)
+        return _modify_locked(path, target, change, create, backup_additions)
+
+
+def _contains(new: Any, old: Any) -> bool:
+    """Whether `new` still holds everything `old` held (equal, or a superset of objects)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return all(k in new and _contains(new[k], v) for k, v in old.items())
+    return bool(new == old) and type(new) is type(old)
 
 
 def _modify_locked(
-    path: str, target: str, change: Callable[[dict[str, Any]], bool], create: bool
+    path: str,
+    target: str,
+    change: Callable[[dict[str, Any]], bool],
+    create: bool,
+    backup_additions: bool,
 ) -> WriteResult:
     for _attempt in range(_MAX_WRITE_ATTEMPTS):
         cfg = load(path)
@@ -478,7 +494,10 @@ def _modify_locked(
             return WriteResult(False, None, target)
         _ensure_dir(os.path.dirname(target) or ".")
         backup = None
-        if cfg.raw is not None and cfg.raw.strip():
+        # Skippable only when nothing is lost, byte for byte: the change just adds,
+        # and the old file is exactly what rendering the old document gives.
+        additive = cfg.doc is not None and _contains(doc, cfg.doc) and render(cfg.doc) == cfg.raw
+        if cfg.raw is not None and cfg.raw.strip() and (backup_additions or not additive):
             backup = write_backup(target, cfg.raw)
         # Docker does not lock its config; re-read just before the rename.
         now = load(path)
@@ -519,7 +538,7 @@ def ensure_uses_credhelper(server_key: str, config_path: str | None = None) -> b
     def change(doc: dict[str, Any]) -> bool:
         return use_credhelper(doc, server_key)
 
-    return modify(config_path, change).changed
+    return modify(config_path, change, backup_additions=False).changed
 
 
 def file_mode(path: str) -> int | None:

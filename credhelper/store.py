@@ -235,9 +235,9 @@ class Snapshot:
     def get(self, server: str) -> Credentials:
         """The credentials for `server`; NotFound, Invalidated or CorruptEntry otherwise."""
         for attempt in range(_REREADS + 1):
-            entry = self.auths.get(server)
-            if entry is None:
+            if server not in self.auths:
                 raise NotFound(server)
+            entry = self.auths[server]  # a JSON null here is corrupt, not absent
             try:
                 username, secret = self._open(server, entry)
             except Invalidated:
@@ -475,5 +475,9 @@ class Store:
             txn.put(server, username, secret)
 
     def delete(self, server: str) -> bool:
+        if not os.path.lexists(self.path):
+            # Nothing stored yet: erasing must not create the store directory, key
+            # or lock (docker logout erases up to four spellings of a server).
+            return False
         with self.transaction() as txn:
             return txn.delete(server)

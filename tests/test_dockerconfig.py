@@ -224,7 +224,8 @@ def test_ensure_refuses_unparsable_file(ch: Env, text: str) -> None:
 def test_ensure_writes_through_symlink(ch: Env, tmp_path: Path) -> None:
     real = tmp_path / "dotfiles" / "docker.json"
     real.parent.mkdir()
-    real.write_text("{}")
+    # Not in docker's own layout, so the rewrite must back it up (next to the real file).
+    real.write_text('{"auths": {}}\n')
     link = ch.docker_config / "config.json"
     link.symlink_to(real)
     assert dockerconfig.ensure_uses_credhelper("r.example")

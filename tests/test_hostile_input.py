@@ -265,11 +265,11 @@ def test_hostile_env_key(ch: Env, value: str) -> None:
 
 
 def test_hostile_env_key_file(ch: Env, tmp_path: Path) -> None:
-    # (A FIFO named by CREDHELPER_AESKEY_FILE still blocks the open: reported to
-    # the keys/ owner; the variable is set by the admin, not by an attacker.)
     empty = tmp_path / "empty-key"
     empty.write_bytes(b"")
-    for target in (tmp_path / "missing", tmp_path, empty):
+    fifo = tmp_path / "fifo-key"
+    os.mkfifo(fifo, 0o600)  # must be refused at once, not block the helper
+    for target in (tmp_path / "missing", tmp_path, empty, fifo):
         env = {**ch.env, "CREDHELPER_AESKEY_FILE": str(target)}
         proc = subprocess.run(
             [HELPER, "store"],

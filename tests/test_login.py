@@ -311,3 +311,21 @@ def test_hidden_prompt_on_a_terminal(ch: Env, registry_htpasswd_tls: RegistrySer
     assert b"Login Succeeded" in seen
     assert reg.users["alice"].encode() not in seen  # echo was off
     assert stored(ch, reg.host) is not None
+
+
+def test_logins_do_not_pile_up_backups_of_docker_config(ch: Env) -> None:
+    """Login only adds a credHelpers entry: nothing is lost, so no backup per login."""
+    for i in range(3):
+        proc = ch.cli(
+            "login",
+            f"reg{i}.example:5000",
+            "-u",
+            "u",
+            "--password-stdin",
+            "--no-verify",
+            stdin="pw\n",
+        )
+        assert proc.returncode == 0, proc.stderr
+    config = json.loads((ch.docker_config / "config.json").read_text())
+    assert {f"reg{i}.example:5000" for i in range(3)} <= set(config["credHelpers"])
+    assert sorted(p.name for p in ch.docker_config.glob("config.json.bak-*")) == []

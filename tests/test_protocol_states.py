@@ -183,6 +183,7 @@ def test_ciphertext_moved_to_another_server_fails_authentication(ch: Env) -> Non
     "entry",
     [
         "just a string",
+        None,  # JSON null: corrupt, not "absent"
         {"keyId": "0123456789abcdef"},
         {"sealed": 42, "keyId": "x"},
         {"sealed": "", "keyId": None},
@@ -280,3 +281,11 @@ def test_unknown_key_provider_is_one_line_without_traceback(ch: Env) -> None:
     assert proc.returncode == 1
     assert "nonsense" in one_line(proc.stdout)
     assert b"Traceback" not in proc.stdout + proc.stderr
+
+
+def test_erase_with_nothing_stored_creates_nothing(ch: Env) -> None:
+    """docker logout erases up to four spellings; none may create a store or key."""
+    for spelling in ("reg.example", "http://reg.example", "https://reg.example"):
+        proc = ch.helper("erase", spelling.encode())
+        assert proc.returncode == 0, proc.stdout
+    assert not ch.home.exists()

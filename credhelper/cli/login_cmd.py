@@ -100,7 +100,7 @@ def route_to_credhelper(key: str) -> bool:
         helpers[key] = dockerconfig.HELPER_NAME
         return True
 
-    return dockerconfig.modify(None, change).changed
+    return dockerconfig.modify(None, change, backup_additions=False).changed
 
 
 def obtain_and_login(

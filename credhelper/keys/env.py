@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import os
+import stat
 from base64 import b64decode
 
 from credhelper.crypto import KEY_BYTES
@@ -103,8 +104,14 @@ def load_from(env_key: str, env_key_file: str) -> bytes | None:
     # Followed even if it is a symlink: Kubernetes mounts secrets as links
     # into a ..data directory. Its permissions belong to the secret system.
     try:
-        with open(file_name, "rb") as handle:
-            data = handle.read(1 << 16)
+        # O_NONBLOCK: a FIFO named here must be refused, not block get forever.
+        fd = os.open(file_name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise KeyProblem(f"credhelper: {env_key_file} {file_name} is not a regular file")
+            data = os.read(fd, 1 << 16)
+        finally:
+            os.close(fd)
     except OSError as err:
         raise KeyProblem(
             f"credhelper: cannot read {env_key_file} {file_name}: {err.strerror}"
