@@ -83,8 +83,14 @@ def check_private_dir(path: str) -> None:
         )
 
 
-def read_file_nofollow(path: str, what: str) -> bytes | None:
-    """Read a regular file we own without following a symlink; None if it is absent."""
+def read_file_nofollow(
+    path: str, what: str, *, private: bool = False, limit: int | None = None
+) -> bytes | None:
+    """Read a regular file we own without following a symlink; None if it is absent.
+
+    `private` also refuses a file that group or others may read or write (a key,
+    as ssh refuses a private key); `limit` caps how much is read.
+    """
     try:
         # O_NONBLOCK: a FIFO planted at the path must not hang the open; the
         # S_ISREG check below then refuses it.
@@ -94,8 +100,8 @@ def read_file_nofollow(path: str, what: str) -> bytes | None:
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise StoreError(
-                f"credhelper: refusing {what} {path}: it is a symbolic link; "
-                "replace it with a regular file (or run: credhelper doctor --fix)"
+                f"credhelper: refusing {what} {path}: it is a symbolic link; replace it "
+                "with the real file (mv the target over it) or run: credhelper doctor --fix"
             ) from None
         raise StoreError(f"credhelper: cannot read {what} {path}: {_describe(err)}") from None
     try:
@@ -103,10 +109,19 @@ def read_file_nofollow(path: str, what: str) -> bytes | None:
         if not stat.S_ISREG(st.st_mode):
             raise StoreError(f"credhelper: refusing {what} {path}: not a regular file")
         if st.st_uid != os.geteuid():
+            also = f" && chmod 600 {path}" if private else ""
             raise StoreError(
                 f"credhelper: refusing {what} {path}: owned by uid {st.st_uid}, not by you "
-                f"(uid {os.geteuid()}); fix: chown {os.geteuid()} {path}"
+                f"(uid {os.geteuid()}); fix: chown {os.geteuid()} {path}{also}"
             )
+        if private and st.st_mode & 0o077:
+            raise StoreError(
+                f"credhelper: refusing {what} {path}: mode {stat.S_IMODE(st.st_mode):04o} "
+                f"lets others read or change it; fix: chmod 600 {path} "
+                "(or run: credhelper doctor --fix)"
+            )
+        if limit is not None:
+            return os.read(fd, limit)
         chunks = []
         while True:
             chunk = os.read(fd, 1 << 20)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 
 from credhelper import fsutil
 from credhelper.crypto import KEY_BYTES, new_key
@@ -110,34 +109,4 @@ def _load(path: str, what: str) -> bytes | None:
 
 def _read_key_file(path: str, what: str = "key file") -> bytes | None:
     """Read the key, refusing a symlink, a foreign owner or group/other access."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as err:
-        if os.path.islink(path):
-            raise StoreError(
-                f"credhelper: refusing {what} {path}: it is a symbolic link; replace it "
-                "with the real file (mv the target over it) or run: credhelper doctor --fix"
-            ) from None
-        raise StoreError(f"credhelper: cannot read {what} {path}: {err.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise StoreError(f"credhelper: refusing {what} {path}: not a regular file")
-        if st.st_uid != os.geteuid():
-            raise StoreError(
-                f"credhelper: refusing {what} {path}: owned by uid {st.st_uid}, not by you "
-                f"(uid {os.geteuid()}); fix: chown {os.geteuid()} {path} && chmod 600 {path}"
-            )
-        if st.st_mode & 0o077:
-            raise StoreError(
-                f"credhelper: refusing {what} {path}: mode {stat.S_IMODE(st.st_mode):04o} "
-                f"lets others read or change it; fix: chmod 600 {path} "
-                "(or run: credhelper doctor --fix)"
-            )
-        return os.read(fd, KEY_BYTES + 1)
-    except OSError as err:
-        raise StoreError(f"credhelper: cannot read {what} {path}: {err.strerror}") from None
-    finally:
-        os.close(fd)
+    return fsutil.read_file_nofollow(path, what, private=True, limit=KEY_BYTES + 1)
