@@ -1,0 +1,258 @@
+"""Checks of what Docker's config.json holds (the file, each login entry, legacy
+openEuler docker entries) and of iSulad's logins.
+"""
+
+from __future__ import annotations
+
+import os
+
+from credhelper import dockerconfig, legacy, migrate
+from credhelper.dockerconfig import (
+    AUTH_BASE64,
+    AUTH_BINARY,
+    AUTH_EMPTY,
+    AUTH_INVALID,
+    AUTH_PLAINTEXT,
+    EntryCheck,
+)
+from credhelper.doctor.base import ERROR, FIX_COMMAND, INFO, WARNING, DoctorBase, _mode
+from credhelper.errors import CredhelperError
+from credhelper.store import login_command
+
+
+class DockerConfigChecks(DoctorBase):
+    """config.json and iSulad's auths.json: what docker (or isula) will find in them."""
+
+    def check_docker_config(self) -> None:
+        path = self.docker_path
+        try:
+            cfg = dockerconfig.load(path)
+        except CredhelperError as err:
+            self.add("docker-config.unreadable", ERROR, err.message, path, "check the path")
+            return
+        self.cfg = cfg
+        if not cfg.exists:
+            auto = dockerconfig.auto_store(self.search_path)
+            where = (
+                f"docker picks docker-credential-{auto} by itself"
+                if auto
+                else "docker will keep logins in it as plaintext base64"
+            )
+            self.add(
+                "docker-config.creds-store-unset",
+                WARNING,
+                f"Docker's config.json does not exist, so docker does not use credhelper ({where})",
+                path,
+                f'{FIX_COMMAND} or credhelper install (creates it with "credsStore": "credhelper")',
+                fixable=True,
+            )
+            self._set_creds_store = True
+            return
+        st = os.stat(path)
+        if st.st_uid != os.geteuid():
+            self.add(
+                "docker-config.owner",
+                WARNING,
+                f"owned by uid {st.st_uid}, not by you (uid {os.geteuid()}); "
+                "docker cannot save logins here",
+                path,
+                f"sudo chown {os.geteuid()} {path}",
+            )
+        elif st.st_mode & 0o077:
+            self.add(
+                "docker-config.mode",
+                WARNING,
+                f"mode {_mode(st)} lets other users read it (docker writes it 0600)",
+                path,
+                f"chmod 600 {path}",
+                fixable=True,
+            )
+            self._chmods.append((os.path.realpath(path), 0o600))
+        if cfg.parse_error is not None:
+            self.add(
+                "docker-config.json",
+                ERROR,
+                f"not valid JSON: {cfg.parse_error}; docker ignores the whole file "
+                f"(it prints: WARNING: Error parsing config file ({path}): "
+                f"{cfg.docker_syntax_error() or 'a JSON error'}) and the next docker login "
+                "overwrites it",
+                path,
+                "edit the file at that position by hand; credhelper never rewrites a file "
+                "it cannot parse",
+            )
+            return
+        if cfg.trailing_data:
+            self.add(
+                "docker-config.trailing-data",
+                WARNING,
+                "there is data after the JSON object; docker ignores it, the next docker "
+                "login deletes it",
+                path,
+                "remove what follows the closing } by hand",
+            )
+        for key in cfg.duplicate_keys:
+            self.add(
+                "docker-config.duplicate-key",
+                WARNING,
+                f'the key "{key}" appears twice in one object; docker merges or overwrites '
+                "them and its next rewrite keeps one",
+                path,
+                "merge the two by hand (credhelper never rewrites such a file)",
+            )
+        for message in cfg.type_errors:
+            self.add(
+                "docker-config.type",
+                ERROR,
+                f"docker cannot load it: {message}",
+                path,
+                "correct that value's type by hand (credhelper never rewrites a file "
+                "docker cannot load)",
+            )
+        if cfg.type_errors:
+            return
+        self.entries = dockerconfig.check_entries(cfg)
+        openeuler_key_path = legacy.openeuler_key_path(os.path.dirname(path) or ".")
+        for check in self.entries:
+            self._check_entry(check, path, openeuler_key_path)
+
+    def _check_entry(self, check: EntryCheck, path: str, key_path: str) -> None:
+        server = check.server
+        relogin = login_command(server)
+        if check.state == AUTH_EMPTY:
+            self.add(
+                "docker-config.auth-empty",
+                WARNING,
+                f'{server}: "auth": "" crashes docker-py (ValueError: not enough values to unpack)',
+                path,
+                f"{FIX_COMMAND} (removes the empty value, leaving docker's usual {{}})",
+                fixable=True,
+                server=server,
+            )
+            self._strip.append(check)
+            return
+        if check.state == AUTH_PLAINTEXT:
+            what = "an identity token" if check.username == "<token>" else "a password"
+            self.add(
+                "docker-config.plaintext",
+                WARNING,
+                f"{server}: {what} is stored in plaintext (base64 is not encryption)",
+                path,
+                f"{FIX_COMMAND} or credhelper install (moves it into the encrypted store)",
+                fixable=True,
+                server=server,
+            )
+            assert check.username is not None and check.secret is not None
+            self._imports.append(migrate.Candidate(server, check.username, check.secret, check))
+            return
+        if check.state not in (AUTH_BASE64, AUTH_INVALID, AUTH_BINARY):
+            return
+        kind = legacy.record_kind(check.auth) if check.auth else None
+        if kind is not None:
+            self._check_legacy(check, kind, path, key_path)
+            return
+        if check.state == AUTH_BINARY:
+            message = (
+                f"{server}: the auth value decodes to binary data, not user:password; docker "
+                "sends it as is and the registry refuses it"
+            )
+        else:
+            message = (
+                f"{server}: docker cannot decode the auth value: {check.docker_error} "
+                f"(docker prints: WARNING: Error parsing config file ({path}): "
+                f"{check.docker_error})"
+            )
+        self.add(
+            f"docker-config.auth-{check.state}",
+            ERROR,
+            message,
+            path,
+            f"{FIX_COMMAND} (removes the value after a backup), then: {relogin}",
+            fixable=True,
+            server=server,
+        )
+        self._strip.append(check)
+
+    def _check_legacy(self, check: EntryCheck, kind: str, path: str, key_path: str) -> None:
+        server = check.server
+        name = "openEuler docker" if kind == legacy.OPENEULER else "iSulad"
+        docker_says = check.docker_error or "garbage credentials"
+        try:
+            key = legacy.load_key(key_path)
+            key_error = None if key is not None else f"its key {key_path} is missing"
+        except legacy.LegacyError as err:
+            key, key_error = None, str(err)
+        if key is not None:
+            try:
+                creds = legacy.decrypt(check.auth or "", key)
+            except legacy.LegacyError as err:
+                key_error = f"{key_path} does not decrypt it ({err})"
+            else:
+                self.add(
+                    f"docker-config.legacy-{kind}",
+                    WARNING,
+                    f"{server}: an {name} AES-CFB entry (user {creds.username}); {key_path} "
+                    f"decrypts it; stock docker cannot ({docker_says})",
+                    path,
+                    f"{FIX_COMMAND} or credhelper migrate --from openeuler (imports it)",
+                    fixable=True,
+                    server=server,
+                )
+                self._imports.append(
+                    migrate.Candidate(server, creds.username, creds.password, check)
+                )
+                return
+        self.add(
+            f"docker-config.legacy-{kind}-undecryptable",
+            ERROR,
+            f"{server}: an {name} AES-CFB entry that cannot be decrypted: {key_error}; "
+            f"stock docker fails on it ({docker_says})",
+            path,
+            f"{FIX_COMMAND} (removes it; the backup keeps it), then: {login_command(server)}",
+            fixable=True,
+            server=server,
+        )
+        self._strip.append(check)
+
+    def check_isulad(self) -> None:
+        directory = self.isulad_dir or legacy.isulad_dir_default()
+        auths_path = os.path.join(directory, "auths.json")
+        if not os.path.exists(auths_path):
+            return
+        try:
+            cfg = dockerconfig.load(auths_path)
+        except CredhelperError as err:
+            self.add("isulad.unreadable", WARNING, err.message, auths_path, "")
+            return
+        key_path = os.path.join(directory, "aeskey")
+        try:
+            key = legacy.load_key(key_path)
+            key_error = None if key is not None else f"its key {key_path} is missing"
+        except legacy.LegacyError as err:
+            key, key_error = None, str(err)
+        for host, entry in sorted(cfg.auths().items()):
+            value = entry.get("auth") if isinstance(entry, dict) else None
+            if not isinstance(value, str) or not value:
+                continue
+            if key is not None:
+                try:
+                    legacy.decrypt(value, key)
+                except legacy.LegacyError as err:
+                    key_error = f"{key_path} does not decrypt it ({err})"
+                else:
+                    self.add(
+                        "isulad.importable",
+                        INFO,
+                        f"{host}: an iSulad login that credhelper can import",
+                        auths_path,
+                        f"credhelper migrate --from isulad --isulad-dir {directory}",
+                        server=host,
+                    )
+                    continue
+            self.add(
+                "isulad.undecryptable",
+                WARNING,
+                f"{host}: an iSulad login that cannot be decrypted: {key_error}",
+                auths_path,
+                f"isula login {host} (or credhelper login {host})",
+                server=host,
+            )

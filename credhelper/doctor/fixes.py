@@ -1,0 +1,188 @@
+"""`doctor --fix`: carry out the repairs the checks planned. Each changed file is backed up
+first (0600 `<name>.bak-<UTC timestamp>` next to it), the only copy of anything is never
+destroyed, and with nothing left to fix nothing is written.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from typing import Any
+
+from credhelper import dockerconfig, fsutil, migrate
+from credhelper import store as store_mod
+from credhelper.dockerconfig import AUTH_EMPTY, HELPER_NAME
+from credhelper.doctor.base import HELPER_EXE, DoctorBase, FixReport, _lstat
+from credhelper.errors import CredhelperError, StoreError
+from credhelper.store import STATE_CORRUPT
+
+
+class Fixes(DoctorBase):
+    """The repairs; each reads only the plans the checks left on the Doctor."""
+
+    def fix(self) -> FixReport:
+        """Apply every planned repair; callers run a fresh Doctor afterwards to re-check."""
+        report = FixReport()
+        self._fix_nodes(report)
+        self._guard(report, "store", self._fix_store)
+        self._guard(report, "Docker config", self._fix_docker_config)
+        return report
+
+    def _guard(self, report: FixReport, what: str, step: Callable[[FixReport], None]) -> None:
+        try:
+            step(report)
+        except CredhelperError as err:
+            report.failures.append(f"could not repair the {what}: {err.message}")
+
+    def _fix_nodes(self, report: FixReport) -> None:
+        for path in self._chowns:
+            try:
+                os.chown(path, os.geteuid(), os.getegid(), follow_symlinks=False)
+                report.actions.append(f"chown {os.geteuid()} {path}")
+            except OSError as err:
+                report.failures.append(f"chown {path}: {err.strerror}")
+        for path, mode in self._chmods:
+            try:
+                os.chmod(path, mode, follow_symlinks=False)
+                report.actions.append(f"chmod {mode:o} {path}")
+            except (OSError, NotImplementedError) as err:
+                report.failures.append(f"chmod {path}: {err}")
+        for path in self._unlinks:
+            st = _lstat(path)
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                os.unlink(path)
+                report.actions.append(f"removed the symbolic link {path}")
+
+    def _fix_store(self, report: FixReport) -> None:
+        if not (self._store_move_aside or self._corrupt or self._stale_temps):
+            return
+        directory = self.store.directory
+        fsutil.check_private_dir(directory)
+        with fsutil.locked(self.store.lock_path):
+            if self._stale_temps:
+                fsutil.remove_stale_temps(directory)
+                report.actions.append(f"removed interrupted-write temp files in {directory}")
+            raw = fsutil.read_file_nofollow(self.store.path, "store")
+            if raw is None:
+                return
+            if self._store_move_aside:
+                try:
+                    store_mod.parse_document(raw, self.store.path)
+                except StoreError:
+                    backup = dockerconfig.write_backup(self.store.path, raw)
+                    os.unlink(self.store.path)
+                    fsutil.fsync_dir(directory)
+                    report.backups.append(backup)
+                    report.actions.append(
+                        f"moved the unreadable store aside to {backup}; log in again"
+                    )
+                return
+            doc = store_mod.parse_document(raw, self.store.path)
+            snap = store_mod.Snapshot(doc, self.store.path, directory, raw)
+            still = [
+                s
+                for s in self._corrupt
+                if s in snap.auths and snap.status(s).state == STATE_CORRUPT
+            ]
+            if not still:
+                return
+            backup = dockerconfig.write_backup(self.store.path, raw)
+            report.backups.append(backup)
+            for server in still:
+                del doc["auths"][server]
+                report.actions.append(f"moved the corrupt entry for {server} aside to {backup}")
+                report.needs_login.append(server)
+            fsutil.atomic_write(self.store.path, store_mod.serialize_document(doc), what="store")
+
+    def _fix_docker_config(self, report: FixReport) -> None:
+        if not (
+            self._strip
+            or self._imports
+            or self._use_credhelper
+            or self._set_creds_store
+            or self._helper_switch
+            or self._hub_alias
+        ):
+            return
+        held: list[migrate.Candidate] = []
+        import_failed = False
+        if not self.helper_found and (self._imports or self._set_creds_store):
+            # Pointing docker at a helper it cannot run would break every pull.
+            report.failures.append(
+                f"did not point docker at credhelper or move logins into it: {HELPER_EXE} "
+                "is not on PATH"
+            )
+            self._imports = []
+            self._set_creds_store = False
+            self._use_credhelper = []
+            self._helper_switch = []
+        if self._imports:
+            mig = migrate.MigrationReport("docker")
+            try:
+                held = migrate.import_candidates(self._imports, mig)
+            except CredhelperError as err:
+                # The plaintext stays where it is; the other repairs still happen.
+                report.failures.append(f"could not move logins into the store: {err.message}")
+                held = []
+                import_failed = True
+            report.backups.extend(mig.backups)
+            for server in mig.imported:
+                report.actions.append(f"moved the login for {server} into the encrypted store")
+            for server in [*mig.unchanged, *mig.kept_existing]:
+                report.actions.append(
+                    f"removed the plaintext copy of {server} (the store already holds its login)"
+                )
+        stripped: list[str] = []
+
+        def change(doc: dict[str, Any]) -> bool:
+            changed = False
+            stripped.clear()
+            for check in [*self._strip, *(c.check for c in held if c.check is not None)]:
+                if dockerconfig.strip_credentials(doc, check):
+                    changed = True
+                    stripped.append(check.server)
+            for cand in held:
+                changed |= dockerconfig.use_credhelper(doc, cand.server)
+            for server in self._use_credhelper:
+                changed |= dockerconfig.use_credhelper(doc, server)
+            helpers_key, helpers = dockerconfig.go_field(doc, "credHelpers")
+            if helpers_key is not None and isinstance(helpers, dict):
+                for key in self._helper_switch:
+                    if key in helpers and helpers[key] != HELPER_NAME:
+                        helpers[key] = HELPER_NAME
+                        changed = True
+            if (
+                self._hub_alias is not None
+                and helpers_key is not None
+                and isinstance(helpers, dict)
+                and isinstance(helpers.get(self._hub_alias), str)
+                and dockerconfig.DOCKER_HUB not in helpers
+            ):
+                helpers[dockerconfig.DOCKER_HUB] = helpers[self._hub_alias]
+                changed = True
+            # Switching docker to credhelper while the plaintext logins could not
+            # move would make docker stop using them.
+            if (
+                self._set_creds_store
+                and not import_failed
+                and dockerconfig.go_str(doc, "credsStore") != HELPER_NAME
+            ):
+                dockerconfig.set_creds_store_key(doc, HELPER_NAME)
+                changed = True
+            return changed
+
+        result = dockerconfig.modify(self.docker_path, change)
+        if not result.changed:
+            return
+        if result.backup:
+            report.backups.append(result.backup)
+        for check in self._strip:
+            if check.server not in stripped:
+                continue
+            if check.state == AUTH_EMPTY:
+                report.actions.append(f'removed "auth": "" from {check.server}')
+            else:
+                report.actions.append(f"removed the undecodable auth value of {check.server}")
+                report.needs_login.append(check.server)
+        report.actions.append(f"updated {result.path}")

@@ -1,0 +1,340 @@
+"""Checks of credhelper's own side: the store directory and files, the lock and
+leftover temp files, the key, each stored entry, and (with --online) the registries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+
+from credhelper import fsutil, keys, paths
+from credhelper.doctor.base import (
+    ERROR,
+    FIX_COMMAND,
+    INFO,
+    KEY_FIX,
+    WARNING,
+    DoctorBase,
+    _lstat,
+    _mode,
+)
+from credhelper.errors import CredhelperError, KeyProblem, StoreError
+from credhelper.store import STATE_CORRUPT, STATE_OK, STATE_RELOGIN, login_command
+
+
+def _is_dedicated(directory: str) -> bool:
+    """Whether `directory` holds only credhelper's own files (so doctor may chmod it)."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return False
+    return all(name.lstrip(".").startswith((paths.STORE_NAME, paths.KEY_NAME)) for name in names)
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+class StoreChecks(DoctorBase):
+    """The store, its key and its entries, as credhelper itself will find them."""
+
+    def check_store(self) -> None:
+        directory = self.store.directory
+        st = _lstat(directory)
+        if st is None:
+            self.add(
+                "store.missing",
+                INFO,
+                "the credhelper store does not exist yet (no logins stored)",
+                directory,
+                "credhelper install, or credhelper login SERVER",
+            )
+            return
+        dedicated = _is_dedicated(directory)
+        if not self._check_node(
+            directory, st, "store.dir", "store directory", 0o700, dir_=True, fix_mode=dedicated
+        ):
+            self.store_usable = False
+            return
+        self._check_file(self.store.path, "store.file", "store file", 0o600)
+        lock = self.store.lock_path
+        lst = _lstat(lock)
+        if lst is not None:
+            if stat.S_ISLNK(lst.st_mode):
+                self.add(
+                    "store.lock-symlink",
+                    ERROR,
+                    "the lock file is a symbolic link; every write is refused",
+                    lock,
+                    f"{FIX_COMMAND} (removes the link; it holds no data)",
+                    fixable=True,
+                )
+                self._unlinks.append(lock)
+            else:
+                self._check_node(lock, lst, "store.lock", "lock file", 0o600)
+        with contextlib.suppress(OSError):
+            if any(n.startswith(".") and fsutil.TEMP_MARK in n for n in os.listdir(directory)):
+                self.add(
+                    "store.stale-temp",
+                    INFO,
+                    "temporary files left by an interrupted write",
+                    directory,
+                    f"{FIX_COMMAND} (removes them under the lock; the store itself is intact)",
+                    fixable=True,
+                )
+                self._stale_temps = True
+        try:
+            self.snapshot = self.store.snapshot()
+        except StoreError as err:
+            raw_cause = err.message
+            version_problem = "version" in raw_cause
+            self.add(
+                "store.unreadable",
+                ERROR,
+                raw_cause,
+                self.store.path,
+                "install the newer credhelper that wrote it"
+                if version_problem
+                else f"{FIX_COMMAND} (moves the file aside to a backup; then log in again)",
+                fixable=not version_problem,
+            )
+            self._store_move_aside = not version_problem
+
+    def _check_node(
+        self,
+        path: str,
+        st: os.stat_result,
+        id_: str,
+        what: str,
+        mode: int,
+        dir_: bool = False,
+        fix_mode: bool = True,
+    ) -> bool:
+        """Symlink, type, owner and mode of one store path; False if it is unusable."""
+        if stat.S_ISLNK(st.st_mode):
+            self.add(
+                f"{id_}-symlink",
+                ERROR,
+                f"the {what} is a symbolic link; credhelper refuses it",
+                path,
+                f"replace the link with the real {what} (mv its target over it)",
+            )
+            return False
+        if (dir_ and not stat.S_ISDIR(st.st_mode)) or (not dir_ and not stat.S_ISREG(st.st_mode)):
+            kind = "a directory" if dir_ else "a regular file"
+            self.add(
+                f"{id_}-type",
+                ERROR,
+                f"the {what} is not {kind}; credhelper cannot use it",
+                path,
+                f"move it out of the way (mv {path} {path}.old) and run this again",
+            )
+            return False
+        ok = True
+        if st.st_uid != os.geteuid():
+            self.add(
+                f"{id_}-owner",
+                ERROR,
+                f"the {what} is owned by uid {st.st_uid}, not by you (uid {os.geteuid()})",
+                path,
+                FIX_COMMAND if _is_root() else f"sudo chown {os.geteuid()} {path}",
+                fixable=_is_root(),
+            )
+            if _is_root():
+                self._chowns.append(path)
+            ok = False
+        if st.st_mode & 0o077:
+            if fix_mode:
+                self.add(
+                    f"{id_}-mode",
+                    ERROR,
+                    f"the {what} has mode {_mode(st)}: group/others can get in "
+                    f"(credhelper refuses it; it must be {mode:04o})",
+                    path,
+                    f"{FIX_COMMAND} (or chmod {mode:o} {path})",
+                    fixable=True,
+                )
+                self._chmods.append((path, mode))
+            else:
+                # Never chmod a directory that holds other things (CREDHELPER_HOME=$HOME).
+                self.add(
+                    f"{id_}-mode",
+                    ERROR,
+                    f"the {what} has mode {_mode(st)} and holds files that are not "
+                    "credhelper's: it is not a dedicated store directory",
+                    path,
+                    "point CREDHELPER_HOME at a directory of its own (or unset it)",
+                )
+        return ok
+
+    def _check_file(self, path: str, id_: str, what: str, mode: int) -> None:
+        st = _lstat(path)
+        if st is not None:
+            self._check_node(path, st, id_, what, mode)
+
+    def check_key(self) -> None:
+        if not self.store_usable:
+            return
+        record = self.snapshot.doc.get("keyProvider") if self.snapshot else None
+        record = record if isinstance(record, dict) else None
+        try:
+            name = keys.provider_name(record)
+            provider = keys.select(record, self.store.directory)
+        except KeyProblem as err:
+            self.add("key.provider", ERROR, err.message, self.store.directory, "credhelper install")
+            return
+        sealed = self._sealed_key_ids()
+        key_path = getattr(provider, "path", None) if name == "file" else None
+        if isinstance(key_path, str):
+            st = _lstat(key_path)
+            if st is None:
+                if sealed:
+                    self.add(
+                        "key.missing",
+                        ERROR,
+                        f"the key file is missing, so the {len(sealed)} stored login(s) sealed "
+                        "with it cannot be opened (deleted, or the store copied without it?)",
+                        key_path,
+                        "restore the aeskey from a backup, or log in again to each registry "
+                        "(credhelper list shows them)",
+                    )
+                else:
+                    self.add(
+                        "key.not-created",
+                        INFO,
+                        "no key yet; it is created at the first login",
+                        key_path,
+                        "credhelper install",
+                    )
+                return
+            if not self._check_node(key_path, st, "key", "key file", 0o600):
+                return
+        try:
+            key = provider.load()
+        except KeyProblem as err:
+            if not any(f.id.startswith("key") for f in self.findings):
+                self.add("key.unreadable", ERROR, err.message, self.store.directory, KEY_FIX)
+            return
+        except CredhelperError as err:
+            self.add("key.unreadable", ERROR, err.message, self.store.directory, KEY_FIX)
+            return
+        if key is None:
+            if sealed:
+                self.add(
+                    "key.missing",
+                    ERROR,
+                    f"{provider.describe()} holds no key; {len(sealed)} stored login(s) need it",
+                    self.store.directory,
+                    "restore the key, or log in again to each registry",
+                )
+            return
+        self.key_ok = True
+        from credhelper.crypto import key_id
+
+        current = key_id(key)
+        if sealed and current not in sealed:
+            self.add(
+                "key.mismatch",
+                ERROR,
+                f"the current key ({current}, {provider.describe()}) sealed none of the stored "
+                f"logins (they need key {', '.join(sorted(sealed))}): the key was replaced",
+                self.store.path,
+                "restore the old key, or log in again to each registry (credhelper list)",
+            )
+
+    def _sealed_key_ids(self) -> set[str]:
+        if self.snapshot is None:
+            return set()
+        return {
+            e["keyId"]
+            for e in self.snapshot.auths.values()
+            if isinstance(e, dict) and isinstance(e.get("keyId"), str) and e.get("sealed")
+        }
+
+    def check_entries(self) -> None:
+        if self.snapshot is None:
+            return
+        try:
+            statuses = self.snapshot.statuses()
+        except CredhelperError as err:
+            if not any(f.id.startswith("key") for f in self.findings):
+                self.add("key.unreadable", ERROR, err.message, self.store.directory, KEY_FIX)
+            return
+        usable = 0
+        for status in statuses:
+            if status.state == STATE_OK:
+                usable += 1
+            elif status.state == STATE_RELOGIN:
+                self.add(
+                    "store.entry-needs-login",
+                    WARNING,
+                    f"{status.server}: {status.detail.removeprefix('credhelper: ')}",
+                    self.store.path,
+                    login_command(status.server),
+                    server=status.server,
+                )
+            elif status.state == STATE_CORRUPT:
+                self.add(
+                    "store.entry-corrupt",
+                    ERROR,
+                    f"{status.server}: stored entry is corrupt ({status.detail})",
+                    self.store.path,
+                    f"{FIX_COMMAND} (moves it aside to a backup of the store), then: "
+                    f"{login_command(status.server)}",
+                    fixable=True,
+                    server=status.server,
+                )
+                self._corrupt.append(status.server)
+        if statuses:
+            self.add(
+                "store.entries",
+                INFO,
+                f"{usable} of {len(statuses)} stored login(s) usable",
+                self.store.path,
+                "",
+            )
+
+    def check_online(self) -> None:
+        try:
+            from credhelper.registry import AuthRejected, verify_login
+        except ImportError:
+            self.add(
+                "online.unavailable",
+                INFO,
+                "--online is unavailable: this build has no registry handshake",
+                "",
+                "",
+            )
+            return
+        if self.snapshot is None or not self.key_ok:
+            return
+        for server in self.snapshot.servers():
+            try:
+                creds = self.snapshot.get(server)
+            except CredhelperError:
+                continue  # already reported by the entry checks
+            try:
+                verify_login(server, creds.username, creds.secret)
+            except AuthRejected as err:
+                self.add(
+                    "online.rejected",
+                    ERROR,
+                    f"{server}: the registry refuses the stored login ({err.message})",
+                    self.store.path,
+                    login_command(server),
+                    server=server,
+                )
+            except CredhelperError as err:
+                self.add(
+                    "online.unreachable",
+                    WARNING,
+                    f"{server}: could not check the login ({err.message})",
+                    self.store.path,
+                    "check the network, the registry address and its TLS certificate",
+                    server=server,
+                )
+            else:
+                self.add(
+                    "online.ok", INFO, f"{server}: the registry accepts the stored login", "", ""
+                )
