@@ -28,11 +28,13 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from credhelper import crypto, fsutil, keys, paths
 from credhelper.errors import CorruptEntry, Invalidated, NotFound, StoreError
-from credhelper.keys.base import KeyProvider
+
+if TYPE_CHECKING:  # the Protocol class is for mypy; the hot path skips the import
+    from credhelper.keys.base import KeyProvider
 
 FORMAT_VERSION = crypto.FORMAT_VERSION
 STATE_OK = "ok"

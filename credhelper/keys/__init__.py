@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from credhelper import paths
 from credhelper.errors import KeyProblem
-from credhelper.keys.base import KeyProvider
+
+if TYPE_CHECKING:  # the Protocol class is for mypy; the hot path skips the import
+    from credhelper.keys.base import KeyProvider
 
 PROVIDERS = ("file", "keyring", "env")
 
