@@ -305,8 +305,15 @@ class _Client:
         )
 
     def get(self, url: str, what: str, **kw: Any) -> requests.Response:
+        return self._request("GET", url, what, allow_redirects=True, **kw)
+
+    def post(self, url: str, what: str, **kw: Any) -> requests.Response:
+        # Token servers must not redirect a POST that carries credentials elsewhere.
+        return self._request("POST", url, what, allow_redirects=False, **kw)
+
+    def _request(self, method: str, url: str, what: str, **kw: Any) -> requests.Response:
         try:
-            return self.session.get(url, timeout=self.timeout, allow_redirects=True, **kw)
+            return self.session.request(method, url, timeout=self.timeout, **kw)
         except requests.exceptions.SSLError as err:
             raise self.tls_failure(url, err, what) from None
         except requests.exceptions.Timeout:
@@ -320,20 +327,6 @@ class _Client:
         except requests.exceptions.RequestException as err:
             raise RegistryUnreachable(
                 f"credhelper: request to {what} {url} failed: {type(err).__name__}"
-            ) from None
-
-    def post(self, url: str, what: str, **kw: Any) -> requests.Response:
-        try:
-            return self.session.post(url, timeout=self.timeout, allow_redirects=False, **kw)
-        except requests.exceptions.SSLError as err:
-            raise self.tls_failure(url, err, what) from None
-        except requests.exceptions.Timeout:
-            raise RegistryUnreachable(
-                f"credhelper: {what} {url} did not answer within {self.timeout:g}s"
-            ) from None
-        except requests.exceptions.RequestException as err:
-            raise RegistryUnreachable(
-                f"credhelper: cannot reach {what} {url}: {_conn_reason(err)}"
             ) from None
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Env
 from tests.stress.harness import (
     Model,
@@ -21,8 +19,6 @@ from tests.stress.harness import (
     server_names,
     stress_run,
 )
-
-ROTATE = Path(__file__).resolve().parents[2] / "credhelper" / "rotate.py"
 
 
 def _assert_clean(report_figures: dict[str, object], problems: list[str], clean: bool) -> None:
@@ -42,7 +38,6 @@ def test_500_concurrent_processes_lose_and_tear_nothing(ch: Env, tmp_path: Path,
     assert report.processes == n
 
 
-@pytest.mark.skipif(not ROTATE.exists(), reason="credhelper rotate is not implemented yet")
 def test_concurrent_processes_with_rotations_in_the_middle(
     ch: Env, tmp_path: Path, big: bool
 ) -> None:
@@ -62,7 +57,6 @@ def test_concurrent_processes_with_rotations_in_the_middle(
     _assert_clean(report.figures(), report.problems, report.clean)
 
 
-@pytest.mark.skipif(not ROTATE.exists(), reason="credhelper rotate is not implemented yet")
 def test_readers_never_miss_an_entry_during_reencrypt_rotations(
     ch: Env, tmp_path: Path, big: bool
 ) -> None:
