@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CLI, Env
 from tests.registry_server import RegistryServer
+from tests.terminal import run_on_tty
 
 pytest_plugins = ["tests.registry_server"]
 pytestmark = pytest.mark.e2e
@@ -267,49 +266,17 @@ def test_no_verify_keeps_all_but_one_newline(ch: Env) -> None:
 
 
 def test_hidden_prompt_on_a_terminal(ch: Env, registry_htpasswd_tls: RegistryServer) -> None:
-    import pty
-    import select
-
     reg = registry_htpasswd_tls
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
+    password = reg.users["alice"].encode()
+    status, seen = run_on_tty(
         [CLI, "login", reg.host, "-u", "alice"],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=reg.client_env(ch.env),
-        start_new_session=True,
+        reg.client_env(ch.env),
+        [(b"Password:", password + b"\n")],
+        timeout=60,
     )
-    os.close(slave)
-    seen = b""
-    sent = False
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 1.0)
-            if not ready:
-                if proc.poll() is not None:
-                    break
-                continue
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-            if not sent and b"Password:" in seen:
-                os.write(master, reg.users["alice"].encode() + b"\n")
-                sent = True
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-    assert proc.returncode == 0, seen
+    assert status == 0, seen
     assert b"Login Succeeded" in seen
-    assert reg.users["alice"].encode() not in seen  # echo was off
+    assert password not in seen  # echo was off
     assert stored(ch, reg.host) is not None
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import BIN, CLI, Env, require_tool
 from tests.registry_server import OciImage, RegistryServer, make_oci_layout
+from tests.terminal import run_on_tty
 
 pytest_plugins = ["tests.registry_server"]
 pytestmark = pytest.mark.e2e
@@ -223,47 +224,6 @@ def test_engine_args_after_double_dash(pusher: Pusher) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "--retry-times=1" in p.calls()
     assert p.reg.tags("demo/app") == ["v2"]
-
-
-def run_on_tty(
-    argv: list[str], env: dict[str, str], answers: list[tuple[bytes, bytes]]
-) -> tuple[int, bytes]:
-    """Run `argv` on a pseudo-terminal, answering each prompt in turn; (status, output)."""
-    import pty
-    import select
-    import time
-
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
-    )
-    os.close(slave)
-    seen, pending, mark = b"", list(answers), 0
-    deadline = time.monotonic() + 150
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 1.0)
-            if not ready:
-                if proc.poll() is not None:
-                    break
-                continue
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-            if pending and pending[0][0] in seen[mark:]:
-                mark = seen.index(pending[0][0], mark) + len(pending[0][0])
-                os.write(master, pending.pop(0)[1])
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-    return proc.returncode, seen
 
 
 def test_relogin_on_a_terminal_retries_once(pusher: Pusher) -> None:

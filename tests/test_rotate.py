@@ -7,11 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import pty
 import re
-import select
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +16,7 @@ from credhelper import rotate as rotate_mod
 from credhelper.errors import NOT_FOUND_MESSAGE
 from credhelper.store import Store
 from tests.conftest import CLI, Env
+from tests.terminal import run_on_tty
 
 HINT = re.compile(
     r"^credhelper: credentials for (?P<server>\S+) were invalidated by key rotation at "
@@ -156,29 +153,8 @@ def test_refuses_without_tty_and_without_yes(ch: Env) -> None:
 
 
 def _run_on_tty(ch: Env, args: list[str], answer: bytes) -> tuple[int, str]:
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([CLI, *args], stdin=slave, stdout=slave, stderr=slave, env=ch.env)
-    os.close(slave)
-    out = b""
-    deadline = time.monotonic() + 60
-    answered = False
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break  # the child closed the terminal
-            if not chunk:
-                break
-            out += chunk
-            if not answered and b"Continue?" in out:
-                os.write(master, answer)
-                answered = True
-        elif proc.poll() is not None:
-            break
-    os.close(master)
-    return proc.wait(timeout=30), out.decode(errors="replace")
+    code, out = run_on_tty([CLI, *args], ch.env, [(b"Continue?", answer)], timeout=60)
+    return code, out.decode(errors="replace")
 
 
 def test_tty_confirmation(ch: Env) -> None:
