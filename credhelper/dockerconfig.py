@@ -19,6 +19,7 @@ from typing import Any
 
 from credhelper import fsutil, gob64, paths
 from credhelper.errors import CredhelperError
+from credhelper.gojson import go_kind, go_syntax_error
 
 HELPER_NAME = "credhelper"
 DOCKER_HUB = "https://index.docker.io/v1/"
@@ -73,18 +74,6 @@ class DockerConfigError(CredhelperError):
     """Docker's config.json cannot be read, parsed or written safely."""
 
 
-def _go_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def go_field(obj: Mapping[str, Any], name: str) -> tuple[str | None, Any]:
     """(key as written, value) of a struct field the way Go's json finds it.
 
@@ -127,13 +116,13 @@ def _type_errors(doc: Any) -> list[str]:
         if doc is None:
             return []
         return [
-            f"json: cannot unmarshal {_go_kind(doc)} into Go value of type configfile.ConfigFile"
+            f"json: cannot unmarshal {go_kind(doc)} into Go value of type configfile.ConfigFile"
         ]
     errors: list[str] = []
 
     def bad(value: Any, struct: str, path: str, gotype: str) -> None:
         errors.append(
-            f"json: cannot unmarshal {_go_kind(value)} into Go struct field "
+            f"json: cannot unmarshal {go_kind(value)} into Go struct field "
             f"{struct}.{path} of type {gotype}"
         )
 
@@ -245,7 +234,6 @@ class DockerConfig:
         """What docker itself prints for a file that is not JSON (Go's decoder wording)."""
         if self.parse_error is None or self.raw is None or self.type_errors:
             return None
-        from credhelper.protocol import go_syntax_error  # Go's scanner, ported
 
         message = go_syntax_error(self.raw)
         return None if message == "invalid JSON" else message

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 from credhelper import __version__
 from credhelper.errors import (
@@ -25,6 +24,7 @@ from credhelper.errors import (
     NotFound,
     UsageError,
 )
+from credhelper.gojson import ObjectPairs, go_json, go_kind, go_syntax_error, reject_constant
 
 NAME = "docker-credential-credhelper"
 PACKAGE = "credhelper"
@@ -37,14 +37,6 @@ _GO_SPACE = (
     "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-_GO_KIND = {
-    dict: "object",
-    list: "array",
-    str: "string",
-    bool: "bool",
-    int: "number",
-    float: "number",
-}
 _FIELDS = ("ServerURL", "Username", "Secret")
 
 
@@ -79,177 +71,6 @@ def server_url(text: str) -> str:
     return url
 
 
-def _go_quote_char(byte: int) -> str:
-    """Go's json quoteChar: the byte as a rune, quoted like strconv.Quote."""
-    if byte == 0x27:
-        return "'\\''"
-    if byte == 0x22:
-        return "'\"'"
-    short = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}
-    ch = chr(byte)  # Go converts the byte, not a decoded rune: 0xC3 is 'Ã'
-    if byte in short:
-        body = short[byte]
-    elif byte == 0x5C:
-        body = "\\\\"
-    elif byte < 0x20 or byte == 0x7F:
-        body = f"\\x{byte:02x}"
-    elif ch.isprintable():
-        body = ch
-    else:
-        body = f"\\u{byte:04x}"
-    return f"'{body}'"
-
-
-_LITERALS = {ord("t"): b"true", ord("f"): b"false", ord("n"): b"null"}
-_DIGITS = b"0123456789"
-_HEX = b"0123456789abcdefABCDEF"
-_JSON_SPACE = b" \t\r\n"
-_MAX_DEPTH = 10000
-
-
-def go_syntax_error(data: bytes) -> str:
-    """The error Go's json.Decoder gives for the first value of `data`.
-
-    A port of the state machine of Go's encoding/json/scanner.go, run only when
-    Python's parser has already refused the input, so the wording and the
-    offending character are Go's (`invalid character 'x' in numeric literal`,
-    `unexpected EOF`, ...): scripts compare these strings.
-    """
-
-    class _Fail(Exception):
-        pass
-
-    n = len(data)
-
-    def fail(pos: int, context: str) -> NoReturn:
-        raise _Fail(f"invalid character {_go_quote_char(data[pos])} {context}")
-
-    def skip_space(pos: int) -> int:
-        while pos < n and data[pos] in _JSON_SPACE:
-            pos += 1
-        return pos
-
-    def need(pos: int) -> int:
-        if pos >= n:
-            raise _Fail("unexpected EOF")
-        return data[pos]
-
-    def scan_string(pos: int) -> int:  # pos is just after the opening quote
-        while True:
-            c = need(pos)
-            if c == 0x22:
-                return pos + 1
-            if c == 0x5C:
-                e = need(pos + 1)
-                if e == ord("u"):
-                    for k in range(pos + 2, pos + 6):
-                        if need(k) not in _HEX:
-                            fail(k, "in \\u hexadecimal character escape")
-                    pos += 6
-                    continue
-                if e not in b'bfnrt\\/"':
-                    fail(pos + 1, "in string escape code")
-                pos += 2
-                continue
-            if c < 0x20:
-                fail(pos, "in string literal")
-            pos += 1
-
-    def scan_number(pos: int) -> int:
-        if data[pos] == ord("-"):
-            pos += 1
-            if need(pos) not in _DIGITS:
-                fail(pos, "in numeric literal")
-        if data[pos] == ord("0"):
-            pos += 1
-        else:
-            while pos < n and data[pos] in _DIGITS:
-                pos += 1
-        if pos < n and data[pos] == ord("."):
-            pos += 1
-            if need(pos) not in _DIGITS:
-                fail(pos, "after decimal point in numeric literal")
-            while pos < n and data[pos] in _DIGITS:
-                pos += 1
-        if pos < n and data[pos] in b"eE":
-            pos += 1
-            if need(pos) in b"+-":
-                pos += 1
-            if need(pos) not in _DIGITS:
-                fail(pos, "in exponent of numeric literal")
-            while pos < n and data[pos] in _DIGITS:
-                pos += 1
-        return pos
-
-    def scan_value(pos: int, depth: int) -> int:
-        pos = skip_space(pos)
-        c = need(pos)
-        if c in b"{[":
-            if depth >= _MAX_DEPTH:
-                raise _Fail("exceeded max depth")
-            return scan_container(pos, depth + 1)
-        if c == 0x22:
-            return scan_string(pos + 1)
-        if c == ord("-") or c in _DIGITS:
-            return scan_number(pos)
-        word = _LITERALS.get(c)
-        if word is None:
-            fail(pos, "looking for beginning of value")
-        for k in range(1, len(word)):
-            if need(pos + k) != word[k]:
-                fail(pos + k, f"in literal {word.decode()} (expecting {chr(word[k])!r})")
-        return pos + len(word)
-
-    def scan_container(pos: int, depth: int) -> int:
-        is_object = data[pos] == ord("{")
-        close = ord("}") if is_object else ord("]")
-        pos = skip_space(pos + 1)
-        if need(pos) == close:
-            return pos + 1
-        while True:
-            if is_object:
-                pos = skip_space(pos)
-                if need(pos) != 0x22:
-                    fail(pos, "looking for beginning of object key string")
-                pos = skip_space(scan_string(pos + 1))
-                if need(pos) != ord(":"):
-                    fail(pos, "after object key")
-                pos += 1
-            pos = skip_space(scan_value(pos, depth))
-            c = need(pos)
-            if c == close:
-                return pos + 1
-            if c != ord(","):
-                fail(pos, "after object key:value pair" if is_object else "after array element")
-            pos += 1
-
-    try:
-        if skip_space(0) >= n:
-            return "EOF"
-        scan_value(0, 0)
-    except _Fail as err:
-        return str(err)
-    except RecursionError:
-        # Nesting deeper than Python's stack allows (Go's limit is 10000).
-        return "exceeded max depth"
-    return "invalid JSON"  # unreachable for input Python refused; kept one line
-
-
-class _Object(list):  # type: ignore[type-arg]
-    """A JSON object as its (key, value) pairs, in order, duplicates kept (Go's view)."""
-
-
-def _go_kind(value: Any) -> str:
-    if isinstance(value, _Object):
-        return "object"
-    return _GO_KIND[type(value)]
-
-
-def _reject_constant(name: str) -> NoReturn:
-    # Python accepts NaN/Infinity; Go's decoder does not.
-    raise ValueError(name)
-
-
 def parse_store(text: str) -> tuple[str, str, str]:
     """(ServerURL, Username, Secret) decoded the way Go's json.Decoder would.
 
@@ -260,24 +81,23 @@ def parse_store(text: str) -> tuple[str, str, str]:
     body = text.lstrip(" \t\r\n")
     if not body:
         raise UsageError("EOF")
-    decoder = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_Object)
+    decoder = json.JSONDecoder(parse_constant=reject_constant, object_pairs_hook=ObjectPairs)
     try:
         value, _end = decoder.raw_decode(body)
     except (ValueError, RecursionError):  # JSONDecodeError, NaN/Infinity, deep nesting
         message = go_syntax_error(body.encode("utf-8"))
         raise UsageError("exceeded max depth" if message == "invalid JSON" else message) from None
     if value is None:
-        value = _Object()
+        value = ObjectPairs()
     if isinstance(value, int | float) and not isinstance(value, bool):
         # Python stops a top-level number early ("0." reads as 0); Go's scanner
         # reads on and may find the number incomplete or malformed.
         message = go_syntax_error(body.encode("utf-8"))
         if message != "invalid JSON":
             raise UsageError(message)
-    if not isinstance(value, _Object):
+    if not isinstance(value, ObjectPairs):
         raise UsageError(
-            f"json: cannot unmarshal {_go_kind(value)} into Go value of type "
-            "credentials.Credentials"
+            f"json: cannot unmarshal {go_kind(value)} into Go value of type credentials.Credentials"
         )
     fields = {"ServerURL": "", "Username": "", "Secret": ""}
     folded = {name.casefold(): name for name in _FIELDS}
@@ -288,7 +108,7 @@ def parse_store(text: str) -> tuple[str, str, str]:
         if not isinstance(item, str):
             # Go keeps decoding after a type error but reports the first one.
             raise UsageError(
-                f"json: cannot unmarshal {_go_kind(item)} into Go struct field "
+                f"json: cannot unmarshal {go_kind(item)} into Go struct field "
                 f"Credentials.{name} of type string"
             )
         # "\ud800" escapes decode to lone surrogates, which Go turns into U+FFFD
@@ -302,27 +122,6 @@ def parse_store(text: str) -> tuple[str, str, str]:
 
 
 # ---------------------------------------------------------------- output
-
-
-def _short_escape(match: re.Match[str]) -> str:
-    return {"b": "\\u0008", "f": "\\u000c"}.get(match[1], match[0])
-
-
-def go_json(value: Any) -> str:
-    """Compact JSON with Go's default escaping (json.Encoder with SetEscapeHTML(true))."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if "\\b" in text or "\\f" in text:
-        # Python writes \b and \f; Go (as in protocol.md, and the Debian 0.6.4
-        # helpers) writes \u0008 and \u000c. Match escape pairs left to right so an
-        # escaped backslash followed by "b" is left alone.
-        text = re.sub(r"\\(.)", _short_escape, text)
-    return (
-        text.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
 
 
 def _write(text: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credhelper import protocol
+from credhelper import gojson, protocol
 from credhelper.errors import MissingServerURL, MissingUsername, UsageError
 
 FIELDS = ("ServerURL", "Username", "Secret")
@@ -111,7 +111,7 @@ def test_first_non_string_field_is_reported_like_go(pairs: list[tuple[str, objec
 
 @given(json_values)
 def test_go_scanner_accepts_what_python_accepts(value: object) -> None:
-    assert protocol.go_syntax_error(json.dumps(value).encode()) == "invalid JSON"
+    assert gojson.go_syntax_error(json.dumps(value).encode()) == "invalid JSON"
 
 
 @settings(max_examples=300)
@@ -173,6 +173,6 @@ def go_string(text: str) -> str:
 
 @given(st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=5))
 def test_go_json_matches_gos_encoder(value: dict[str, str]) -> None:
-    out = protocol.go_json(value)
+    out = gojson.go_json(value)
     assert out == "{" + ",".join(f"{go_string(k)}:{go_string(v)}" for k, v in value.items()) + "}"
     assert json.loads(out) == value

@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections.abc import Callable
 
-from credhelper import protocol, store
+from credhelper import gojson, protocol, store
 from credhelper.errors import CredhelperError
 from credhelper.keys import env as env_keys
 from credhelper.keys.file import FileKeyProvider
@@ -27,7 +27,7 @@ FUZZ_KEY = base64.b64encode(bytes(range(32))).decode()
 
 def _printable(text: str) -> None:
     """What get/list print must always encode (a lone surrogate once made list crash)."""
-    protocol.go_json({"ServerURL": text}).encode("utf-8")
+    gojson.go_json({"ServerURL": text}).encode("utf-8")
 
 
 def protocol_input(data: bytes) -> None:

@@ -1,0 +1,213 @@
+"""Go's encoding/json, as far as credhelper must match it byte for byte.
+
+docker, docker-py and containers/image talk to helpers written in Go; scripts and
+users compare the strings those helpers print. This module owns Go's side of JSON:
+the encoder's escaping (get/list output), the decoder's view of an object (keys in
+order, duplicates kept), its type names and, ported from encoding/json/scanner.go,
+its syntax-error texts. It is on the `get` hot path: standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, NoReturn
+
+
+def _go_quote_char(byte: int) -> str:
+    """Go's json quoteChar: the byte as a rune, quoted like strconv.Quote."""
+    if byte == 0x27:
+        return "'\\''"
+    if byte == 0x22:
+        return "'\"'"
+    short = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}
+    ch = chr(byte)  # Go converts the byte, not a decoded rune: 0xC3 is 'Ã'
+    if byte in short:
+        body = short[byte]
+    elif byte == 0x5C:
+        body = "\\\\"
+    elif byte < 0x20 or byte == 0x7F:
+        body = f"\\x{byte:02x}"
+    elif ch.isprintable():
+        body = ch
+    else:
+        body = f"\\u{byte:04x}"
+    return f"'{body}'"
+
+
+_LITERALS = {ord("t"): b"true", ord("f"): b"false", ord("n"): b"null"}
+_DIGITS = b"0123456789"
+_HEX = b"0123456789abcdefABCDEF"
+_JSON_SPACE = b" \t\r\n"
+_MAX_DEPTH = 10000
+
+
+def go_syntax_error(data: bytes) -> str:
+    """The error Go's json.Decoder gives for the first value of `data`.
+
+    A port of the state machine of Go's encoding/json/scanner.go, run only when
+    Python's parser has already refused the input, so the wording and the
+    offending character are Go's (`invalid character 'x' in numeric literal`,
+    `unexpected EOF`, ...): scripts compare these strings.
+    """
+
+    class _Fail(Exception):
+        pass
+
+    n = len(data)
+
+    def fail(pos: int, context: str) -> NoReturn:
+        raise _Fail(f"invalid character {_go_quote_char(data[pos])} {context}")
+
+    def skip_space(pos: int) -> int:
+        while pos < n and data[pos] in _JSON_SPACE:
+            pos += 1
+        return pos
+
+    def need(pos: int) -> int:
+        if pos >= n:
+            raise _Fail("unexpected EOF")
+        return data[pos]
+
+    def scan_string(pos: int) -> int:  # pos is just after the opening quote
+        while True:
+            c = need(pos)
+            if c == 0x22:
+                return pos + 1
+            if c == 0x5C:
+                e = need(pos + 1)
+                if e == ord("u"):
+                    for k in range(pos + 2, pos + 6):
+                        if need(k) not in _HEX:
+                            fail(k, "in \\u hexadecimal character escape")
+                    pos += 6
+                    continue
+                if e not in b'bfnrt\\/"':
+                    fail(pos + 1, "in string escape code")
+                pos += 2
+                continue
+            if c < 0x20:
+                fail(pos, "in string literal")
+            pos += 1
+
+    def scan_number(pos: int) -> int:
+        if data[pos] == ord("-"):
+            pos += 1
+            if need(pos) not in _DIGITS:
+                fail(pos, "in numeric literal")
+        if data[pos] == ord("0"):
+            pos += 1
+        else:
+            while pos < n and data[pos] in _DIGITS:
+                pos += 1
+        if pos < n and data[pos] == ord("."):
+            pos += 1
+            if need(pos) not in _DIGITS:
+                fail(pos, "after decimal point in numeric literal")
+            while pos < n and data[pos] in _DIGITS:
+                pos += 1
+        if pos < n and data[pos] in b"eE":
+            pos += 1
+            if need(pos) in b"+-":
+                pos += 1
+            if need(pos) not in _DIGITS:
+                fail(pos, "in exponent of numeric literal")
+            while pos < n and data[pos] in _DIGITS:
+                pos += 1
+        return pos
+
+    def scan_value(pos: int, depth: int) -> int:
+        pos = skip_space(pos)
+        c = need(pos)
+        if c in b"{[":
+            if depth >= _MAX_DEPTH:
+                raise _Fail("exceeded max depth")
+            return scan_container(pos, depth + 1)
+        if c == 0x22:
+            return scan_string(pos + 1)
+        if c == ord("-") or c in _DIGITS:
+            return scan_number(pos)
+        word = _LITERALS.get(c)
+        if word is None:
+            fail(pos, "looking for beginning of value")
+        for k in range(1, len(word)):
+            if need(pos + k) != word[k]:
+                fail(pos + k, f"in literal {word.decode()} (expecting {chr(word[k])!r})")
+        return pos + len(word)
+
+    def scan_container(pos: int, depth: int) -> int:
+        is_object = data[pos] == ord("{")
+        close = ord("}") if is_object else ord("]")
+        pos = skip_space(pos + 1)
+        if need(pos) == close:
+            return pos + 1
+        while True:
+            if is_object:
+                pos = skip_space(pos)
+                if need(pos) != 0x22:
+                    fail(pos, "looking for beginning of object key string")
+                pos = skip_space(scan_string(pos + 1))
+                if need(pos) != ord(":"):
+                    fail(pos, "after object key")
+                pos += 1
+            pos = skip_space(scan_value(pos, depth))
+            c = need(pos)
+            if c == close:
+                return pos + 1
+            if c != ord(","):
+                fail(pos, "after object key:value pair" if is_object else "after array element")
+            pos += 1
+
+    try:
+        if skip_space(0) >= n:
+            return "EOF"
+        scan_value(0, 0)
+    except _Fail as err:
+        return str(err)
+    except RecursionError:
+        # Nesting deeper than Python's stack allows (Go's limit is 10000).
+        return "exceeded max depth"
+    return "invalid JSON"  # unreachable for input Python refused; kept one line
+
+
+class ObjectPairs(list):  # type: ignore[type-arg]
+    """A JSON object as its (key, value) pairs, in order, duplicates kept (Go's view)."""
+
+
+def go_kind(value: Any) -> str:
+    """The name Go's UnmarshalTypeError gives the JSON type of a decoded value."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list) and not isinstance(value, ObjectPairs):
+        return "array"
+    return "object"
+
+
+def reject_constant(name: str) -> NoReturn:
+    # Python accepts NaN/Infinity; Go's decoder does not.
+    raise ValueError(name)
+
+
+def _short_escape(match: re.Match[str]) -> str:
+    return {"b": "\\u0008", "f": "\\u000c"}.get(match[1], match[0])
+
+
+def go_json(value: Any) -> str:
+    """Compact JSON with Go's default escaping (json.Encoder with SetEscapeHTML(true))."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if "\\b" in text or "\\f" in text:
+        # Python writes \b and \f; Go (as in protocol.md, and the Debian 0.6.4
+        # helpers) writes \u0008 and \u000c. Match escape pairs left to right so an
+        # escaped backslash followed by "b" is left alone.
+        text = re.sub(r"\\(.)", _short_escape, text)
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
