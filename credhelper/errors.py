@@ -7,7 +7,7 @@ names, paths and causes, never credentials or key material.
 
 from __future__ import annotations
 
-import enum
+from typing import Final
 
 # The exact strings of docker-credential-helpers' credentials/error.go. Clients
 # (docker CLI, docker-py, containers/image) compare against them after trimming.
@@ -16,25 +16,29 @@ MISSING_URL_MESSAGE = "no credentials server URL"
 MISSING_USERNAME_MESSAGE = "no credentials username"
 
 
-class ExitCode(enum.IntEnum):
-    """Exit codes of the `credhelper` CLI (the protocol executable uses only 0 and 1)."""
+class ExitCode:
+    """Exit codes of the `credhelper` CLI (the protocol executable uses only 0 and 1).
 
-    OK = 0
-    ERROR = 1  # anything not listed below
-    USAGE = 2  # bad command line (click's own code)
-    NEEDS_LOGIN = 3  # no usable credentials: missing, or invalidated by a rotation
-    STORE = 4  # store or key unreadable, corrupt or insecure
-    AUTH_REJECTED = 5  # the registry refused the credentials
-    UNREACHABLE = 6  # registry unreachable, TLS failure, not a registry
-    LOCK_TIMEOUT = 7  # another process held the store lock too long
-    ENGINE = 8  # the push engine is missing or its daemon is unreachable
-    FINDINGS = 10  # doctor found problems
+    Plain int constants rather than an IntEnum: this module is on the `get` hot
+    path, and building an enum class costs about half a millisecond per call.
+    """
+
+    OK: Final = 0
+    ERROR: Final = 1  # anything not listed below
+    USAGE: Final = 2  # bad command line (click's own code)
+    NEEDS_LOGIN: Final = 3  # no usable credentials: missing, or invalidated by a rotation
+    STORE: Final = 4  # store or key unreadable, corrupt or insecure
+    AUTH_REJECTED: Final = 5  # the registry refused the credentials
+    UNREACHABLE: Final = 6  # registry unreachable, TLS failure, not a registry
+    LOCK_TIMEOUT: Final = 7  # another process held the store lock too long
+    ENGINE: Final = 8  # the push engine is missing or its daemon is unreachable
+    FINDINGS: Final = 10  # doctor found problems
 
 
 class CredhelperError(Exception):
     """Base of every error credhelper reports to a user as one line."""
 
-    exit_code: ExitCode = ExitCode.ERROR
+    exit_code: int = ExitCode.ERROR
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
