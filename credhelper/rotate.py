@@ -54,6 +54,10 @@ class RotationResult:
         }
 
 
+def _key_id(sealer: crypto.Sealer | None) -> str | None:
+    return sealer.key_id if sealer is not None else None
+
+
 def _trace(step: str) -> None:
     path = os.environ.get(_TRACE_ENV)
     if not path:
@@ -166,7 +170,7 @@ def rotate(
         doc["auths"] = auths
         doc[ROTATION_MARK] = {
             "newKeyId": new.key_id,
-            "oldKeyId": old.key_id if old is not None else None,
+            "oldKeyId": _key_id(old),
             "mode": MODE_REENCRYPT if reencrypt else MODE_FORCED,
             "started": now,
         }
@@ -180,7 +184,7 @@ def rotate(
         return RotationResult(
             mode=MODE_REENCRYPT if reencrypt else MODE_FORCED,
             provider=provider.describe(),
-            old_key_id=old.key_id if old is not None else None,
+            old_key_id=_key_id(old),
             new_key_id=new.key_id,
             rotated_at=now,
             reencrypted=kept,
@@ -251,7 +255,7 @@ def rotate_from_env(*, reencrypt: bool = False, store: Store | None = None) -> R
         return RotationResult(
             mode=MODE_REENCRYPT if reencrypt else MODE_FORCED,
             provider=provider.describe(),
-            old_key_id=old.key_id if old is not None else None,
+            old_key_id=_key_id(old),
             new_key_id=new.key_id,
             rotated_at=now,
             reencrypted=kept,

@@ -14,12 +14,29 @@ import random
 import resource
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from tests.conftest import CLI, HELPER, Env
 from tests.stress.fsprobe import read_only, small_tmpfs, store_auths, temp_files, tree
 from tests.stress.harness import make_secret, parse_secret, seed_store, username_for
+
+
+def hold_lock(lock_path: Path) -> subprocess.Popen[bytes]:
+    """A stuck process: a child that takes the store lock and waits on its stdin forever."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl,sys; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); sys.stdin.read()",
+            str(lock_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+
 
 TARGET = "target.example:5000"
 FILLER = 2000
@@ -254,18 +271,7 @@ def test_stuck_lock_holder_gives_a_bounded_wait_and_a_clear_error(ch: Env) -> No
     seed_store([TARGET], {TARGET: 1})
     before = tree(ch.home)
     lock_path = ch.home / "config.json.lock"
-    # A stuck process: a child that takes the lock and waits on its stdin forever.
-    holder = subprocess.Popen(
-        [
-            "python3",
-            "-c",
-            "import fcntl,sys; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); "
-            "print('held', flush=True); sys.stdin.read()",
-            str(lock_path),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
+    holder = hold_lock(lock_path)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
         env = {**ch.env, "CREDHELPER_LOCK_TIMEOUT": "1"}
@@ -304,17 +310,7 @@ def test_stuck_lock_holder_gives_a_bounded_wait_and_a_clear_error(ch: Env) -> No
 def test_sigkilled_lock_holder_leaves_no_stale_lock(ch: Env) -> None:
     seed_store([TARGET], {TARGET: 1})
     lock_path = ch.home / "config.json.lock"
-    holder = subprocess.Popen(
-        [
-            "python3",
-            "-c",
-            "import fcntl,sys; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); "
-            "print('held', flush=True); sys.stdin.read()",
-            str(lock_path),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
+    holder = hold_lock(lock_path)
     assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
     holder.kill()
     holder.wait(timeout=30)
