@@ -73,23 +73,22 @@ def store_document(data: bytes) -> None:
     store.serialize_document(doc)
 
 
-_KEY_DIR = tempfile.mkdtemp(prefix="credhelper-fuzz-key-")
-os.chmod(_KEY_DIR, 0o700)
-
-
 def key_file(data: bytes) -> None:
     """The aeskey file and the env key: read and checked, never anything else."""
-    path = os.path.join(_KEY_DIR, "aeskey")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    try:
-        key = FileKeyProvider(path).load()
-        assert key is not None and len(key) == 32
-    except CredhelperError:
-        pass
+    # A fresh 0700 directory per input, removed before returning (also when the
+    # target fails): importing or running a target leaves nothing in $TMPDIR.
+    with tempfile.TemporaryDirectory(prefix="credhelper-fuzz-key-") as directory:
+        path = os.path.join(directory, "aeskey")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        try:
+            key = FileKeyProvider(path).load()
+            assert key is not None and len(key) == 32
+        except CredhelperError:
+            pass
     with contextlib.suppress(CredhelperError):
         env_keys._decode(data, "fuzz")  # the env provider's parser
 
