@@ -1,0 +1,152 @@
+"""credhelper.cleanup against real signals: temp dirs go, children die, the exit says which signal.
+
+A small script (run with this interpreter) holds a cleanup.temp_dir and a
+cleanup.Child (a `sleep`) inside cleanup.guard(), prints both, and waits. The test
+sends each of the four signals and checks what a user would: the process died of
+that signal, the directory is gone, and the child (and its group) is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = r"""
+import os, sys, time
+from credhelper import cleanup
+
+with cleanup.guard():
+    with cleanup.temp_dir("credhelper-test-") as d:
+        open(os.path.join(d, "secret"), "w").write("x")
+        with cleanup.Child(["sleep", "300"], grace=2.0) as child:
+            try:
+                print(d, child.proc.pid, flush=True)
+                child.wait()
+            finally:
+                if os.environ.get("SLOW_FINALLY"):
+                    # A second signal during the unwind must not cut it short.
+                    print("unwinding", flush=True)
+                    time.sleep(0.5)
+                    open(os.path.join(os.environ["SLOW_FINALLY"], "done"), "w").close()
+"""
+
+SIGNALS = [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it holds nothing, but check the state.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pid: int, bound: float = 10.0) -> bool:
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _start(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[str], Path, int]:
+    full = dict(os.environ, TMPDIR=str(tmp_path), **env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    assert len(line) == 2, proc.stderr.read() if proc.stderr else ""
+    return proc, Path(line[0]), int(line[1])
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_signal_unwinds_and_reraises(tmp_path: Path, signum: int) -> None:
+    proc, directory, child = _start(tmp_path)
+    assert directory.is_dir() and _alive(child)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == -signum, err
+    assert "Traceback" not in err
+    assert not directory.exists()
+    assert _wait_gone(child)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_second_signal_does_not_cut_the_unwind(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    marker.mkdir()
+    proc, directory, child = _start(tmp_path, SLOW_FINALLY=str(marker))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "unwinding"
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGTERM
+    assert (marker / "done").exists()
+    assert not directory.exists()
+    assert _wait_gone(child)
+
+
+def test_sigkill_of_the_parent_takes_the_child_along(tmp_path: Path) -> None:
+    proc, _directory, child = _start(tmp_path)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert _wait_gone(child)  # PR_SET_PDEATHSIG
+
+
+def test_child_ignoring_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from credhelper import cleanup\n"
+        "with cleanup.guard():\n"
+        "    c = cleanup.Child([sys.executable, '-c', "
+        "'import signal,time,sys; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print(1, flush=True); time.sleep(300)'], grace=0.5, stdout=-1)\n"
+        "    with c:\n"
+        "        c.proc.stdout.readline()\n"
+        "        print(c.proc.pid, flush=True)\n"
+        "        c.wait()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    child = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGHUP)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGHUP
+    assert _wait_gone(child)
+
+
+def test_critical_holds_a_signal_until_the_block_ends(tmp_path: Path) -> None:
+    script = (
+        "import os, signal, sys\n"
+        "from credhelper import cleanup\n"
+        "with cleanup.guard():\n"
+        "    with cleanup.critical():\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        print('still here', flush=True)\n"
+        "    print('not reached', flush=True)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert proc.returncode == -signal.SIGTERM
+    assert proc.stdout.split() == ["still", "here"]
