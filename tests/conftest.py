@@ -138,6 +138,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """In CI the `slow` tests run too: `-m "not slow"` is for quick local runs only."""
+    markexpr = " ".join((config.option.markexpr or "").split())
+    if os.environ.get("CREDHELPER_STRICT") == "1" and "not slow" in markexpr:
+        raise pytest.UsageError(
+            f"CREDHELPER_STRICT=1: -m {config.option.markexpr!r} would drop the slow tests; "
+            "in CI every test runs"
+        )
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--big",

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CLI, HELPER, Env
 from tests.stress.fsprobe import read_only, small_tmpfs, store_auths, temp_files, tree
 from tests.stress.harness import make_secret, parse_secret, seed_store, username_for
@@ -153,6 +155,7 @@ def kill_loop(ch: Env, rounds: int, seed: int) -> dict[str, int]:
     return {"rounds": rounds, "kills_landed": landed}
 
 
+@pytest.mark.slow
 def test_sigkill_at_many_moments_leaves_old_or_new(ch: Env, big: bool) -> None:
     figures = kill_loop(ch, rounds=200 if big else 40, seed=61)
     # Most kills must land mid-run, or the loop tested nothing.
@@ -342,6 +345,7 @@ def test_infinite_lock_timeout_is_still_bounded(ch: Env) -> None:
     _one_line_error(proc, str(lock_path))
 
 
+@pytest.mark.slow
 def test_sigkill_of_cli_writers_leaves_parsable_files(ch: Env, big: bool) -> None:
     """login, logout, install and doctor --fix also write (the store and Docker's
     config.json): killed at any moment, both still parse and the next call works."""

@@ -58,6 +58,7 @@ def run_atheris(target: str, seconds: int, workdir: Path) -> tuple[int, int, str
     return proc.returncode, int(runs[-1]) if runs else 0, proc.stderr[-3000:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_atheris_budget_finds_no_crash(target: str, tmp_path: Path, big: bool) -> None:
     seconds = 300 if big else CI_SECONDS[target]

@@ -53,6 +53,7 @@ def _budget(big: bool, normal: int, large: int) -> Callable[[Any], Any]:
     )
 
 
+@pytest.mark.slow
 def test_protocol_parser_properties(big: bool) -> None:
     @_budget(big, 2000, 100_000)
     @given(
@@ -68,6 +69,7 @@ def test_protocol_parser_properties(big: bool) -> None:
     prop()
 
 
+@pytest.mark.slow
 def test_parse_store_keeps_valid_fields_exactly(big: bool) -> None:
     """Any three non-empty strings go in and come out unchanged (modulo Go's U+FFFD)."""
 
@@ -91,6 +93,7 @@ class _BytesIO:
         return self.data[:n]
 
 
+@pytest.mark.slow
 def test_store_reader_properties(big: bool) -> None:
     entry = st.one_of(
         json_values,
@@ -126,6 +129,7 @@ def test_store_reader_properties(big: bool) -> None:
     prop()
 
 
+@pytest.mark.slow
 def test_key_reader_properties(big: bool) -> None:
     @_budget(big, 300, 20_000)
     @given(st.binary(max_size=128))
@@ -135,6 +139,7 @@ def test_key_reader_properties(big: bool) -> None:
     prop()
 
 
+@pytest.mark.slow
 def test_store_get_round_trip_through_the_helper(ch: Env, big: bool) -> None:
     """The real executable: whatever it accepts, get returns exactly; what it refuses
     leaves the store as it was."""

@@ -20,6 +20,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from credhelper.errors import CorruptEntry, Invalidated
 from credhelper.store import Store
 from tests.conftest import CLI, Env
@@ -122,6 +124,7 @@ def _check_writer_finishes(ch: Env, state: str, n: int) -> None:
         assert sum("invalidated" in e for e in doc["auths"].values()) == n  # canary is new
 
 
+@pytest.mark.slow
 def test_sigkill_rotation_at_many_moments(ch: Env, big: bool, tmp_path: Path) -> None:
     n = 3000 if big else 1000
     iterations = 300 if big else 40

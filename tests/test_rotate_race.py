@@ -23,6 +23,7 @@ from tests.test_rotate import seed, states
 ROTATIONS = {"reencrypt": 4, "forced": 2}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["reencrypt", "forced"])
 def test_gets_and_stores_racing_rotation(ch: Env, mode: str) -> None:
     creds = seed(200)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Env
 from tests.stress.harness import (
     Model,
@@ -29,6 +31,7 @@ def _assert_clean(report_figures: dict[str, object], problems: list[str], clean:
     )
 
 
+@pytest.mark.slow
 def test_500_concurrent_processes_lose_and_tear_nothing(ch: Env, tmp_path: Path, big: bool) -> None:
     n = 2000 if big else 500
     report = stress_run(
@@ -38,6 +41,7 @@ def test_500_concurrent_processes_lose_and_tear_nothing(ch: Env, tmp_path: Path,
     assert report.processes == n
 
 
+@pytest.mark.slow
 def test_concurrent_processes_with_rotations_in_the_middle(
     ch: Env, tmp_path: Path, big: bool
 ) -> None:
@@ -57,6 +61,7 @@ def test_concurrent_processes_with_rotations_in_the_middle(
     _assert_clean(report.figures(), report.problems, report.clean)
 
 
+@pytest.mark.slow
 def test_readers_never_miss_an_entry_during_reencrypt_rotations(
     ch: Env, tmp_path: Path, big: bool
 ) -> None:
@@ -89,6 +94,7 @@ def test_readers_never_miss_an_entry_during_reencrypt_rotations(
     _assert_clean(report.figures(), report.problems, report.clean)
 
 
+@pytest.mark.slow
 def test_concurrent_first_runs_end_with_one_key_and_every_entry(
     ch: Env, tmp_path: Path, big: bool
 ) -> None:

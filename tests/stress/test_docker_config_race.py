@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from tests.conftest import CLI, Env
 
 N = 40
 
 
+@pytest.mark.slow
 def test_concurrent_logins_keep_every_credhelpers_entry(ch: Env) -> None:
     procs = [
         subprocess.Popen(
