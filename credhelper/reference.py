@@ -7,11 +7,10 @@ distribution/reference (`splitDockerDomain`), so a login made here is found by
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import urllib.parse
 from dataclasses import dataclass
 
+from credhelper import netloc
 from credhelper.errors import UsageError
 
 # The key docker (CLI, docker-py) stores Docker Hub logins under.
@@ -33,27 +32,26 @@ _DOMAIN = re.compile(
 
 
 def convert_to_hostname(maybe_url: str) -> str:
-    """docker/cli's ConvertToHostname: drop a scheme and any path, keep host[:port]."""
-    stripped = maybe_url
-    if "://" in stripped:
-        try:
-            parsed = urllib.parse.urlsplit(stripped)
-            hostname = parsed.hostname
-            port = parsed.port
-        except ValueError:
-            hostname, port = None, None
-        if hostname:
-            if ":" in hostname:  # IPv6 literal: Go's net.JoinHostPort brackets it
-                return f"[{hostname}]:{port}" if port is not None else hostname
-            return f"{hostname}:{port}" if port is not None else hostname
-        stripped = stripped.split("://", 1)[1]
-    return stripped.split("/", 1)[0]
+    """docker/cli's ConvertToHostname: drop a scheme and any path, keep host[:port].
+
+    The name is parsed by credhelper.netloc first; one it refuses (user info,
+    odd IPv4 spellings, stray characters...) raises UsageError.
+    """
+    scheme, authority, _rest = netloc.split_url(maybe_url)
+    parsed = netloc.parse_authority(authority, maybe_url)
+    if scheme is None:
+        return authority
+    # With a scheme the host is a URL host (Go's url.Parse; case-folded as before).
+    return netloc.Authority(parsed.host.lower(), parsed.port, parsed.ipv6).netloc
 
 
 def is_hub(server: str) -> bool:
     if server in ("", DOCKER_HUB):
         return True
-    return convert_to_hostname(server).lower() in _HUB_NAMES
+    try:
+        return convert_to_hostname(server).lower() in _HUB_NAMES
+    except UsageError:
+        return False  # not a registry name at all, so not Hub's
 
 
 def server_key(server: str | None) -> str:
@@ -63,10 +61,7 @@ def server_key(server: str | None) -> str:
     server = server.strip()
     if is_hub(server):
         return DOCKER_HUB
-    host = convert_to_hostname(server)
-    if not host:
-        raise UsageError(f"credhelper: {server!r} is not a registry name (expected host[:port])")
-    return host
+    return convert_to_hostname(server)
 
 
 def logout_keys(server: str | None) -> list[str]:
@@ -79,7 +74,10 @@ def logout_keys(server: str | None) -> list[str]:
     if server is None or not server.strip() or is_hub(server):
         return [DOCKER_HUB, DOCKER_HUB + "access-token", DOCKER_HUB + "refresh-token", "docker.io"]
     typed = server.strip()
-    host = convert_to_hostname(typed)
+    try:
+        host = convert_to_hostname(typed)
+    except UsageError:
+        return [typed]  # a malformed key stored earlier can still be erased as typed
     keys: list[str] = []
     for key in (typed, host, f"http://{host}", f"https://{host}"):
         if key not in keys:
@@ -88,27 +86,17 @@ def logout_keys(server: str | None) -> list[str]:
 
 
 def host_part(host: str) -> str:
-    """The host name of `host[:port]` (without brackets for IPv6)."""
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    if host.count(":") == 1:
-        return host.split(":", 1)[0]
-    return host
+    """The host name of `host[:port]` (without brackets for IPv6); UsageError if malformed."""
+    return netloc.parse_server(host).host
 
 
 def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and localhost names: where docker allows plain HTTP.
+    """True for 127.0.0.0/8, ::1 and the name `localhost`: where docker allows plain HTTP.
 
-    Only literal addresses and `localhost` count; a name is never resolved here, so
-    deciding whether plain HTTP is allowed makes no network traffic at all.
+    Decided on the host credhelper.netloc parses (a malformed name is never
+    loopback); a name is never resolved, so no network traffic is made.
     """
-    name = host_part(host).lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return netloc.is_loopback(host)
 
 
 def api_host(key: str) -> str:

@@ -18,8 +18,8 @@ from typing import Any
 import requests
 import requests.adapters
 
-from credhelper import reference
-from credhelper.errors import CredhelperError, ExitCode
+from credhelper import netloc, reference
+from credhelper.errors import CredhelperError, ExitCode, UsageError
 
 DEFAULT_CERTS_D = "/etc/docker/certs.d"
 TOKEN_USERNAME = "<token>"  # noqa: S105 - docker's username for an identity (refresh) token
@@ -76,6 +76,9 @@ class LoginResult:
     username: str  # what to store as Username (TOKEN_USERNAME for identity tokens)
     secret: str = dataclasses.field(repr=False)  # what to store as Secret
     identity_token: bool = False
+    # Seconds the stored secret stays valid, when the token server says so (the
+    # `refresh_expires_in` of a refresh token that is stored); None: not stated.
+    expires_in: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -346,8 +349,9 @@ def _https_only_answer(resp: requests.Response) -> bool:
 
 def _ping(client: _Client, host: str, insecure: bool) -> tuple[str, requests.Response]:
     """GET /v2/ over HTTPS; over plain HTTP only where docker would allow it."""
-    https = f"https://{host}"
-    allow_http = insecure or reference.is_loopback(host)
+    parsed = netloc.parse_server(host)  # the host every request below goes to
+    https = f"https://{parsed.url_netloc}"
+    allow_http = insecure or parsed.is_loopback
     try:
         resp = client.get(https + "/v2/", "registry")
     except (TLSFailure, RegistryUnreachable) as first:
@@ -355,7 +359,7 @@ def _ping(client: _Client, host: str, insecure: bool) -> tuple[str, requests.Res
             raise
         # docker falls back to HTTP for insecure registries (loopback by default).
         try:
-            plain = client.get(f"http://{host}/v2/", "registry")
+            plain = client.get(f"http://{parsed.url_netloc}/v2/", "registry")
         except RegistryError:
             raise first from None
         speaks_tls = isinstance(first, TLSFailure) and (
@@ -363,16 +367,19 @@ def _ping(client: _Client, host: str, insecure: bool) -> tuple[str, requests.Res
         )
         if not _looks_like_registry(plain) and speaks_tls:
             raise first from None  # a TLS server answering 400 to plain HTTP
-        return f"http://{host}", plain
+        return f"http://{parsed.url_netloc}", plain
     return https, resp
 
 
 def _token_endpoint_allowed(realm: str, insecure: bool) -> bool:
-    if realm.startswith("https://"):
+    """HTTPS, or plain HTTP to a parsed loopback host (or --insecure); never a malformed URL."""
+    try:
+        scheme, authority = netloc.parse_url(realm)
+    except UsageError:
+        return False
+    if scheme == "https":
         return True
-    if realm.startswith("http://"):
-        return insecure or reference.is_loopback(reference.convert_to_hostname(realm))
-    return False
+    return scheme == "http" and (insecure or authority.is_loopback)
 
 
 def _fetch_token(
@@ -381,8 +388,8 @@ def _fetch_token(
     username: str,
     secret: str,
     insecure: bool,
-) -> tuple[str, str | None]:
-    """(bearer token, refresh token or None) from the challenge's realm."""
+) -> tuple[str, str | None, int | None]:
+    """(bearer token, refresh token or None, the refresh token's lifetime or None)."""
     realm = challenge.get("realm", "")
     if not realm:
         raise NotARegistry(
@@ -390,8 +397,9 @@ def _fetch_token(
         )
     if not _token_endpoint_allowed(realm, insecure):
         raise TokenServerError(
-            f"credhelper: {client.host} sends logins to {realm}, which is not HTTPS; refusing "
-            "to send the password there (use --insecure if you trust the network)"
+            f"credhelper: {client.host} sends logins to {realm}, which is not an HTTPS URL "
+            "credhelper accepts; refusing to send the password there (use --insecure if it "
+            "is plain HTTP and you trust the network)"
         )
     service = challenge.get("service", "")
     scope = challenge.get("scope", "")
@@ -439,7 +447,13 @@ def _fetch_token(
             f"credhelper: the token server of {client.host} ({realm}) answered without a token"
         )
     refresh = body.get("refresh_token") if isinstance(body, dict) else None
-    return token, refresh if isinstance(refresh, str) and refresh else None
+    if not isinstance(refresh, str) or not refresh:
+        return token, None, None
+    # `expires_in` is the lifetime of the short access token (minutes), never of what
+    # is stored; a refresh token's own lifetime comes as `refresh_expires_in`.
+    lifetime = body.get("refresh_expires_in") if isinstance(body, dict) else None
+    valid = type(lifetime) is int and 0 < lifetime <= 100 * 366 * 86400
+    return token, refresh, lifetime if valid else None
 
 
 def verify_login(
@@ -486,7 +500,9 @@ def verify_login(
     challenges = parse_challenges(resp.headers.get("WWW-Authenticate", ""))
     schemes = {scheme: params for scheme, params in reversed(challenges)}
     if "bearer" in schemes:
-        token, refresh = _fetch_token(client, schemes["bearer"], username, secret, insecure)
+        token, refresh, lifetime = _fetch_token(
+            client, schemes["bearer"], username, secret, insecure
+        )
         check = client.get(base, "registry", headers={"Authorization": f"Bearer {token}"})
         if check.status_code != 200:
             raise AuthRejected(
@@ -495,7 +511,7 @@ def verify_login(
             )
         if refresh is not None and username != TOKEN_USERNAME:
             # As docker does: keep the identity token instead of the password.
-            return LoginResult(key, endpoint, "bearer", TOKEN_USERNAME, refresh, True)
+            return LoginResult(key, endpoint, "bearer", TOKEN_USERNAME, refresh, True, lifetime)
         return LoginResult(key, endpoint, "bearer", username, secret, username == TOKEN_USERNAME)
     if "basic" in schemes:
         if username == TOKEN_USERNAME:
