@@ -1,6 +1,6 @@
 """`docker-credential-credhelper`: the docker credential-helper wire protocol.
 
-Byte-compatible with docker/docker-credential-helpers (see shared/spec/protocol.md):
+Byte-compatible with docker/docker-credential-helpers (see docs/protocol.md):
 one action argument, input on stdin, every result and error on stdout, exit 0 or 1.
 This is the hot path: it imports the standard library, the store and, through it,
 cryptography's AESGCM and the active key provider, and nothing else (no click,
