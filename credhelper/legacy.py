@@ -1,6 +1,6 @@
 """openEuler docker and iSulad AES-256-CFB credential records: recognise and decrypt them.
 
-Neither format has a tag, key id or version (see shared/spec/legacy-formats.md), so
+Neither format has a tag, key id or version (see docs/legacy-formats.md), so
 a record is recognised by its shape and a key is "right" only when the plaintext
 is the standard base64 of a well-formed `user:password`. Not on the hot path: this
 module imports cryptography's CFB cipher directly.
