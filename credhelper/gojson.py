@@ -200,7 +200,7 @@ def go_json(value: Any) -> str:
     """Compact JSON with Go's default escaping (json.Encoder with SetEscapeHTML(true))."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if "\\b" in text or "\\f" in text:
-        # Python writes \b and \f; Go (as in protocol.md, and the Debian 0.6.4
+        # Python writes \b and \f; Go (see docs/protocol.md; the Debian 0.6.4
         # helpers) writes \u0008 and \u000c. Match escape pairs left to right so an
         # escaped backslash followed by "b" is left alone.
         text = re.sub(r"\\(.)", _short_escape, text)
