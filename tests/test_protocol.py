@@ -2,7 +2,7 @@
 
 Every test spawns the installed executable with one action and bytes on stdin,
 and checks stdout, stderr and the exit code byte for byte against
-shared/spec/protocol.md (§1 and the edge cases of §7).
+docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def test_get_of_unknown_server_is_the_not_found_string(ch: Env) -> None:
 
 
 def test_store_overwrites_and_keys_are_opaque(ch: Env) -> None:
-    # No normalisation: these are five different keys (protocol.md §7.7).
+    # No normalisation: these are five different keys (docs/protocol.md, get).
     keys = ["reg:5000", "https://reg:5000", "http://reg:5000", "reg:5000/v2/", "REG:5000"]
     for n, key in enumerate(keys):
         ch.store_creds(key, f"user{n}", f"pw{n}")
@@ -76,7 +76,7 @@ def test_store_overwrites_and_keys_are_opaque(ch: Env) -> None:
 
 
 def test_identity_token_round_trips_with_go_escaping(ch: Env) -> None:
-    # Exactly what the docker CLI sends for an identity token (protocol.md §2).
+    # Exactly what the docker CLI sends for an identity token (docs/protocol.md, get).
     ok(
         ch.helper(
             "store",
