@@ -1,4 +1,4 @@
-"""Which modules the real `get`/`list`/`store` processes import (design.md §4, hot path).
+"""Which modules the real `get`/`list`/`store` processes import (the hot path).
 
 The installed executable runs under `python -I -X importtime` (-I as the script
 would re-exec itself anyway when PYTHON* variables are set); every module imported
