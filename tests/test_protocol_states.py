@@ -1,4 +1,4 @@
-"""What `get` and `list` say for every state of a stored entry (design.md §4's table).
+"""What `get` and `list` say for every state of a stored entry (docs/protocol.md, get).
 
 The store file and the key are damaged by hand, as an admin or a disk would do,
 and the installed helper is run on them. One bad entry must never break the
