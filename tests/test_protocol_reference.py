@@ -1,7 +1,7 @@
 """Differential tests: our helper against a reference helper built from Go.
 
 Debian's docker-credential-pass (docker-credential-helpers 0.6.4, Go 1.19) is the
-real Go code of protocol.md: the same inputs go to both executables and the
+real Go code of the protocol: the same inputs go to both executables and the
 bytes that come back must be the same: Go's JSON decoder errors for `store`,
 Go's TrimSpace for `get`, Go's encoder for `get` and `list` output.
 """
