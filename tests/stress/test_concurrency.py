@@ -98,7 +98,7 @@ def test_readers_never_miss_an_entry_during_reencrypt_rotations(
 def test_concurrent_first_runs_end_with_one_key_and_every_entry(
     ch: Env, tmp_path: Path, big: bool
 ) -> None:
-    """100 stores at once into a home that does not exist yet (design §1: one key)."""
+    """100 stores at once into a home that does not exist yet (one key for all of them)."""
     servers = server_names(100 if not big else 400)
     ops = [Op(1000 + i, "store", server) for i, server in enumerate(servers)]
     assert not ch.home.exists()
