@@ -10,16 +10,18 @@ For `keyring`, the backend class recorded with it is used directly (no detection
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from credhelper import paths
 from credhelper.errors import KeyProblem
 
-if TYPE_CHECKING:  # the Protocol class is for mypy; the hot path skips the import
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy: `typing`, `collections` and the Protocol class cost start-up time
+    from collections.abc import Mapping
+    from typing import Any
+
     from credhelper.keys.base import KeyProvider
 
-PROVIDERS = ("file", "keyring", "env")
+PROVIDERS = ("file", "keyring", "env", "vault")
 
 
 def provider_name(recorded: Mapping[str, Any] | None) -> str:
@@ -66,6 +68,12 @@ def by_name(
         from credhelper.keys.env import EnvKeyProvider
 
         return EnvKeyProvider()
+    if name == "vault":
+        from credhelper.keys.vault import VaultKeyProvider
+
+        # The store's own record dict: a new wrapped data key is written with it.
+        own = recorded if isinstance(recorded, dict) and recorded.get("name") == "vault" else None
+        return VaultKeyProvider(own, directory)
     raise KeyProblem(
         f"credhelper: unknown key provider {name!r} (choose one of: {', '.join(PROVIDERS)})"
     )

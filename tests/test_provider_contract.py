@@ -1,0 +1,293 @@
+"""One contract every key provider passes (file, env, keyring, vault, and any added later).
+
+In the manner of keyring's backend test suite: `ProviderContract` holds the
+tests, and one subclass per provider says how to make a provider over empty
+storage (`fresh`), how to open the same storage again as another process would
+(`reopen`), and how to make one whose storage is unusable (`broken`). Real
+backends throughout: a key file in a temp dir, real environment variables, the
+real gnome-keyring Secret Service (tests/keyring_session.py) and a real OpenBao
+server (tests/openbao_server.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from credhelper import keys
+from credhelper.errors import KeyProblem
+from credhelper.keys.base import KeyProvider
+from credhelper.keys.env import EnvKeyProvider
+from credhelper.keys.file import FileKeyProvider
+from credhelper.keys.keyring_provider import KeyringKeyProvider
+from credhelper.keys.vault import VaultKeyProvider
+from tests.keyring_session import secret_service
+from tests.openbao_server import OpenBao, openbao  # noqa: F401 -- the fixture
+
+Reopen = Callable[[KeyProvider], KeyProvider]
+
+
+def one_line(err: BaseException) -> str:
+    text = str(err)
+    assert text.startswith("credhelper: ") and "\n" not in text and len(text) < 600, text
+    return text
+
+
+def key_texts(key: bytes) -> list[str]:
+    return [base64.b64encode(key).decode(), key.hex()]
+
+
+class ProviderContract:
+    """The behaviour `credhelper.store` and `credhelper.rotate` rely on."""
+
+    writable = True  # it can create and store keys (env cannot: its secret system owns them)
+
+    @pytest.fixture
+    def fresh(self) -> KeyProvider:  # pragma: no cover -- each subclass defines it
+        raise NotImplementedError
+
+    def reopen(self, provider: KeyProvider) -> KeyProvider:
+        """The same storage as seen by a new process."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def broken(self) -> KeyProvider:  # pragma: no cover
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ every provider
+
+    def test_name_is_registered(self, fresh: KeyProvider) -> None:
+        assert fresh.name in keys.PROVIDERS
+        assert keys.by_name(fresh.name).name == fresh.name
+
+    def test_describe_is_one_line(self, fresh: KeyProvider) -> None:
+        text = fresh.describe()
+        assert text and "\n" not in text and len(text) < 300
+
+    def test_empty_storage_loads_nothing(self, fresh: KeyProvider) -> None:
+        assert fresh.load() is None
+        assert fresh.load_pending() is None
+        assert self.reopen(fresh).load() is None  # and loading created nothing
+
+    def test_unusable_storage_is_one_key_problem_line(self, broken: KeyProvider) -> None:
+        with pytest.raises(KeyProblem) as err:
+            broken.load()
+        one_line(err.value)
+
+    def test_discard_pending_and_remove_without_a_key_are_quiet(self, fresh: KeyProvider) -> None:
+        fresh.discard_pending()
+        fresh.remove_key()
+        assert fresh.load() is None
+
+    def test_rotation_refusal_is_none_or_one_line(self, fresh: KeyProvider) -> None:
+        refusal = fresh.rotation_refusal()
+        if refusal is not None:
+            assert refusal.startswith("credhelper: ") and "\n" not in refusal
+        assert (refusal is None) == self.writable
+
+    # ------------------------------------------------------------ writable providers
+
+    def test_load_or_create_makes_one_stable_key(self, fresh: KeyProvider) -> None:
+        if not self.writable:
+            with pytest.raises(KeyProblem) as err:
+                fresh.load_or_create()
+            one_line(err.value)
+            return
+        key = fresh.load_or_create()
+        assert isinstance(key, bytes) and len(key) == 32
+        assert fresh.load_or_create() == key
+        assert fresh.load() == key
+        assert self.reopen(fresh).load() == key
+        for text in key_texts(key):
+            assert text not in fresh.describe()
+
+    def test_store_key_replaces_the_key(self, fresh: KeyProvider) -> None:
+        key = os.urandom(32)
+        if not self.writable:
+            with pytest.raises(KeyProblem) as err:
+                fresh.store_key(key)
+            one_line(err.value)
+            assert fresh.load() != key
+            return
+        fresh.load_or_create()
+        fresh.store_key(key)
+        assert fresh.load() == key
+        assert self.reopen(fresh).load() == key
+
+    def test_pending_key_lifecycle(self, fresh: KeyProvider) -> None:
+        if not self.writable:
+            with pytest.raises(KeyProblem):
+                fresh.write_pending(os.urandom(32))
+            assert fresh.load_pending() is None
+            return
+        current = fresh.load_or_create()
+        pending = os.urandom(32)
+        fresh.write_pending(pending)
+        other = self.reopen(fresh)  # a reader mid-rotation sees both keys
+        assert other.load() == current and other.load_pending() == pending
+        fresh.promote_pending()
+        assert fresh.load() == pending and fresh.load_pending() is None
+        assert self.reopen(fresh).load() == pending
+
+    def test_discarded_pending_key_is_gone(self, fresh: KeyProvider) -> None:
+        if not self.writable:
+            return
+        current = fresh.load_or_create()
+        fresh.write_pending(os.urandom(32))
+        fresh.discard_pending()
+        assert fresh.load_pending() is None and fresh.load() == current
+        assert self.reopen(fresh).load_pending() is None
+
+    def test_remove_key_removes_it(self, fresh: KeyProvider) -> None:
+        if not self.writable:
+            fresh.remove_key()  # the secret system's key is left alone
+            return
+        fresh.load_or_create()
+        fresh.remove_key()
+        assert fresh.load() is None
+        assert self.reopen(fresh).load() is None
+        fresh.remove_key()
+
+
+# ---------------------------------------------------------------- file
+
+
+class TestFileProvider(ProviderContract):
+    @pytest.fixture
+    def fresh(self, tmp_path: Path) -> KeyProvider:
+        return FileKeyProvider(str(tmp_path / "store" / "aeskey"))
+
+    def reopen(self, provider: KeyProvider) -> KeyProvider:
+        assert isinstance(provider, FileKeyProvider)
+        return FileKeyProvider(provider.path)
+
+    @pytest.fixture
+    def broken(self, tmp_path: Path) -> KeyProvider:
+        path = tmp_path / "aeskey"
+        path.write_bytes(os.urandom(32))
+        path.chmod(0o644)  # readable by others: refused, ssh-style
+        return FileKeyProvider(str(path))
+
+
+# ---------------------------------------------------------------- env
+
+
+class TestEnvProvider(ProviderContract):
+    writable = False
+
+    @pytest.fixture
+    def fresh(self, monkeypatch: pytest.MonkeyPatch) -> KeyProvider:
+        for name in ("CREDHELPER_AESKEY", "CREDHELPER_AESKEY_FILE"):
+            monkeypatch.delenv(name, raising=False)
+        return EnvKeyProvider()
+
+    def reopen(self, provider: KeyProvider) -> KeyProvider:
+        return EnvKeyProvider()
+
+    @pytest.fixture
+    def broken(self, monkeypatch: pytest.MonkeyPatch) -> KeyProvider:
+        monkeypatch.setenv("CREDHELPER_AESKEY", "not base64!")
+        return EnvKeyProvider()
+
+    def test_the_environment_key_is_the_key(
+        self, fresh: KeyProvider, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        key = os.urandom(32)
+        monkeypatch.setenv("CREDHELPER_AESKEY", base64.b64encode(key).decode())
+        assert fresh.load() == key and fresh.load_or_create() == key
+
+
+# ---------------------------------------------------------------- keyring
+
+
+@pytest.fixture(scope="module")
+def secret_service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    with secret_service(tmp_path_factory.mktemp("contract-keyring")) as env:
+        yield env
+
+
+SECRET_SERVICE = "keyring.backends.SecretService.Keyring"
+
+
+class TestKeyringProvider(ProviderContract):
+    @pytest.fixture
+    def fresh(
+        self,
+        tmp_path: Path,
+        secret_service_env: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> Iterator[KeyProvider]:
+        for name, value in secret_service_env.items():
+            monkeypatch.setenv(name, value)
+        provider = KeyringKeyProvider(str(tmp_path / "store"), SECRET_SERVICE)
+        yield provider
+        provider.discard_pending()
+        provider.remove_key()
+
+    def reopen(self, provider: KeyProvider) -> KeyProvider:
+        assert isinstance(provider, KeyringKeyProvider)
+        return KeyringKeyProvider(provider.store_dir, SECRET_SERVICE)
+
+    @pytest.fixture
+    def broken(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KeyProvider:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path / 'no-bus'}")
+        return KeyringKeyProvider(str(tmp_path / "store"), SECRET_SERVICE)
+
+
+# ---------------------------------------------------------------- vault
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TestVaultProvider(ProviderContract):
+    @pytest.fixture
+    def fresh(
+        self,
+        tmp_path: Path,
+        openbao: OpenBao,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> KeyProvider:
+        key = openbao.new_key("contract")
+        # The runner policy plus encrypt: storing a given key (switching providers,
+        # a rotation's pending key) wraps it with transit/encrypt.
+        policy = "".join(
+            f'path "transit/{op}/{key}" {{ capabilities = ["update"] }}\n'
+            for op in ("decrypt", "datakey/plaintext", "encrypt")
+        )
+        for name in list(os.environ):
+            if name.startswith(("VAULT_", "BAO_")):
+                monkeypatch.delenv(name)
+        monkeypatch.setenv("VAULT_ADDR", openbao.addr)
+        monkeypatch.setenv("VAULT_TOKEN", openbao.token(policy))
+        return VaultKeyProvider.for_key("transit", key, str(tmp_path))
+
+    def reopen(self, provider: KeyProvider) -> KeyProvider:
+        # The record travels through the store file as JSON.
+        assert isinstance(provider, VaultKeyProvider)
+        record: dict[str, Any] = json.loads(json.dumps(provider.record))
+        return VaultKeyProvider(record, provider.directory)
+
+    @pytest.fixture
+    def broken(self, fresh: KeyProvider, monkeypatch: pytest.MonkeyPatch) -> KeyProvider:
+        fresh.load_or_create()
+        monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{_closed_port()}")
+        return self.reopen(fresh)
+
+    def test_only_the_wrapped_form_is_in_the_record(self, fresh: KeyProvider) -> None:
+        assert isinstance(fresh, VaultKeyProvider)
+        key = fresh.load_or_create()
+        text = json.dumps(fresh.record)
+        assert fresh.record["wrapped"].startswith("vault:v1:")
+        for shown in key_texts(key):
+            assert shown not in text
