@@ -18,7 +18,7 @@ from typing import Any
 import requests
 import requests.adapters
 
-from credhelper import netloc, reference
+from credhelper import netloc, redact, reference
 from credhelper.errors import CredhelperError, ExitCode, UsageError
 
 DEFAULT_CERTS_D = "/etc/docker/certs.d"
@@ -225,8 +225,11 @@ def parse_challenges(header: str) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
-def error_text(resp: requests.Response, secret: str = "") -> str:
-    """The server's own error text (distribution's errors[], OAuth's error_description)."""
+def error_text(resp: requests.Response, secret: str = "", username: str = "") -> str:
+    """The server's own error text (distribution's errors[], OAuth's error_description).
+
+    Every form of the secret is masked before the text is shortened (credhelper.redact).
+    """
     text = ""
     try:
         body = resp.json()
@@ -248,9 +251,9 @@ def error_text(resp: requests.Response, secret: str = "") -> str:
                     text = body[field]
                     break
     if not text:
-        text = " ".join(resp.text.split())[:200] if resp.text else ""
-    if secret and len(secret) >= 3:
-        text = text.replace(secret, "***")  # a server that echoes the password back
+        text = resp.text or ""
+    # A server that echoes the password back: mask first, then shorten.
+    text = redact.server_text(text, secret, username)
     status = f"HTTP {resp.status_code}"
     return f"{text} ({status})" if text else status
 
@@ -331,6 +334,11 @@ class _Client:
             raise RegistryUnreachable(
                 f"credhelper: request to {what} {url} failed: {type(err).__name__}"
             ) from None
+
+
+def _basic(username: str, secret: str) -> tuple[bytes, bytes]:
+    """Basic credentials as docker sends them: UTF-8 (requests alone would use Latin-1)."""
+    return username.encode("utf-8"), secret.encode("utf-8")
 
 
 def _looks_like_registry(resp: requests.Response) -> bool:
@@ -422,18 +430,19 @@ def _fetch_token(
             params["service"] = service
         if scope:
             params["scope"] = scope
-        resp = client.get(realm, what, params=params, auth=(username, secret))
+        resp = client.get(realm, what, params=params, auth=_basic(username, secret))
     if resp.status_code in (400, 401, 403) and (
         resp.status_code != 400 or "invalid_grant" in resp.text
     ):
         who = "the identity token" if username == TOKEN_USERNAME else f"user {username}"
         raise AuthRejected(
-            f"credhelper: {client.host} refused the login of {who}: {error_text(resp, secret)}"
+            f"credhelper: {client.host} refused the login of {who}: "
+            f"{error_text(resp, secret, username)}"
         )
     if resp.status_code != 200:
         raise TokenServerError(
             f"credhelper: the token server of {client.host} ({realm}) failed: "
-            f"{error_text(resp, secret)}"
+            f"{error_text(resp, secret, username)}"
         )
     try:
         body = resp.json()
@@ -507,7 +516,7 @@ def verify_login(
         if check.status_code != 200:
             raise AuthRejected(
                 f"credhelper: {host} refused the token issued for {username}: "
-                f"{error_text(check, secret)}"
+                f"{error_text(check, secret, username)}"
             )
         if refresh is not None and username != TOKEN_USERNAME:
             # As docker does: keep the identity token instead of the password.
@@ -519,18 +528,19 @@ def verify_login(
                 f"credhelper: {host} uses Basic auth and cannot accept an identity token; "
                 f"run: credhelper login {key}"
             )
-        check = client.get(base, "registry", auth=(username, secret))
+        check = client.get(base, "registry", auth=_basic(username, secret))
         if check.status_code == 200:
             return LoginResult(key, endpoint, "basic", username, secret)
         if check.status_code in (401, 403):
             raise AuthRejected(
                 f"credhelper: {host} rejected the credentials of {username}: "
-                f"{error_text(check, secret)}"
+                f"{error_text(check, secret, username)}"
             )
         raise NotARegistry(
             f"credhelper: {endpoint} answered HTTP {check.status_code} to a Basic login"
         )
+    offered = resp.headers.get("WWW-Authenticate", "no WWW-Authenticate header")
     raise NotARegistry(
         f"credhelper: {endpoint} asks for a login scheme credhelper does not speak "
-        f"({resp.headers.get('WWW-Authenticate', 'no WWW-Authenticate header')[:80]})"
+        f"({redact.server_text(offered, secret, username, 80)})"
     )

@@ -52,11 +52,21 @@ def _prompt_username(default: str | None) -> str:
     return name
 
 
+def _text_or_refuse(value: str, what: str) -> str:
+    """Refuse text that cannot be sent as UTF-8 (undecodable argv or terminal bytes)."""
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise UsageError(f"credhelper: the {what} is not valid UTF-8 text; nothing was stored")
+    return value
+
+
 def _prompt_password() -> str:
     import getpass
 
     # getpass reads /dev/tty (or the terminal on stdin) with echo off.
-    password = getpass.getpass("Password: ", stream=sys.stderr)
+    try:
+        password = getpass.getpass("Password: ", stream=sys.stderr)
+    except UnicodeDecodeError:
+        raise UsageError("credhelper: the password typed is not UTF-8 text") from None
     if not password:
         raise UsageError("credhelper: a password is required")
     return password
@@ -152,6 +162,8 @@ def obtain_and_login(
             raise UsageError("credhelper: no username: pass -u USER")
         username = _prompt_username(None)
 
+    _text_or_refuse(username, "username")
+    _text_or_refuse(password, "password")
     result: registry.LoginResult | None = None
     if verify:
         result = registry.verify_login(target, username, password, insecure=insecure)
