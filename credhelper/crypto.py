@@ -8,15 +8,17 @@ another server or presented under another key fails authentication.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable
-from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+from credhelper import fastjson as json  # json.loads/json.dumps without importing json
 from credhelper import gob64
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy: `typing` and `collections` cost milliseconds on the hot path
+    from collections.abc import Callable
+    from typing import Any
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 FORMAT_VERSION = 1
 KEY_BYTES = 32
@@ -41,6 +43,39 @@ def _load_sha256() -> Callable[[bytes], Any]:
 
 
 _sha256 = _load_sha256()
+
+
+def _load_aesgcm() -> type[AESGCM]:
+    """cryptography's AESGCM class, taken from the compiled binding that defines it.
+
+    The public module (cryptography.hazmat.primitives.ciphers.aead) re-exports
+    this very class, but importing it first imports cryptography.utils, typing,
+    enum and the whole ciphers package: ~11 ms of a `get`. tests/test_fastpaths.py
+    proves the two are one object; any other layout in a future release falls
+    back to the public import.
+    """
+    try:
+        from cryptography.hazmat.bindings._rust import openssl
+
+        cls = openssl.aead.AESGCM
+        if isinstance(cls, type) and cls.__name__ == "AESGCM":
+            return cls
+    except (ImportError, AttributeError):
+        pass
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM as public
+
+    return public
+
+
+_AESGCM = _load_aesgcm()
+
+
+def _invalid_tag() -> type[Exception]:
+    # cryptography.exceptions imports `typing` (~3 ms): import it only once a
+    # decryption has failed (the binding has imported it by then, to raise).
+    from cryptography.exceptions import InvalidTag
+
+    return InvalidTag
 
 
 class SealError(ValueError):
@@ -72,7 +107,7 @@ class Sealer:
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise ValueError("an AES-256 key is 32 bytes")
-        self._aead = AESGCM(key)
+        self._aead = _AESGCM(key)
         self.key_id = key_id(key)
 
     def __repr__(self) -> str:
@@ -96,7 +131,7 @@ class Sealer:
             plaintext = self._aead.decrypt(
                 blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad(self.key_id, server)
             )
-        except InvalidTag:
+        except _invalid_tag():  # evaluated only when decrypt raised
             raise SealError("authentication failed: entry was modified") from None
         try:
             fields = json.loads(plaintext)

@@ -7,7 +7,9 @@ names, paths and causes, never credentials or key material.
 
 from __future__ import annotations
 
-from typing import Final
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy: importing `typing` costs milliseconds on the hot path
+    from typing import Final
 
 # The exact strings of docker-credential-helpers' credentials/error.go. Clients
 # (docker CLI, docker-py, containers/image) compare against them after trimming.

@@ -9,14 +9,19 @@ on a flock(2) taken by `locked()`, whose imports stay off the `get`/`list` hot p
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
 import time
-from collections.abc import Iterator
 
 from credhelper.errors import LockTimeout, StoreError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy; at run time contextlib is imported on first use (hot path)
+    import contextlib
+    from collections.abc import Iterator
+else:
+    from credhelper import lazycontext as contextlib
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700

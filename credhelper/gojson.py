@@ -9,9 +9,12 @@ its syntax-error texts. It is on the `get` hot path: standard library only.
 
 from __future__ import annotations
 
-import json
-import re
-from typing import Any, NoReturn
+from credhelper import fastjson as json  # json.dumps without importing json (and re)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy: `typing` and `re` cost milliseconds on the hot path
+    import re
+    from typing import Any, NoReturn
 
 
 def _go_quote_char(byte: int) -> str:
@@ -203,6 +206,8 @@ def go_json(value: Any) -> str:
         # Python writes \b and \f; Go (see docs/protocol.md; the Debian 0.6.4
         # helpers) writes \u0008 and \u000c. Match escape pairs left to right so an
         # escaped backslash followed by "b" is left alone.
+        import re  # rare: only output with a backspace or form feed needs it
+
         text = re.sub(r"\\(.)", _short_escape, text)
     return (
         text.replace("<", "\\u003c")

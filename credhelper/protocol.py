@@ -9,12 +9,11 @@ logging, no locking code until a write, keyring unless that provider is active).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from typing import Any
 
 from credhelper import __version__
+from credhelper import fastjson as json  # json.loads/dumps without importing json (and re)
 from credhelper.errors import (
     CredhelperError,
     InputTooLarge,
@@ -25,6 +24,10 @@ from credhelper.errors import (
     UsageError,
 )
 from credhelper.gojson import ObjectPairs, go_json, go_kind, go_syntax_error, reject_constant
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy: importing `typing` costs milliseconds on the hot path
+    from typing import Any
 
 NAME = "docker-credential-credhelper"
 PACKAGE = "credhelper"
@@ -81,9 +84,8 @@ def parse_store(text: str) -> tuple[str, str, str]:
     body = text.lstrip(" \t\r\n")
     if not body:
         raise UsageError("EOF")
-    decoder = json.JSONDecoder(parse_constant=reject_constant, object_pairs_hook=ObjectPairs)
-    try:
-        value, _end = decoder.raw_decode(body)
+    try:  # json.JSONDecoder(...).raw_decode(body), without importing json
+        value, _end = json.raw_decode(body, ObjectPairs, reject_constant)
     except (ValueError, RecursionError):  # JSONDecodeError, NaN/Infinity, deep nesting
         message = go_syntax_error(body.encode("utf-8"))
         raise UsageError("exceeded max depth" if message == "invalid JSON" else message) from None

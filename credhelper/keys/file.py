@@ -7,12 +7,17 @@ A rotation's pending key is `aeskey.pending` beside it, promoted by rename(2).
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from credhelper import fsutil
 from credhelper.crypto import KEY_BYTES, new_key
 from credhelper.errors import KeyProblem, StoreError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy; at run time contextlib is imported on first use (hot path)
+    import contextlib
+else:
+    from credhelper import lazycontext as contextlib
 
 PENDING_SUFFIX = ".pending"
 

@@ -1,0 +1,214 @@
+"""Guards for the hot path's use of private module paths (issue #12's rule).
+
+credhelper.fastjson calls CPython's `_json` directly and credhelper.crypto takes
+AESGCM from cryptography's compiled binding. Each must be the very object the
+public API uses, must give the public API's answers, and must fall back to the
+public API when a future release moves it (the fallbacks are run here too, in a
+subprocess that hides the private path).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from credhelper import crypto, fastjson
+
+# ---------------------------------------------------------------- identity
+
+
+def test_aesgcm_is_the_class_the_public_module_exports() -> None:
+    from cryptography.hazmat.bindings._rust import openssl
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    assert crypto._AESGCM is AESGCM
+    assert openssl.aead.AESGCM is AESGCM
+
+
+def test_fastjson_calls_the_functions_json_itself_uses() -> None:
+    import _json
+    import json.decoder
+    import json.encoder
+    import json.scanner
+
+    assert json.scanner.make_scanner is _json.make_scanner is fastjson._make_scanner
+    assert json.encoder.encode_basestring_ascii is _json.encode_basestring_ascii
+    assert json.encoder.encode_basestring is _json.encode_basestring
+    assert fastjson._quote_ascii is _json.encode_basestring_ascii
+    assert fastjson._quote is _json.encode_basestring
+    assert fastjson.JSONDecodeError is json.JSONDecodeError
+
+
+def test_invalid_tag_is_cryptographys() -> None:
+    from cryptography.exceptions import InvalidTag
+
+    assert crypto._invalid_tag() is InvalidTag
+    sealer = crypto.Sealer(bytes(32))
+    sealed = sealer.seal("a.example", "u", "p")
+    try:
+        sealer.unseal("b.example", sealed)
+    except crypto.SealError as err:
+        assert "authentication failed" in str(err)
+    else:
+        raise AssertionError("a ciphertext moved to another server must not open")
+
+
+# ---------------------------------------------------------------- same answers
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _outcome(func: object, *args: object, **kwargs: object) -> tuple[str, str]:
+    try:
+        return ("ok", repr(func(*args, **kwargs)))  # type: ignore[operator]
+    except Exception as err:
+        return (type(err).__name__, str(err))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values, st.sampled_from([None, 0, 1, 2]), st.booleans())
+def test_dumps_matches_json(value: object, indent: int | None, ensure_ascii: bool) -> None:
+    kwargs: dict[str, object] = {"ensure_ascii": ensure_ascii}
+    if indent is not None:
+        kwargs["indent"] = indent
+    assert fastjson.dumps(value, **kwargs) == json.dumps(value, **kwargs)
+    compact = {"ensure_ascii": ensure_ascii, "separators": (",", ":")}
+    assert fastjson.dumps(value, **compact) == json.dumps(value, **compact)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(), st.text(), max_size=5))
+def test_dumps_of_flat_records_matches_json(value: dict[str, str]) -> None:
+    assert fastjson.dumps(value) == json.dumps(value)
+    assert fastjson.dumps(value, indent=1) == json.dumps(value, indent=1)
+
+
+def test_dumps_hands_unusual_arguments_and_types_to_json() -> None:
+    for value, kwargs in [
+        ({"a": 1.5}, {}),
+        ({1: "a"}, {}),
+        ((1, 2), {"indent": 1}),
+        ({"a": "b"}, {"sort_keys": True}),
+        ({"b": "1", "a": "2"}, {"sort_keys": True, "indent": 1}),
+        ({"a": float("nan")}, {"indent": 1}),
+    ]:
+        assert fastjson.dumps(value, **kwargs) == json.dumps(value, **kwargs)
+    deep: list[object] = []
+    for _ in range(200):
+        deep = [deep]
+    assert fastjson.dumps(deep, indent=1) == json.dumps(deep, indent=1)
+    cycle: dict[str, object] = {}
+    cycle["x"] = cycle
+    assert _outcome(fastjson.dumps, cycle, indent=1) == _outcome(json.dumps, cycle, indent=1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values, st.sampled_from(["", " ", "\n", " \t\r\n"]))
+def test_loads_matches_json_on_documents(value: object, pad: str) -> None:
+    text = pad + json.dumps(value, indent=1) + pad
+    assert repr(fastjson.loads(text)) == repr(json.loads(text))
+    assert repr(fastjson.loads(text.encode())) == repr(json.loads(text.encode()))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=40) | st.text(max_size=40).map(str.encode))
+def test_loads_matches_json_on_any_bytes(raw: bytes) -> None:
+    for data in (raw, b"{" + raw, b'{"a":' + raw):
+        assert _outcome(fastjson.loads, data) == _outcome(json.loads, data)
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            continue
+        assert _outcome(fastjson.loads, text) == _outcome(json.loads, text)
+
+
+def test_loads_errors_are_jsons_own() -> None:
+    for bad in [b"", b"{", b'{"a":1} x', "\ufeff{}", b"\xef\xbb\xbf{}", b'{"a": "\xff"}', "[NaN]"]:
+        assert _outcome(fastjson.loads, bad) == _outcome(json.loads, bad)
+    nan = fastjson.loads("[NaN, Infinity, -Infinity]")
+    assert math.isnan(nan[0]) and nan[1:] == [math.inf, -math.inf]
+
+
+def test_raw_decode_matches_jsondecoder() -> None:
+    class Pairs(list):  # type: ignore[type-arg]
+        pass
+
+    def refuse(name: str) -> None:
+        raise ValueError(name)
+
+    decoder = json.JSONDecoder(object_pairs_hook=Pairs, parse_constant=refuse)
+    for body in ['{"a":"1","a":"2"} trailing', '"x"', "0.5", "[1,", '{"a":NaN}', "nul"]:
+        fast = _outcome(fastjson.raw_decode, body, Pairs, refuse)
+        assert fast == _outcome(decoder.raw_decode, body)
+    value, _end = fastjson.raw_decode('{"a":"1","a":"2"}', Pairs, refuse)
+    assert type(value) is Pairs and value == [("a", "1"), ("a", "2")]
+
+
+# ---------------------------------------------------------------- fallbacks
+
+
+def _run(code: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_fastjson_without_the_private_module_still_matches_json() -> None:
+    out = _run(
+        "import sys\n"
+        "sys.modules['_json'] = None  # as if a future Python had no _json\n"
+        "from credhelper import fastjson\n"
+        "import json\n"
+        "assert fastjson._scan is None and fastjson._quote is None\n"
+        "doc = {'version': 1, 'auths': {'a\\u00e9': {'sealed': 'x', 'keyId': 'k'}}}\n"
+        "text = fastjson.dumps(doc, indent=1)\n"
+        "assert text == json.dumps(doc, indent=1)\n"
+        "assert fastjson.loads(text.encode()) == doc\n"
+        "assert fastjson.dumps({'U': 'u'}) == json.dumps({'U': 'u'})\n"
+        "print('fallback ok')\n"
+    )
+    assert out == "fallback ok\n"
+
+
+def test_crypto_falls_back_to_the_public_class_if_the_binding_moves() -> None:
+    out = _run(
+        "import types\n"
+        "from cryptography.hazmat.primitives.ciphers.aead import AESGCM\n"
+        "from cryptography.hazmat.bindings._rust import openssl\n"
+        "openssl.aead = types.SimpleNamespace()  # a release that moved the class\n"
+        "from credhelper import crypto\n"
+        "assert crypto._AESGCM is AESGCM\n"
+        "s = crypto.Sealer(bytes(range(32)))\n"
+        "assert s.unseal('srv', s.seal('srv', 'u', 'p')) == ('u', 'p')\n"
+        "print('fallback ok')\n"
+    )
+    assert out == "fallback ok\n"
+
+
+def test_lazycontext_imports_contextlib_only_when_used() -> None:
+    out = _run(
+        "import sys\n"
+        "sys.modules.pop('contextlib', None)  # an editable install's site imports it\n"
+        "from credhelper import lazycontext\n"
+        "@lazycontext.contextmanager\n"
+        "def cm():\n"
+        "    yield 5\n"
+        "assert 'contextlib' not in sys.modules\n"
+        "with cm() as v, lazycontext.suppress(KeyError):\n"
+        "    assert v == 5\n"
+        "    raise KeyError('x')\n"
+        "assert 'contextlib' in sys.modules and cm.__name__ == 'cm'\n"
+        "print('ok')\n"
+    )
+    assert out == "ok\n"
