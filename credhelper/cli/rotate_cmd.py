@@ -52,7 +52,22 @@ def _report(result: RotationResult) -> None:
     help="env key provider: the secret system now supplies a new key in CREDHELPER_AESKEY; "
     "bring the store to it (with --reencrypt, from the old key in CREDHELPER_OLD_AESKEY).",
 )
-def command(reencrypt: bool, yes: bool, as_json: bool, key_from_env: bool) -> None:
+@click.option(
+    "--schedule",
+    "schedule_period",
+    metavar="PERIOD",
+    help="Install a systemd timer or crontab entry that rotates the key whenever it is "
+    "older than PERIOD (30d, 12h, 2w); with --reencrypt the logins are kept.",
+)
+@click.option("--unschedule", is_flag=True, help="Remove the schedule --schedule installed.")
+def command(
+    reencrypt: bool,
+    yes: bool,
+    as_json: bool,
+    key_from_env: bool,
+    schedule_period: str | None = None,
+    unschedule: bool = False,
+) -> None:
     """Replace the store's key with a new random one.
 
     By default every stored login is invalidated: the old key, any old copy of
@@ -67,7 +82,14 @@ def command(reencrypt: bool, yes: bool, as_json: bool, key_from_env: bool) -> No
       credhelper rotate --reencrypt --yes     # from cron / a systemd timer
       credhelper rotate --yes --json | jq -r '.needsLogin[]'
       CREDHELPER_OLD_AESKEY=... credhelper rotate --key-from-env --reencrypt --yes
+      credhelper rotate --schedule 30d --reencrypt   # a timer / cron job
+      credhelper rotate --unschedule
     """
+    if schedule_period is not None or unschedule:
+        from credhelper.cli import rotate_schedule
+
+        rotate_schedule.run(schedule_period, unschedule, reencrypt, as_json, key_from_env)
+        return
     if not yes:
         _confirm(reencrypt, key_from_env)
     run = rotate_from_env if key_from_env else rotate

@@ -1,0 +1,151 @@
+"""What a scheduled rotation runs: the `Job` (executable, period, mode, environment),
+how often the scheduler should start it, and which executable is "this credhelper".
+
+The job is always `<absolute credhelper> rotate --if-older-than PERIOD --yes --json
+[--reencrypt]`: idempotent, so the scheduler may start it far more often than the
+period (cron and timers miss runs while a machine sleeps; the next start catches up).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+
+from credhelper import durations
+from credhelper.errors import UsageError
+
+# The variables a job inherits from the shell that scheduled it: they choose the
+# store, Docker's config and the key provider. Never a key variable
+# (CREDHELPER_AESKEY*): a secret must not be written into a crontab or unit file.
+JOB_ENV = (
+    "CREDHELPER_HOME",
+    "DOCKER_CONFIG",
+    "CREDHELPER_KEY_PROVIDER",
+    "CREDHELPER_KEYRING_BACKEND",
+)
+PATH_ENV = ("CREDHELPER_HOME", "DOCKER_CONFIG")
+MINUTE, HOUR, DAY = 60, 3600, 86400
+
+
+@dataclass(frozen=True)
+class Job:
+    """One scheduled rotation, as written into (and read back from) a crontab or unit."""
+
+    executable: str
+    period: str  # as given: "30d"
+    reencrypt: bool
+    env: tuple[tuple[str, str], ...] = ()
+
+    def argv(self) -> list[str]:
+        args = [self.executable, "rotate", "--if-older-than", self.period, "--yes", "--json"]
+        return [*args, "--reencrypt"] if self.reencrypt else args
+
+    @property
+    def period_seconds(self) -> int:
+        return durations.parse_duration(self.period)
+
+    @property
+    def interval(self) -> str:
+        """How often the scheduler starts the job: `daily`, `hourly` or `5min`."""
+        return interval_for(self.period_seconds)
+
+    def env_value(self, name: str) -> str | None:
+        return dict(self.env).get(name)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "executable": self.executable,
+            "period": self.period,
+            "reencrypt": self.reencrypt,
+            "interval": self.interval,
+            "environment": dict(self.env),
+            "command": self.argv(),
+        }
+
+
+def interval_for(seconds: int) -> str:
+    """A check interval well under the period, so a key is at most ~one interval late."""
+    if seconds >= 2 * DAY:
+        return "daily"
+    if seconds >= 2 * HOUR:
+        return "hourly"
+    return "5min"
+
+
+INTERVAL_SECONDS = {"daily": DAY, "hourly": HOUR, "5min": 5 * MINUTE}
+
+
+def check_text(what: str, value: str) -> str:
+    """`value` if it can be written into a crontab line or a unit file, else a UsageError.
+
+    Control characters (a newline would start a second crontab line) and text that
+    is not valid UTF-8 are refused rather than escaped: no path credhelper would
+    accept for its store has them for a good reason.
+    """
+    bad = any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        bad = True
+    if bad or not value:
+        raise UsageError(
+            f"credhelper: cannot schedule: {what} {value!r} is empty or contains control "
+            "characters or bytes that are not UTF-8; use a plainer path"
+        )
+    return value
+
+
+def current_environment() -> tuple[tuple[str, str], ...]:
+    """The JOB_ENV variables set now, paths made absolute (cron starts in $HOME)."""
+    found: list[tuple[str, str]] = []
+    for name in JOB_ENV:
+        value = os.environ.get(name)
+        if not value:
+            continue
+        if name in PATH_ENV:
+            value = os.path.abspath(value)
+        found.append((name, check_text(name, value)))
+    return tuple(found)
+
+
+def _is_executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def this_executable() -> str:
+    """The absolute path of the `credhelper` executable now running.
+
+    The path it was started by (sys.argv[0], made absolute but not resolved, so
+    `~/.local/bin/credhelper` from scripts/install survives a rebuilt virtualenv);
+    else the `credhelper` beside the interpreter; else the one on PATH.
+    """
+    started = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    candidates = [
+        started if os.path.basename(started) == "credhelper" else "",
+        os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "credhelper"),
+        shutil.which("credhelper") or "",
+    ]
+    for path in candidates:
+        if path and _is_executable(path):
+            return check_text("the credhelper executable", os.path.abspath(path))
+    raise UsageError(
+        "credhelper: cannot schedule: no installed credhelper executable found "
+        "(install it with scripts/install or pip, then run it by its path)"
+    )
+
+
+def new_job(period: str, reencrypt: bool) -> Job:
+    """The job for `credhelper rotate --schedule PERIOD`; bad input raises UsageError."""
+    try:
+        seconds = durations.parse_duration(period)
+    except durations.DurationError as err:
+        raise UsageError(str(err)) from None
+    if seconds < 5 * MINUTE:
+        raise UsageError(
+            f"credhelper: invalid schedule period {period!r}: the shortest is 5m "
+            "(the job is started at most every 5 minutes)"
+        )
+    normal = period.strip().lower()
+    return Job(this_executable(), normal, reencrypt, current_environment())

@@ -1,0 +1,324 @@
+"""`credhelper rotate --schedule/--unschedule` against the real crontab and real systemd
+unit files (checked with systemd-analyze): one schedule, other crontab lines and
+foreign units untouched, odd paths quoted so that /bin/sh and systemd run exactly the
+job, providers that cannot be scheduled refused, bad input changing nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from credhelper.errors import UsageError
+from credhelper.schedule import cron, systemd
+from credhelper.schedule.job import Job
+from tests.conftest import CLI, Env
+from tests.schedule_support import (
+    analyze_verify,
+    cron_command,
+    cron_env,
+    crontab_kept,
+    crontab_list,
+    crontab_set,
+    our_lines,
+    unit_exec,
+)
+
+pytestmark = pytest.mark.e2e
+
+# Lines a user may have: every one must survive byte for byte.
+FOREIGN = (
+    "MAILTO=ops@example.com\n"
+    "# m h dom mon dow command\n"
+    "0 * * * * echo '100\\%' done >/dev/null\n"
+    "*/7 * * * * /usr/local/bin/credhelper rotate --yes  # hand-written: not ours\n"
+    "@reboot   true   \t\n"
+)
+JOB_ARGS = ["rotate", "--if-older-than", "30d", "--yes", "--json"]
+ODD = 'dir with space %p 100%% it\'s "q" \\%x $HOME `id` é'
+
+
+def systemd_env(ch: Env, units: Path, scope: str) -> dict[str, str]:
+    return {
+        **ch.env,
+        "CREDHELPER_SCHEDULER": "systemd",
+        "CREDHELPER_SYSTEMD_UNIT_DIR": str(units),
+        "CREDHELPER_SYSTEMD_SCOPE": scope,
+    }
+
+
+def one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    return proc.stderr
+
+
+def test_cron_schedule_is_one_line_and_every_other_line_stays(ch: Env) -> None:
+    with crontab_kept():
+        crontab_set(FOREIGN)
+        for _ in range(2):
+            proc = ch.cli("rotate", "--schedule", "30d", "--reencrypt")
+            assert proc.returncode == 0, proc.stderr
+        text = crontab_list()
+        assert text is not None
+        (line,) = our_lines(text)
+        assert text == FOREIGN + line + "\n"
+        assert line.startswith("17 3 * * * ")  # daily: well inside 30 days
+        words = shlex.split(cron_command(line), comments=True)
+        assert [*JOB_ARGS, "--reencrypt"] == words[words.index(CLI) + 1 : -2]
+        assert f"CREDHELPER_HOME={ch.home}" in words
+
+        proc = ch.cli("rotate", "--unschedule")
+        assert proc.returncode == 0 and "Removed" in proc.stdout
+        assert crontab_list() == FOREIGN
+        proc = ch.cli("rotate", "--unschedule")
+        assert proc.returncode == 0 and "nothing changed" in proc.stdout
+        assert crontab_list() == FOREIGN
+
+
+def test_unschedule_of_an_only_line_leaves_no_crontab(ch: Env) -> None:
+    with crontab_kept():
+        crontab_set(None)
+        assert ch.cli("rotate", "--schedule", "12h").returncode == 0
+        (line,) = our_lines(crontab_list())
+        assert line.startswith("17 * * * * ")  # hourly for a 12h period
+        assert ch.cli("rotate", "--unschedule").returncode == 0
+        assert crontab_list() is None
+
+
+def test_json_output(ch: Env) -> None:
+    with crontab_kept():
+        proc = ch.cli("rotate", "--schedule", "2w", "--json")
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        assert out["scheduled"] is True and out["scheduler"] == "cron"
+        assert out["command"] == [CLI, "rotate", "--if-older-than", "2w", "--yes", "--json"]
+        assert out["environment"]["CREDHELPER_HOME"] == str(ch.home)
+        assert proc.stdout.count("\n") == 1
+        proc = ch.cli("rotate", "--unschedule", "--json")
+        assert json.loads(proc.stdout) == {"unscheduled": True, "removed": ["the crontab line"]}
+        proc = ch.cli("rotate", "--unschedule", "--json")
+        assert json.loads(proc.stdout) == {"unscheduled": False, "removed": []}
+
+
+@pytest.mark.parametrize(
+    ("args", "extra_env"),
+    [
+        (["--schedule", "90"], {}),
+        (["--schedule", "4m"], {}),
+        (["--schedule", "-30d"], {}),
+        (["--schedule", "30d", "--unschedule"], {}),
+        (["--unschedule", "--reencrypt"], {}),
+        (["--schedule", "30d", "--key-from-env"], {}),
+        (["--schedule", "30d"], {"CREDHELPER_SCHEDULER": "anacron"}),
+        (["--schedule", "30d"], {"CREDHELPER_HOME": "/tmp/a\nb"}),
+        (
+            ["--schedule", "30d"],
+            {"CREDHELPER_SCHEDULER": "systemd", "CREDHELPER_SYSTEMD_SCOPE": "x"},
+        ),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(
+    ch: Env, args: list[str], extra_env: dict[str, str]
+) -> None:
+    with crontab_kept():
+        crontab_set(FOREIGN)
+        proc = ch.cli("rotate", *args, env={**ch.env, **extra_env})
+        assert proc.returncode == 2, (proc.stdout, proc.stderr)
+        assert proc.stderr.startswith(("credhelper: ", "Usage:", "Error:")), proc.stderr
+        assert crontab_list() == FOREIGN
+
+
+def test_env_provider_refuses_in_one_line(ch: Env) -> None:
+    env = {**ch.env, "CREDHELPER_AESKEY": base64.b64encode(os.urandom(32)).decode()}
+    with crontab_kept():
+        crontab_set(FOREIGN)
+        proc = ch.cli("rotate", "--schedule", "30d", env=env)
+        assert proc.returncode == 1
+        line = one_line(proc)
+        assert "CREDHELPER_AESKEY" in line and "system that supplies it" in line
+        assert env["CREDHELPER_AESKEY"] not in proc.stdout + proc.stderr
+        assert crontab_list() == FOREIGN
+
+
+@pytest.mark.parametrize("scope", ["user", "system"])
+def test_systemd_units_verify_and_run_the_job(ch: Env, tmp_path: Path, scope: str) -> None:
+    units = tmp_path / "units"
+    odd_home = tmp_path / ODD
+    env = {**systemd_env(ch, units, scope), "CREDHELPER_HOME": str(odd_home)}
+    with crontab_kept() as before:
+        for _ in range(2):
+            proc = ch.cli("rotate", "--schedule", "3d", "--reencrypt", env=env)
+            assert proc.returncode == 0, proc.stderr
+            assert "systemctl" in proc.stdout  # not run here: the command is shown
+        assert sorted(p.name for p in units.iterdir()) == [
+            "credhelper-rotate.service",
+            "credhelper-rotate.timer",
+        ]
+        verify = analyze_verify(units, scope, tmp_path / "run")
+        assert verify.returncode == 0, verify.stderr
+        argv, job_env = unit_exec(units / "credhelper-rotate.service")
+        assert argv == [CLI, "rotate", "--if-older-than", "3d", "--yes", "--json", "--reencrypt"]
+        assert job_env["CREDHELPER_HOME"] == str(odd_home)
+        assert "OnCalendar=daily" in (units / "credhelper-rotate.timer").read_text()
+        assert crontab_list() == before
+
+        proc = ch.cli("rotate", "--unschedule", env=env)
+        assert proc.returncode == 0 and "credhelper-rotate.timer" in proc.stdout
+        assert list(units.iterdir()) == []
+
+
+def test_broken_unit_is_caught_by_systemd_analyze(ch: Env, tmp_path: Path) -> None:
+    """The verify step is a real check: the same units with a missing executable fail."""
+    units = tmp_path / "units"
+    with crontab_kept():
+        assert (
+            ch.cli("rotate", "--schedule", "30d", env=systemd_env(ch, units, "system")).returncode
+            == 0
+        )
+    service = units / "credhelper-rotate.service"
+    service.write_text(service.read_text().replace(f'"{CLI}"', '"/nonexistent/credhelper"'))
+    verify = analyze_verify(units, "system", tmp_path / "run")
+    assert verify.returncode != 0 and "/nonexistent/credhelper" in verify.stderr
+
+
+def test_foreign_unit_is_never_overwritten_or_removed(ch: Env, tmp_path: Path) -> None:
+    units = tmp_path / "units"
+    units.mkdir()
+    foreign = units / "credhelper-rotate.service"
+    foreign.write_text("[Service]\nExecStart=/bin/true\n")
+    env = systemd_env(ch, units, "user")
+    with crontab_kept() as before:
+        proc = ch.cli("rotate", "--schedule", "30d", env=env)
+        assert proc.returncode == 1
+        assert "not written by credhelper" in one_line(proc)
+        assert foreign.read_text() == "[Service]\nExecStart=/bin/true\n"
+        assert not (units / "credhelper-rotate.timer").exists()
+        proc = ch.cli("rotate", "--unschedule", env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert foreign.read_text() == "[Service]\nExecStart=/bin/true\n"
+        assert crontab_list() == before
+
+
+def test_symlinked_unit_is_refused(ch: Env, tmp_path: Path) -> None:
+    units = tmp_path / "units"
+    units.mkdir()
+    target = tmp_path / "elsewhere"
+    target.write_text("precious\n")
+    (units / "credhelper-rotate.timer").symlink_to(target)
+    with crontab_kept():
+        proc = ch.cli("rotate", "--schedule", "30d", env=systemd_env(ch, units, "user"))
+        assert proc.returncode == 1
+        assert "symbolic link" in one_line(proc)
+    assert target.read_text() == "precious\n"
+    assert not (units / "credhelper-rotate.service").exists()
+
+
+def test_switching_scheduler_leaves_one_schedule(ch: Env, tmp_path: Path) -> None:
+    units = tmp_path / "units"
+    env = systemd_env(ch, units, "user")
+    with crontab_kept():
+        crontab_set(FOREIGN)
+        assert ch.cli("rotate", "--schedule", "30d").returncode == 0
+        assert len(our_lines(crontab_list())) == 1
+        proc = ch.cli("rotate", "--schedule", "30d", env=env)
+        assert proc.returncode == 0 and proc.stdout.startswith("Replaced")
+        assert crontab_list() == FOREIGN
+        assert (units / "credhelper-rotate.timer").exists()
+        cron_env_ = {**env, "CREDHELPER_SCHEDULER": "cron"}
+        assert ch.cli("rotate", "--schedule", "30d", env=cron_env_).returncode == 0
+        assert list(units.iterdir()) == []
+        assert len(our_lines(crontab_list())) == 1
+
+
+# Path components with every character that means something to cron, sh or systemd.
+_COMPONENT = st.text(
+    alphabet=st.characters(
+        blacklist_categories=("Cs", "Cc"), blacklist_characters="/\x7f", max_codepoint=0x2FF
+    ),
+    min_size=1,
+    max_size=12,
+).filter(lambda s: s not in (".", ".."))
+
+_PROBE = (
+    "import json, os, sys\n"
+    "out = os.path.join(os.environ['CREDHELPER_HOME'], 'probe.json')\n"
+    "names = ('CREDHELPER_HOME', 'DOCKER_CONFIG')\n"
+    "with open(out, 'w') as f:\n"
+    "    json.dump({'argv': sys.argv, 'env': {n: os.environ.get(n) for n in names}}, f)\n"
+)
+
+
+def _probe_tree(root: Path, a: str, b: str) -> tuple[Path, Path, Path]:
+    home = root / a / b
+    exe_dir = root / b / "bin"
+    for d in (home, exe_dir, root / "dc"):
+        d.mkdir(parents=True, exist_ok=True)
+    exe = exe_dir / "credhelper"
+    exe.write_text(f"#!{sys.executable}\n{_PROBE}")
+    exe.chmod(0o755)
+    return home, exe, root / "dc"
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(a=_COMPONENT, b=_COMPONENT, reencrypt=st.booleans())
+def test_cron_line_runs_exactly_the_job_whatever_the_paths(
+    tmp_path: Path, a: str, b: str, reencrypt: bool
+) -> None:
+    """render → cron's `%` rules → /bin/sh: the program gets exactly the job's argv/env."""
+    root = tmp_path / os.urandom(4).hex()
+    home, exe, dc = _probe_tree(root, a, b)
+    job = Job(
+        str(exe), "30d", reencrypt, (("CREDHELPER_HOME", str(home)), ("DOCKER_CONFIG", str(dc)))
+    )
+    line = cron.render(job, str(home))
+    assert line.count("\n") == 1 and line.endswith("\n")
+    proc = subprocess.run(
+        ["/bin/sh", "-c", cron_command(line.rstrip("\n"))],
+        env=cron_env(str(root)),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads((home / "probe.json").read_text())
+    assert seen == {
+        "argv": job.argv(),
+        "env": {"CREDHELPER_HOME": str(home), "DOCKER_CONFIG": str(dc)},
+    }
+    assert cron.parse(line) == job
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(a=_COMPONENT, b=_COMPONENT)
+def test_unit_runs_exactly_the_job_whatever_the_paths(tmp_path: Path, a: str, b: str) -> None:
+    """render → systemd's quoting (and systemd-analyze's verdict on it) → the same job."""
+    root = tmp_path / os.urandom(4).hex()
+    home, exe, dc = _probe_tree(root, a, b)
+    job = Job(str(exe), "30d", True, (("CREDHELPER_HOME", str(home)), ("DOCKER_CONFIG", str(dc))))
+    if any(c in str(exe) for c in "'\"\\"):
+        with pytest.raises(UsageError, match="systemd refuses"):
+            systemd.render_service(job)
+        return
+    units = root / "units"
+    units.mkdir()
+    (units / "credhelper-rotate.service").write_text(systemd.render_service(job))
+    (units / "credhelper-rotate.timer").write_text(systemd.render_timer(job))
+    verify = analyze_verify(units, "system", root / "run")
+    assert verify.returncode == 0, verify.stderr
+    argv, env = unit_exec(units / "credhelper-rotate.service")
+    assert argv == job.argv()
+    assert env == {"CREDHELPER_HOME": str(home), "DOCKER_CONFIG": str(dc)}
+    assert systemd.parse_service(systemd.render_service(job)) == job
