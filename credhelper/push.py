@@ -1,35 +1,40 @@
 """`credhelper push`'s machinery: check credentials, run the engine, explain an auth failure.
 
 Engines run from argument lists (never a shell) with their output streamed through.
-No secret is ever put in an engine's argv: docker reads credentials through
-Docker's config (credsStore/credHelpers → docker-credential-credhelper); skopeo
-and podman get a private 0600 --authfile that names credhelper in `credHelpers`
-(for Docker Hub, whose key c/image spells `docker.io`, it holds the login itself
-and is deleted when the engine exits).
+No secret is ever put in an engine's argv, environment or on disk: docker reads
+credentials through Docker's config (credsStore/credHelpers →
+docker-credential-credhelper); skopeo and podman get a private --authfile that
+holds nothing but `credHelpers` naming credhelper. For Docker Hub, which
+containers/image asks for as `docker.io` (not docker's key
+https://index.docker.io/v1/), the engine's environment alone carries
+HUB_ALIAS_ENV=1, under which the helper answers `docker.io` with the Hub login.
+The engine runs as a cleanup.Child: a signal to credhelper stops it and removes
+the authfile's directory.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
-from credhelper import fsutil, reference
+from credhelper import cleanup, fsutil, reference
 from credhelper.errors import CredhelperError, ExitCode, Invalidated, NotFound
 from credhelper.store import Credentials, Store, login_command
 
 ENGINES = ("docker", "podman", "skopeo")
 HELPER_PROGRAM = "docker-credential-credhelper"
+# Set only in an engine's environment: the helper then answers "docker.io" with
+# the Docker Hub login (the same registry under containers/image's name for it).
+HUB_ALIAS_ENV = "CREDHELPER_DOCKER_IO_IS_HUB"
 TAIL_BYTES = 64 * 1024
 
 # What docker, podman and skopeo print when a registry refuses a push for auth.
@@ -185,37 +190,29 @@ def helper_dir() -> str | None:
     return None
 
 
-def engine_env() -> dict[str, str]:
+def engine_env(ref: reference.Reference | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop(HUB_ALIAS_ENV, None)
     directory = helper_dir()
     if directory and shutil.which(HELPER_PROGRAM) is None:
         env["PATH"] = directory + os.pathsep + env.get("PATH", "")
+    if ref is not None and ref.domain == reference.DEFAULT_DOMAIN:
+        env[HUB_ALIAS_ENV] = "1"
     return env
 
 
 @contextmanager
-def private_authfile(ref: reference.Reference, creds: Credentials) -> Iterator[str]:
-    """A 0600 auth.json in a 0700 temp dir for skopeo/podman, removed afterwards."""
-    directory = tempfile.mkdtemp(prefix="credhelper-push-")  # mode 0700
-    path = os.path.join(directory, "auth.json")
-    doc: dict[str, object]
-    if ref.domain == reference.DEFAULT_DOMAIN:
-        # c/image asks a helper for "docker.io", which is not docker's Hub key.
-        if creds.username == "<token>":
-            entry = {"identitytoken": creds.secret}
-        else:
-            pair = f"{creds.username}:{creds.secret}".encode()
-            entry = {"auth": base64.b64encode(pair).decode("ascii")}
-        doc = {"auths": {"docker.io": entry}}
-    else:
-        doc = {"auths": {}, "credHelpers": {ref.domain: "credhelper"}}
-    try:
+def private_authfile(ref: reference.Reference) -> Iterator[str]:
+    """A 0600 auth.json in a 0700 temp dir for skopeo/podman, naming credhelper only.
+
+    It holds no secret: the engine asks docker-credential-credhelper for the login.
+    The directory goes on every exit, signals included (cleanup.temp_dir).
+    """
+    doc = {"auths": {}, "credHelpers": {ref.domain: "credhelper"}}
+    with cleanup.temp_dir("credhelper-push-") as directory:
+        path = os.path.join(directory, "auth.json")
         fsutil.atomic_write(path, json.dumps(doc).encode(), what="temporary auth file")
         yield path
-    finally:
-        with suppress(FileNotFoundError):
-            os.unlink(path)
-        os.rmdir(directory)
 
 
 def build_argv(
@@ -269,9 +266,13 @@ def _pump(src: IO[bytes], dst: IO[bytes], tail: bytearray, lock: threading.Lock)
 
 
 def run_engine(argv: list[str], env: dict[str, str]) -> Outcome:
-    """Run the engine, stream its stdout/stderr to ours, keep a tail of both."""
+    """Run the engine, stream its stdout/stderr to ours, keep a tail of both.
+
+    The engine is a cleanup.Child in its own process group: any exit from here
+    (a signal to credhelper included) stops it and whatever it started.
+    """
     try:
-        proc = subprocess.Popen(
+        child = cleanup.Child(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
         )
     except FileNotFoundError:
@@ -280,25 +281,16 @@ def run_engine(argv: list[str], env: dict[str, str]) -> Outcome:
         raise EngineProblem(f"credhelper: cannot run {argv[0]}: {err.strerror}") from None
     tail = bytearray()
     lock = threading.Lock()
-    assert proc.stdout is not None and proc.stderr is not None
-    pumps = [
-        threading.Thread(
-            target=_pump, args=(proc.stdout, sys.stdout.buffer, tail, lock), daemon=True
-        ),
-        threading.Thread(
-            target=_pump, args=(proc.stderr, sys.stderr.buffer, tail, lock), daemon=True
-        ),
-    ]
-    for pump in pumps:
-        pump.start()
-    try:
-        returncode = proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait()
-        raise
-    for pump in pumps:
-        pump.join()
+    with child:
+        proc = child.proc
+        assert proc.stdout is not None and proc.stderr is not None
+        pumps = [
+            cleanup.start_thread(_pump, proc.stdout, sys.stdout.buffer, tail, lock),
+            cleanup.start_thread(_pump, proc.stderr, sys.stderr.buffer, tail, lock),
+        ]
+        returncode = child.wait()
+        for pump in pumps:
+            pump.join()
     return Outcome(returncode, tail.decode("utf-8", "replace"))
 
 
@@ -309,13 +301,12 @@ def push_once(
     image: str,
     source: str | None,
     engine_args: list[str],
-    creds: Credentials,
 ) -> Outcome:
-    env = engine_env()
     if engine == "docker":
         return run_engine(
-            build_argv(engine, engine_path, ref, image, source, engine_args, None), env
+            build_argv(engine, engine_path, ref, image, source, engine_args, None), engine_env()
         )
-    with private_authfile(ref, creds) as authfile:
+    env = engine_env(ref)
+    with private_authfile(ref) as authfile:
         argv = build_argv(engine, engine_path, ref, image, source, engine_args, authfile)
         return run_engine(argv, env)

@@ -70,8 +70,12 @@ def main() -> int:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ImportError, ValueError, OSError):
         pass
+    from credhelper import cleanup
+
     try:
-        cli.main(prog_name="credhelper", standalone_mode=True)
+        # Signals unwind every command (temp files removed, children stopped).
+        with cleanup.guard():
+            cli.main(prog_name="credhelper", standalone_mode=True)
     except SystemExit as done:
         code = done.code
         return code if isinstance(code, int) else (0 if code is None else 1)

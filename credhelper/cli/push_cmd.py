@@ -115,7 +115,7 @@ def command(
         _docker_routes_here(key)
 
     args = list(engine_args)
-    outcome = push.push_once(engine, engine_path, ref, image, source, args, creds)
+    outcome = push.push_once(engine, engine_path, ref, image, source, args)
     if outcome.returncode == 0:
         return
     if push.is_daemon_failure(engine, outcome.output):
@@ -133,7 +133,7 @@ def command(
         raise diagnosis
     click.echo(diagnosis.message, err=True)
     creds = _relogin(key, creds.username, insecure)
-    outcome = push.push_once(engine, engine_path, ref, image, source, args, creds)
+    outcome = push.push_once(engine, engine_path, ref, image, source, args)
     if outcome.returncode == 0:
         return
     if push.is_auth_failure(outcome.output):

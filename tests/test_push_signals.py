@@ -1,0 +1,171 @@
+"""SIGTERM, SIGHUP, SIGINT and SIGQUIT in the middle of a real skopeo/podman push.
+
+The push goes to a tarpit on 127.0.0.1 (directly, or for Docker Hub through
+HTTPS_PROXY), so the engine has already asked credhelper for the login and hangs
+in the TLS handshake when the signal arrives. While it hangs, nothing under
+TMPDIR may hold the secret (in any encoding); after the signal credhelper must
+have died of that signal, removed every file of its own from TMPDIR, and no
+process of the push (engine or helper) may survive. SIGKILL cannot be caught:
+the engine still dies with credhelper (PR_SET_PDEATHSIG), and what is left on
+disk holds no secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLI, Env, require_tool
+from tests.netfixtures import Tarpit, tarpit
+from tests.registry_server import make_oci_layout
+from tests.test_push_podman import _podman, _private_podman
+
+pytestmark = pytest.mark.e2e
+
+HUB = "https://index.docker.io/v1/"
+PASSWORD = "sig-Pw-3e9a1c"
+SIGNALS = [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT]
+
+
+def marked_pids(mark: str) -> list[int]:
+    """Processes whose environment carries `mark` (the push, the engine, the helper)."""
+    needle = f"H2_PUSH_MARK={mark}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if needle in environ.split(b"\0") and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def wait_until(predicate: object, bound: float = 30.0) -> bool:
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def secret_forms(user: str) -> list[bytes]:
+    return [
+        PASSWORD.encode(),
+        base64.b64encode(f"{user}:{PASSWORD}".encode()),
+        base64.b64encode(PASSWORD.encode()),
+    ]
+
+
+def files_holding_the_secret(root: Path) -> list[str]:
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            if any(form in data for form in secret_forms("alice")):
+                hits.append(str(path))
+    return hits
+
+
+@dataclass
+class Push:
+    proc: subprocess.Popen[bytes]
+    mark: str
+    tmpdir: Path
+
+
+def start_push(ch: Env, engine: str, hub: bool, pit: Tarpit, tmp_path: Path) -> Push:
+    mark = uuid.uuid4().hex
+    env = dict(ch.env, H2_PUSH_MARK=mark)
+    if engine == "podman":
+        env.update(_private_podman(tmp_path / "podman"))
+    tmpdir = Path(env.setdefault("TMPDIR", str(tmp_path / "tmp")))
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    image = make_oci_layout(tmp_path / "oci")
+    if hub:
+        target = "docker.io/demo/app:v1"
+        ch.store_creds(HUB, "alice", PASSWORD)
+        env = {k: v for k, v in env.items() if k.lower() != "no_proxy"}
+        env["HTTPS_PROXY"] = f"http://127.0.0.1:{pit.port}"
+    else:
+        target = f"127.0.0.1:{pit.port}/demo/app:v1"
+        ch.store_creds(f"127.0.0.1:{pit.port}", "alice", PASSWORD)
+    if engine == "podman":
+        podman = require_tool("podman")
+        setup = {k: v for k, v in env.items() if k != "HTTPS_PROXY"}
+        image_id = _podman(podman, setup, "pull", "--quiet", f"oci:{image.path}:{image.tag}")
+        _podman(podman, setup, "tag", image_id, target)
+        argv = [CLI, "push", "--engine", "podman", target]
+    else:
+        require_tool("skopeo")
+        argv = [CLI, "push", "--engine", "skopeo", "--from", f"oci:{image.path}", target]
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    return Push(proc, mark, tmpdir)
+
+
+def _in_flight(push: Push, pit: Tarpit) -> None:
+    """The engine reached the network: it holds the login now."""
+    assert pit.wait_for_connection(90), push.proc.communicate(timeout=30)
+    assert push.proc.poll() is None
+    engines = [pid for pid in marked_pids(push.mark) if pid != push.proc.pid]
+    assert engines, "the engine should be running"
+    assert files_holding_the_secret(push.tmpdir) == []
+
+
+@pytest.mark.parametrize("hub", [False, True], ids=["registry", "docker-hub"])
+@pytest.mark.parametrize("engine", ["skopeo", "podman"])
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_signal_mid_push_leaves_nothing(
+    ch: Env, tmp_path: Path, engine: str, hub: bool, signum: int
+) -> None:
+    with tarpit() as pit:  # still holding the engine's connection while we check
+        push = start_push(ch, engine, hub, pit, tmp_path)
+        try:
+            _in_flight(push, pit)
+            push.proc.send_signal(signum)
+            push.proc.wait(timeout=60)
+            # credhelper stopped the engine before it exited; the bound only covers
+            # /proc catching up, well below the engine's own 10 s TLS handshake timeout.
+            gone = wait_until(lambda: marked_pids(push.mark) == [], 3.0)
+            assert gone, marked_pids(push.mark)
+        finally:
+            if push.proc.poll() is None:
+                push.proc.kill()
+            _out, err = push.proc.communicate(timeout=30)
+    assert push.proc.returncode == -signum, err.decode(errors="replace")
+    assert b"Traceback" not in err
+    ours = [p.name for p in push.tmpdir.iterdir() if p.name.startswith("credhelper")]
+    assert ours == []
+    assert files_holding_the_secret(push.tmpdir) == []
+
+
+@pytest.mark.parametrize("engine", ["skopeo", "podman"])
+def test_sigkill_mid_push_takes_the_engine_along(ch: Env, tmp_path: Path, engine: str) -> None:
+    with tarpit() as pit:
+        push = start_push(ch, engine, True, pit, tmp_path)
+        try:
+            _in_flight(push, pit)
+            push.proc.kill()
+            push.proc.wait(timeout=60)
+            assert wait_until(lambda: marked_pids(push.mark) == [], 3.0), marked_pids(push.mark)
+        finally:
+            if push.proc.poll() is None:
+                push.proc.kill()
+            push.proc.communicate(timeout=30)
+    # SIGKILL cannot be caught, so the authfile's directory may stay: it names
+    # credhelper and holds no secret.
+    assert files_holding_the_secret(push.tmpdir) == []
