@@ -45,8 +45,8 @@ _JSON_SPACE = b" \t\r\n"
 _MAX_DEPTH = 10000
 
 
-def go_syntax_error(data: bytes) -> str:
-    """The error Go's json.Decoder gives for the first value of `data`.
+def go_syntax_error(data: bytes) -> str | None:
+    """The error Go's json.Decoder gives for the first value of `data` (None: Go accepts it).
 
     A port of the state machine of Go's encoding/json/scanner.go, run only when
     Python's parser has already refused the input, so the wording and the
@@ -170,7 +170,7 @@ def go_syntax_error(data: bytes) -> str:
     except RecursionError:
         # Nesting deeper than Python's stack allows (Go's limit is 10000).
         return "exceeded max depth"
-    return "invalid JSON"  # unreachable for input Python refused; kept one line
+    return None  # Go's scanner accepts it (Python refused it for its own reasons)
 
 
 class ObjectPairs(list):  # type: ignore[type-arg]
@@ -216,3 +216,38 @@ def go_json(value: Any) -> str:
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
     )
+
+
+def scrub_surrogates(text: str) -> str:
+    """Lone surrogates (from \\ud800-style escapes) become U+FFFD, as Go's decoder makes them.
+
+    The one rule for text from outside: the protocol's fields and every import
+    (Docker's plaintext auths, openEuler, iSulad) go through it, so a stored
+    value is always valid UTF-8 and `get` can print it.
+    """
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return text
+
+
+def go_quote(text: str) -> str:
+    """`text` as a JSON string with Go's escaping; a lone surrogate stays a \\uXXXX escape.
+
+    Go itself would have read such an escape as U+FFFD, so writing the escape
+    back keeps the value equal in Go's meaning (and the file valid UTF-8).
+    """
+    quoted = go_json(text)
+    if not any("\ud800" <= ch <= "\udfff" for ch in quoted):
+        return quoted
+    return "".join(f"\\u{ord(ch):04x}" if "\ud800" <= ch <= "\udfff" else ch for ch in quoted)
+
+
+# Unicode simple case folding maps only these two non-ASCII letters onto ASCII
+# ones (U+212A KELVIN SIGN -> k, U+017F LONG S -> s); Go's field matching
+# (bytes.EqualFold) honours them, so `"cred\u017fStore"` is credsStore to docker.
+_FOLD = str.maketrans({"\u212a": "k", "\u017f": "s"})
+
+
+def go_fold_equal(key: str, name: str) -> bool:
+    """Whether Go's json matches object key `key` to the struct field named `name` (ASCII)."""
+    return len(key) == len(name) and key.translate(_FOLD).lower() == name.lower()

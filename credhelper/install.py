@@ -17,7 +17,7 @@ from credhelper import dockerconfig, keys, legacy, migrate
 from credhelper.errors import CredhelperError, KeyProblem
 from credhelper.store import STATE_OK, Store, login_command
 
-TOKEN_USERNAME = "<token>"  # noqa: S105 -- the identity-token marker, not a secret
+TOKEN_USERNAME = dockerconfig.TOKEN_USERNAME
 
 
 @dataclass
@@ -76,7 +76,7 @@ def install(provider: str = "file", config_path: str | None = None) -> InstallRe
     path = config_path or dockerconfig.default_path()
     cfg = dockerconfig.load(path)
     if cfg.exists and not cfg.writable:
-        raise dockerconfig.DockerConfigError(
+        raise dockerconfig.ConfigRefused(
             f"credhelper: refusing to change {path}: {cfg.refusal()}; "
             "fix it by hand (credhelper doctor shows where), then run install again"
         )

@@ -11,9 +11,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from credhelper import dockerconfig, legacy
+from credhelper import backups, dockerconfig, legacy
 from credhelper.dockerconfig import AUTH_BINARY, AUTH_INVALID, AUTH_PLAINTEXT, EntryCheck
 from credhelper.errors import CredhelperError
+from credhelper.gojson import scrub_surrogates
 from credhelper.store import DOCKER_HUB, STATE_OK, Store, login_command
 
 SOURCES = ("docker", "openeuler", "isulad")
@@ -29,6 +30,37 @@ class Candidate:
     username: str
     secret: str = field(repr=False)
     check: EntryCheck | None = None  # the Docker config entry it came from
+    # Docker itself reads this copy (no helper serves the registry): it is the
+    # login docker used last, so it replaces a different stored one.
+    docker_uses: bool = False
+
+
+def candidate(
+    server: str,
+    username: str,
+    secret: str,
+    report: MigrationReport,
+    check: EntryCheck | None = None,
+    *,
+    docker_uses: bool = False,
+) -> Candidate | None:
+    """A login to import, its text made what the protocol path would store (or None).
+
+    A lone surrogate escape (`"\\ud800"`) is what Go reads as U+FFFD, so docker
+    sends U+FFFD: the one rule of gojson.scrub_surrogates, as for `store`. A
+    registry name that is not valid text cannot be a key docker asks for: reported.
+    """
+    if scrub_surrogates(server) != server:
+        shown = server.encode("utf-8", "backslashreplace").decode()
+        report.relogin.append((shown, "the registry name is not valid text"))
+        return None
+    clean_user, clean_secret = scrub_surrogates(username), scrub_surrogates(secret)
+    if (clean_user, clean_secret) != (username, secret):
+        report.notes.append(
+            f"{server}: the login held an invalid \\u escape; imported as docker reads it "
+            "(U+FFFD in its place)"
+        )
+    return Candidate(server, clean_user, clean_secret, check, docker_uses)
 
 
 @dataclass
@@ -37,6 +69,7 @@ class MigrationReport:
     imported: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)  # already in the store, same login
     kept_existing: list[str] = field(default_factory=list)  # store had another login: kept
+    replaced: list[str] = field(default_factory=list)  # docker's own copy replaced the stored one
     relogin: list[tuple[str, str]] = field(default_factory=list)  # (server, why)
     config_path: str | None = None
     config_changed: bool = False
@@ -49,6 +82,7 @@ class MigrationReport:
             "imported": self.imported,
             "unchanged": self.unchanged,
             "keptExisting": self.kept_existing,
+            "replacedStored": self.replaced,
             "needsLogin": [
                 {"server": s, "reason": why, "fix": login_command(s)} for s, why in self.relogin
             ],
@@ -62,8 +96,10 @@ class MigrationReport:
 def import_candidates(candidates: list[Candidate], report: MigrationReport) -> list[Candidate]:
     """Seal candidates into the store; return those now safely held there.
 
-    A usable stored login that differs is kept (it is credhelper's, so newer);
-    an unusable one (invalidated, corrupt) is replaced, after a backup of the store.
+    A usable stored login that differs is kept when docker was calling credhelper
+    for it (the store's copy is the one in use), and replaced by the candidate when
+    docker read the candidate itself (its copy is the one docker used last). An
+    unusable one (invalidated, corrupt) is replaced. Replacing writes a store backup.
     """
     if not candidates:
         return []
@@ -78,18 +114,22 @@ def import_candidates(candidates: list[Candidate], report: MigrationReport) -> l
                     creds = txn.get(cand.server)
                     if (creds.username, creds.secret) == (cand.username, cand.secret):
                         report.unchanged.append(cand.server)
-                    else:
+                        held.append(cand)
+                        continue
+                    if not cand.docker_uses:
                         report.kept_existing.append(cand.server)
-                    held.append(cand)
-                    continue
+                        held.append(cand)
+                        continue
+                    report.replaced.append(cand.server)
                 replaced_unusable = True
             txn.put(cand.server, cand.username, cand.secret)
-            report.imported.append(cand.server)
+            if cand.server not in report.replaced:
+                report.imported.append(cand.server)
             held.append(cand)
         if replaced_unusable and txn.dirty:
             raw = _read(store.path)
             if raw is not None:
-                report.backups.append(dockerconfig.write_backup(store.path, raw))
+                report.backups.append(backups.write_backup(store.path, raw))
     return held
 
 
@@ -118,9 +158,13 @@ def docker_candidates(
         except legacy.LegacyError as err:
             key_error = str(err)
     for check in dockerconfig.check_entries(cfg):
+        uses = docker_reads(cfg, check.server)
+        made: Candidate | None = None
         if check.state == AUTH_PLAINTEXT and plaintext:
             assert check.username is not None and check.secret is not None
-            found.append(Candidate(check.server, check.username, check.secret, check))
+            made = candidate(
+                check.server, check.username, check.secret, report, check, docker_uses=uses
+            )
         elif aes and check.state in (AUTH_INVALID, AUTH_BINARY) and check.auth:
             kind = legacy.record_kind(check.auth)
             if kind is None:
@@ -134,8 +178,18 @@ def docker_candidates(
             except legacy.LegacyError as err:
                 report.relogin.append((check.server, f"{kind} AES-CFB entry: {err}"))
                 continue
-            found.append(Candidate(check.server, creds.username, creds.password, check))
+            made = candidate(
+                check.server, creds.username, creds.password, report, check, docker_uses=uses
+            )
+        if made is not None:
+            found.append(made)
     return found
+
+
+def docker_reads(cfg: dockerconfig.DockerConfig, server: str) -> bool:
+    """Whether docker reads `server`'s login from config.json itself (no helper serves it)."""
+    helper, _why = dockerconfig.helper_for(cfg, server)
+    return helper == ""
 
 
 def rewrite_docker_config(
@@ -185,7 +239,7 @@ def migrate_docker(
     return report
 
 
-def _isulad_server(host: str) -> str:
+def isulad_server(host: str) -> str:
     # iSulad keys registries by host; docker keys Docker Hub by its v1 URL.
     return DOCKER_HUB if host in ("docker.io", "index.docker.io", "registry-1.docker.io") else host
 
@@ -211,7 +265,7 @@ def migrate_isulad(
     candidates: list[Candidate] = []
     for host, entry in cfg.auths().items():
         value = entry.get("auth") if isinstance(entry, dict) else None
-        server = _isulad_server(host)
+        server = isulad_server(host)
         if not isinstance(value, str) or not value:
             continue
         if key is None:
@@ -222,7 +276,9 @@ def migrate_isulad(
         except legacy.LegacyError as err:
             report.relogin.append((server, f"iSulad entry: {err}"))
             continue
-        candidates.append(Candidate(server, creds.username, creds.password))
+        made = candidate(server, creds.username, creds.password, report)
+        if made is not None:
+            candidates.append(made)
     held = import_candidates(candidates, report)
     rewrite_docker_config(docker_config, held, report)
     report.notes.append(f"{auths_path} was left unchanged (isula still reads it)")

@@ -23,7 +23,14 @@ from credhelper.errors import (
     NotFound,
     UsageError,
 )
-from credhelper.gojson import ObjectPairs, go_json, go_kind, go_syntax_error, reject_constant
+from credhelper.gojson import (
+    ObjectPairs,
+    go_json,
+    go_kind,
+    go_syntax_error,
+    reject_constant,
+    scrub_surrogates,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for mypy: importing `typing` costs milliseconds on the hot path
@@ -60,11 +67,8 @@ def read_input(stream: Any) -> str:
     return _scrub(joined.decode("utf-8", "replace"))
 
 
-def _scrub(text: str) -> str:
-    """Replace lone surrogates (from \\ud800-style escapes) with U+FFFD, as Go does."""
-    if any("\ud800" <= ch <= "\udfff" for ch in text):
-        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
-    return text
+# Lone surrogates become U+FFFD, as Go does: gojson owns the rule, imports share it.
+_scrub = scrub_surrogates
 
 
 def server_url(text: str) -> str:
@@ -88,14 +92,14 @@ def parse_store(text: str) -> tuple[str, str, str]:
         value, _end = json.raw_decode(body, ObjectPairs, reject_constant)
     except (ValueError, RecursionError):  # JSONDecodeError, NaN/Infinity, deep nesting
         message = go_syntax_error(body.encode("utf-8"))
-        raise UsageError("exceeded max depth" if message == "invalid JSON" else message) from None
+        raise UsageError("exceeded max depth" if message is None else message) from None
     if value is None:
         value = ObjectPairs()
     if isinstance(value, int | float) and not isinstance(value, bool):
         # Python stops a top-level number early ("0." reads as 0); Go's scanner
         # reads on and may find the number incomplete or malformed.
         message = go_syntax_error(body.encode("utf-8"))
-        if message != "invalid JSON":
+        if message is not None:
             raise UsageError(message)
     if not isinstance(value, ObjectPairs):
         raise UsageError(
@@ -168,12 +172,7 @@ def action_get(stdin: Any) -> None:
     from credhelper.store import Store
 
     url = server_url(read_input(stdin))
-    key = url
-    if url == "docker.io" and os.environ.get("CREDHELPER_DOCKER_IO_IS_HUB") == "1":
-        # Set by `credhelper push` in skopeo's/podman's environment only:
-        # containers/image names Docker Hub "docker.io", docker stores it as below.
-        key = "https://index.docker.io/v1/"
-    creds = Store().get(key)
+    creds = Store().get(url)
     _write(go_json({"ServerURL": url, "Username": creds.username, "Secret": creds.secret}) + "\n")
 
 

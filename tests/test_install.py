@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import Env, require_tool
 from tests.registry_server import RegistryServer
-from tests.test_dockerconfig import docker_load_warning
+from tests.test_dockerconfig import docker_load_warning, open_sealed
 from tests.test_legacy import openeuler_record
 
 pytest_plugins = ["tests.registry_server"]
@@ -109,8 +109,11 @@ def test_install_plaintext_config(ch: Env) -> None:
         "credsStore": "credhelper",
     }
     [backup] = list(ch.docker_config.glob("config.json.bak-*"))
-    assert backup.read_bytes() == original
-    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    # No plaintext copy remains: the backup is sealed with the store key.
+    assert b"hub-pw" not in backup.read_bytes() and base64.b64encode(b"alice:p:w") not in (
+        backup.read_bytes()
+    )
+    assert open_sealed(backup) == original
     assert docker_load_warning(ch) is None
     assert_idempotent(ch)
 

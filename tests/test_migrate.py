@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Env
-from tests.test_dockerconfig import docker_load_warning
+from tests.test_dockerconfig import docker_load_warning, open_sealed
 from tests.test_legacy import isulad_key, isulad_record, openeuler_record
 
 NEEDS_LOGIN = 3
@@ -48,7 +48,7 @@ def test_migrate_from_docker(ch: Env) -> None:
         "credHelpers": {"r.example": "credhelper"},
     }
     [backup] = out["backups"]  # type: ignore[misc]
-    assert Path(backup).read_text() == original
+    assert open_sealed(backup) == original.encode()
     # Again: nothing to import, nothing written.
     before = sorted(p.name for p in ch.docker_config.iterdir())
     code, out = migrate(ch, "--from", "docker")
@@ -85,7 +85,7 @@ def test_migrate_from_openeuler(ch: Env) -> None:
     # The undecryptable entry is left for doctor --fix (or the right key) to deal with.
     assert doc["auths"]["lost.example"] == json.loads(original)["auths"]["lost.example"]
     [backup] = out["backups"]  # type: ignore[misc]
-    assert Path(backup).read_text() == original
+    assert open_sealed(backup) == original.encode()
     text = ch.cli("migrate", "--from", "openeuler")
     assert "Needs a new login: lost.example" in text.stdout
 

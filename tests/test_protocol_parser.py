@@ -111,7 +111,7 @@ def test_first_non_string_field_is_reported_like_go(pairs: list[tuple[str, objec
 
 @given(json_values)
 def test_go_scanner_accepts_what_python_accepts(value: object) -> None:
-    assert gojson.go_syntax_error(json.dumps(value).encode()) == "invalid JSON"
+    assert gojson.go_syntax_error(json.dumps(value).encode()) is None
 
 
 @settings(max_examples=300)

@@ -36,9 +36,16 @@ def _print_install(report: InstallReport) -> None:
             click.echo(f"Moved the login for {server} into the encrypted store.")
         for server in mig.kept_existing:
             click.echo(
-                f"Kept the stored login for {server}; removed a different plaintext copy "
-                "from Docker's config (it is in the backup)."
+                f"Kept the stored login for {server} (docker was using it); removed a "
+                "different plaintext copy from Docker's config (the sealed backup keeps it)."
             )
+        for server in mig.replaced:
+            click.echo(
+                f"Replaced the stored login for {server} with the one docker was using "
+                "(the plaintext copy in Docker's config); the store backup keeps the old one."
+            )
+        for note in mig.notes:
+            click.echo(note)
         for server, why in mig.relogin:
             click.echo(f"Cannot import {server} ({why}); log in again: {login_command(server)}")
     if report.replaced_creds_store:

@@ -179,9 +179,17 @@ def obtain_and_login(
         config_changed = route_to_credhelper(key)
     except CredhelperError as err:
         config_changed, config_error = None, err.message
+        from credhelper.dockerconfig import ConfigRefused
+
+        # A file credhelper refuses to rewrite only a fix by hand can mend (the
+        # message names it); anything else (a lock wait, a race) doctor --fix redoes.
+        then = (
+            "; docker will not use this login until then"
+            if isinstance(err, ConfigRefused)
+            else "; docker will not use this login until you run: credhelper doctor --fix"
+        )
         click.echo(
-            f"WARNING: logged in, but Docker's config was not updated: {err.message}; "
-            "docker will not use this login until you run: credhelper doctor --fix",
+            f"WARNING: logged in, but Docker's config was not updated: {err.message}{then}",
             err=True,
         )
     if not verify and not quiet:

@@ -19,6 +19,10 @@ def _print(report: MigrationReport) -> None:
         click.echo(f"{server}: already in the store.")
     for server in report.kept_existing:
         click.echo(f"{server}: kept the login already in the store (a different one).")
+    for server in report.replaced:
+        click.echo(
+            f"{server}: replaced the stored login with the one docker was using (plaintext)."
+        )
     for server, why in report.relogin:
         click.echo(f"Needs a new login: {server} ({why}); run: {login_command(server)}")
     if report.config_changed:
@@ -27,7 +31,13 @@ def _print(report: MigrationReport) -> None:
         click.echo(f"Backup: {backup}")
     for note in report.notes:
         click.echo(note)
-    if not (report.imported or report.unchanged or report.kept_existing or report.relogin):
+    if not (
+        report.imported
+        or report.unchanged
+        or report.kept_existing
+        or report.replaced
+        or report.relogin
+    ):
         click.echo("Nothing to import.")
 
 

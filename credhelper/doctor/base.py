@@ -104,6 +104,11 @@ class DoctorBase:
         self._set_creds_store = False
         self._helper_switch: list[str] = []  # credHelpers keys naming a missing helper
         self._hub_alias: str | None = None  # credHelpers["docker.io"] without the v1 key
+        # Docker's directory: credhelper's temp files left by a killed write, backups
+        # holding plaintext logins (to seal), owned fields split over case-variant keys.
+        self._docker_temps: list[str] = []
+        self._plain_backups: list[str] = []
+        self._fold_duplicates = False
 
     def add(
         self,

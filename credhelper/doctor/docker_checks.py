@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from credhelper import dockerconfig, legacy, migrate
+from credhelper import backups, dockerconfig, legacy, migrate
 from credhelper.dockerconfig import (
     AUTH_BASE64,
     AUTH_BINARY,
@@ -31,6 +31,7 @@ class DockerConfigChecks(DoctorBase):
             self.add("docker-config.unreadable", ERROR, err.message, path, "check the path")
             return
         self.cfg = cfg
+        self._check_leftovers(path)
         if not cfg.exists:
             auto = dockerconfig.auto_store(self.search_path)
             where = (
@@ -90,15 +91,17 @@ class DockerConfigChecks(DoctorBase):
                 path,
                 "remove what follows the closing } by hand",
             )
-        for key in cfg.duplicate_keys:
+        for what in cfg.duplicate_keys:
             self.add(
                 "docker-config.duplicate-key",
                 WARNING,
-                f'the key "{key}" appears twice in one object; docker merges or overwrites '
-                "them and its next rewrite keeps one",
+                f"{what}: docker reads only the last (maps merge), which is easy to misread "
+                "and its next rewrite keeps one",
                 path,
-                "merge the two by hand (credhelper never rewrites such a file)",
+                f"{FIX_COMMAND} (folds them into one key, as docker reads them)",
+                fixable=not cfg.type_errors and cfg.writable,
             )
+            self._fold_duplicates = cfg.writable and not cfg.type_errors
         for message in cfg.type_errors:
             self.add(
                 "docker-config.type",
@@ -114,6 +117,42 @@ class DockerConfigChecks(DoctorBase):
         openeuler_key_path = legacy.openeuler_key_path(os.path.dirname(path) or ".")
         for check in self.entries:
             self._check_entry(check, path, openeuler_key_path)
+
+    def _plan_import(self, check: EntryCheck, username: str, secret: str) -> None:
+        assert self.cfg is not None
+        uses = migrate.docker_reads(self.cfg, check.server)
+        report = migrate.MigrationReport("docker")
+        made = migrate.candidate(check.server, username, secret, report, check, docker_uses=uses)
+        if made is not None:
+            self._imports.append(made)
+
+    def _check_leftovers(self, path: str) -> None:
+        """Temp files of a killed credhelper write, and backups that hold plaintext."""
+        target = os.path.realpath(path)
+        self._docker_temps = backups.stale_temps(target)
+        if self._docker_temps:
+            self.add(
+                "docker-config.stale-temp",
+                WARNING,
+                f"{len(self._docker_temps)} temp file(s) left by an interrupted credhelper "
+                f"write next to it (they may hold plaintext logins): "
+                f"{', '.join(os.path.basename(t) for t in self._docker_temps)}",
+                path,
+                f"{FIX_COMMAND} (removes them)",
+                fixable=True,
+            )
+        self._plain_backups = backups.plaintext_backups(target, _holds_credentials)
+        if self._plain_backups:
+            self.add(
+                "docker-config.plaintext-backup",
+                WARNING,
+                f"{len(self._plain_backups)} backup(s) of it hold logins in plaintext "
+                f"(base64 is not encryption): "
+                f"{', '.join(os.path.basename(b) for b in self._plain_backups)}",
+                path,
+                f"{FIX_COMMAND} (seals them with the store key; open with credhelper's key only)",
+                fixable=True,
+            )
 
     def _check_entry(self, check: EntryCheck, path: str, key_path: str) -> None:
         server = check.server
@@ -142,7 +181,7 @@ class DockerConfigChecks(DoctorBase):
                 server=server,
             )
             assert check.username is not None and check.secret is not None
-            self._imports.append(migrate.Candidate(server, check.username, check.secret, check))
+            self._plan_import(check, check.username, check.secret)
             return
         if check.state not in (AUTH_BASE64, AUTH_INVALID, AUTH_BINARY):
             return
@@ -197,9 +236,7 @@ class DockerConfigChecks(DoctorBase):
                     fixable=True,
                     server=server,
                 )
-                self._imports.append(
-                    migrate.Candidate(server, creds.username, creds.password, check)
-                )
+                self._plan_import(check, creds.username, creds.password)
                 return
         self.add(
             f"docker-config.legacy-{kind}-undecryptable",
@@ -235,10 +272,12 @@ class DockerConfigChecks(DoctorBase):
                 continue
             if key is not None:
                 try:
-                    legacy.decrypt(value, key)
+                    creds = legacy.decrypt(value, key)
                 except legacy.LegacyError as err:
                     key_error = f"{key_path} does not decrypt it ({err})"
                 else:
+                    if self._already_stored(migrate.isulad_server(host), creds):
+                        continue
                     self.add(
                         "isulad.importable",
                         INFO,
@@ -256,3 +295,17 @@ class DockerConfigChecks(DoctorBase):
                 f"isula login {host} (or credhelper login {host})",
                 server=host,
             )
+
+    def _already_stored(self, server: str, creds: legacy.LegacyCredentials) -> bool:
+        """Whether the store already holds exactly this login (imported before)."""
+        if self.snapshot is None or server not in self.snapshot.auths:
+            return False
+        try:
+            stored = self.snapshot.get(server)
+        except CredhelperError:
+            return False
+        return (stored.username, stored.secret) == (creds.username, creds.password)
+
+
+def _holds_credentials(data: bytes) -> bool:
+    return dockerconfig.holds_credentials(dockerconfig.parse(data, ""), readable_only=True)

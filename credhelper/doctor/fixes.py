@@ -10,7 +10,7 @@ import stat
 from collections.abc import Callable
 from typing import Any
 
-from credhelper import dockerconfig, fsutil, migrate
+from credhelper import backups, dockerconfig, fsutil, migrate
 from credhelper import store as store_mod
 from credhelper.dockerconfig import AUTH_EMPTY, HELPER_NAME
 from credhelper.doctor.base import HELPER_EXE, DoctorBase, FixReport, _lstat
@@ -70,7 +70,7 @@ class Fixes(DoctorBase):
                 try:
                     store_mod.parse_document(raw, self.store.path)
                 except StoreError:
-                    backup = dockerconfig.write_backup(self.store.path, raw)
+                    backup = backups.write_backup(self.store.path, raw)
                     os.unlink(self.store.path)
                     fsutil.fsync_dir(directory)
                     report.backups.append(backup)
@@ -87,7 +87,7 @@ class Fixes(DoctorBase):
             ]
             if not still:
                 return
-            backup = dockerconfig.write_backup(self.store.path, raw)
+            backup = backups.write_backup(self.store.path, raw)
             report.backups.append(backup)
             for server in still:
                 del doc["auths"][server]
@@ -96,6 +96,7 @@ class Fixes(DoctorBase):
             fsutil.atomic_write(self.store.path, store_mod.serialize_document(doc), what="store")
 
     def _fix_docker_config(self, report: FixReport) -> None:
+        self._fix_docker_leftovers(report)
         if not (
             self._strip
             or self._imports
@@ -103,10 +104,9 @@ class Fixes(DoctorBase):
             or self._set_creds_store
             or self._helper_switch
             or self._hub_alias
+            or self._fold_duplicates
         ):
             return
-        held: list[migrate.Candidate] = []
-        import_failed = False
         if not self.helper_found and (self._imports or self._set_creds_store):
             # Pointing docker at a helper it cannot run would break every pull.
             report.failures.append(
@@ -117,60 +117,12 @@ class Fixes(DoctorBase):
             self._set_creds_store = False
             self._use_credhelper = []
             self._helper_switch = []
-        if self._imports:
-            mig = migrate.MigrationReport("docker")
-            try:
-                held = migrate.import_candidates(self._imports, mig)
-            except CredhelperError as err:
-                # The plaintext stays where it is; the other repairs still happen.
-                report.failures.append(f"could not move logins into the store: {err.message}")
-                held = []
-                import_failed = True
-            report.backups.extend(mig.backups)
-            for server in mig.imported:
-                report.actions.append(f"moved the login for {server} into the encrypted store")
-            for server in [*mig.unchanged, *mig.kept_existing]:
-                report.actions.append(
-                    f"removed the plaintext copy of {server} (the store already holds its login)"
-                )
+        held, import_failed = self._import_plaintext(report)
         stripped: list[str] = []
 
         def change(doc: dict[str, Any]) -> bool:
-            changed = False
             stripped.clear()
-            for check in [*self._strip, *(c.check for c in held if c.check is not None)]:
-                if dockerconfig.strip_credentials(doc, check):
-                    changed = True
-                    stripped.append(check.server)
-            for cand in held:
-                changed |= dockerconfig.use_credhelper(doc, cand.server)
-            for server in self._use_credhelper:
-                changed |= dockerconfig.use_credhelper(doc, server)
-            helpers_key, helpers = dockerconfig.go_field(doc, "credHelpers")
-            if helpers_key is not None and isinstance(helpers, dict):
-                for key in self._helper_switch:
-                    if key in helpers and helpers[key] != HELPER_NAME:
-                        helpers[key] = HELPER_NAME
-                        changed = True
-            if (
-                self._hub_alias is not None
-                and helpers_key is not None
-                and isinstance(helpers, dict)
-                and isinstance(helpers.get(self._hub_alias), str)
-                and dockerconfig.DOCKER_HUB not in helpers
-            ):
-                helpers[dockerconfig.DOCKER_HUB] = helpers[self._hub_alias]
-                changed = True
-            # Switching docker to credhelper while the plaintext logins could not
-            # move would make docker stop using them.
-            if (
-                self._set_creds_store
-                and not import_failed
-                and dockerconfig.go_str(doc, "credsStore") != HELPER_NAME
-            ):
-                dockerconfig.set_creds_store_key(doc, HELPER_NAME)
-                changed = True
-            return changed
+            return self._edit_docker(doc, held, import_failed, stripped)
 
         result = dockerconfig.modify(self.docker_path, change)
         if not result.changed:
@@ -185,4 +137,88 @@ class Fixes(DoctorBase):
             else:
                 report.actions.append(f"removed the undecodable auth value of {check.server}")
                 report.needs_login.append(check.server)
+        if self._fold_duplicates:
+            report.actions.append("folded duplicate keys into one, as docker reads them")
         report.actions.append(f"updated {result.path}")
+
+    def _fix_docker_leftovers(self, report: FixReport) -> None:
+        """Temp files of killed writes go; plaintext backups get sealed (when a key exists)."""
+        if self._docker_temps:
+            for temp in dockerconfig.clean_stale_temps(self.docker_path):
+                report.actions.append(f"removed the interrupted-write temp file {temp}")
+        if not self._plain_backups:
+            return
+        sealer = dockerconfig.store_sealer()
+        if sealer is None:
+            report.failures.append(
+                "did not seal the plaintext backups of Docker's config: the store has no key "
+                "yet (run: credhelper install)"
+            )
+            return
+        for backup in self._plain_backups:
+            backups.seal_in_place(backup, sealer)
+            report.actions.append(f"sealed the plaintext backup {backup} with the store key")
+
+    def _import_plaintext(self, report: FixReport) -> tuple[list[migrate.Candidate], bool]:
+        """Move the planned plaintext logins into the store: (held, whether it failed)."""
+        if not self._imports:
+            return [], False
+        mig = migrate.MigrationReport("docker")
+        try:
+            held = migrate.import_candidates(self._imports, mig)
+        except CredhelperError as err:
+            # The plaintext stays where it is; the other repairs still happen.
+            report.failures.append(f"could not move logins into the store: {err.message}")
+            return [], True
+        report.backups.extend(mig.backups)
+        for server in mig.imported:
+            report.actions.append(f"moved the login for {server} into the encrypted store")
+        for server in mig.replaced:
+            report.actions.append(
+                f"replaced the stored login for {server} with the one docker was using"
+            )
+        for server in [*mig.unchanged, *mig.kept_existing]:
+            report.actions.append(
+                f"removed the plaintext copy of {server} (the store already holds its login)"
+            )
+        return held, False
+
+    def _edit_docker(
+        self,
+        doc: dict[str, Any],
+        held: list[migrate.Candidate],
+        import_failed: bool,
+        stripped: list[str],
+    ) -> bool:
+        """The planned edits of Docker's config (the owned view); True if any changed it."""
+        changed = self._fold_duplicates  # rendering folds the duplicates
+        for check in [*self._strip, *(c.check for c in held if c.check is not None)]:
+            if dockerconfig.strip_credentials(doc, check):
+                changed = True
+                stripped.append(check.server)
+        for server in [*(c.server for c in held), *self._use_credhelper]:
+            changed |= dockerconfig.use_credhelper(doc, server)
+        helpers_key, helpers = dockerconfig.go_field(doc, "credHelpers")
+        if helpers_key is not None and isinstance(helpers, dict):
+            for key in self._helper_switch:
+                if key in helpers and helpers[key] != HELPER_NAME:
+                    helpers[key] = HELPER_NAME
+                    changed = True
+            alias = self._hub_alias
+            if (
+                alias is not None
+                and isinstance(helpers.get(alias), str)
+                and dockerconfig.DOCKER_HUB not in helpers
+            ):
+                helpers[dockerconfig.DOCKER_HUB] = helpers[alias]
+                changed = True
+        # Switching docker to credhelper while the plaintext logins could not
+        # move would make docker stop using them.
+        if (
+            self._set_creds_store
+            and not import_failed
+            and dockerconfig.go_str(doc, "credsStore") != HELPER_NAME
+        ):
+            dockerconfig.set_creds_store_key(doc, HELPER_NAME)
+            changed = True
+        return changed

@@ -1,0 +1,98 @@
+"""Edits of the owned view (see view.py) that install, migrate, login, logout and
+doctor --fix pass to `modify`: each changes only what it names, and says whether it did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from credhelper.dockerconfig.auths import (
+    AUTH_EMPTY,
+    AUTH_NONE,
+    CREDENTIAL_FIELDS,
+    EntryCheck,
+    entry_credentials,
+)
+from credhelper.dockerconfig.model import HELPER_NAME, go_field, go_str
+
+_NO_SECRET = (AUTH_NONE, AUTH_EMPTY)
+
+
+def set_creds_store_key(doc: dict[str, Any], value: str) -> None:
+    key, _old = go_field(doc, "credsStore")
+    doc[key or "credsStore"] = value
+
+
+def helpers_map(doc: dict[str, Any]) -> dict[str, Any]:
+    """The credHelpers object of `doc`, created if missing."""
+    key, value = go_field(doc, "credHelpers")
+    if not isinstance(value, dict):
+        value = {}
+        doc[key or "credHelpers"] = value
+    return value
+
+
+def auths_map(doc: dict[str, Any]) -> dict[str, Any]:
+    key, value = go_field(doc, "auths")
+    if not isinstance(value, dict):
+        value = {}
+        doc[key or "auths"] = value
+    return value
+
+
+def strip_credentials(doc: dict[str, Any], check: EntryCheck) -> bool:
+    """Turn the entry of `check` into docker's usual `{}` form (other fields kept).
+
+    Only if it still holds what `check` saw: a concurrent edit is never undone.
+    """
+    entry = auths_map(doc).get(check.server)
+    if not isinstance(entry, dict) or entry_credentials(check.server, entry) != check:
+        return False
+    changed = False
+    for name in CREDENTIAL_FIELDS:
+        key, _value = go_field(entry, name)
+        while key is not None:
+            del entry[key]
+            changed = True
+            key, _value = go_field(entry, name)
+    return changed
+
+
+def forget_logins(doc: dict[str, Any], servers: list[str]) -> bool:
+    """What `docker logout` does to the file: drop the `auths` entries of `servers`.
+
+    Only entries that hold no credentials (docker's `{}` for a helper's login):
+    a plaintext login that is still there is doctor's to report, not ours to lose.
+    """
+    _key, auths = go_field(doc, "auths")
+    if not isinstance(auths, dict):
+        return False
+    changed = False
+    for server in servers:
+        entry = auths.get(server)
+        if isinstance(entry, dict) and entry_credentials(server, entry).state in _NO_SECRET:
+            del auths[server]
+            changed = True
+    return changed
+
+
+def use_credhelper(doc: dict[str, Any], server_key: str) -> bool:
+    """Make docker call credhelper for `server_key`; True if `doc` changed.
+
+    credHelpers[key] exists -> set it to credhelper; credsStore is credhelper ->
+    nothing; another credsStore -> add credHelpers[key]; else set credsStore.
+    """
+    _hkey, helpers = go_field(doc, "credHelpers")
+    if isinstance(helpers, dict) and server_key in helpers:
+        if helpers[server_key] == HELPER_NAME:
+            return False
+        helpers[server_key] = HELPER_NAME
+        return True
+    store = go_str(doc, "credsStore")
+    if store == HELPER_NAME:
+        return False
+    if store:
+        helpers_map(doc)[server_key] = HELPER_NAME
+        return True
+    set_creds_store_key(doc, HELPER_NAME)
+    return True

@@ -1,0 +1,163 @@
+"""Docker's config.json as read at one instant: parsed as docker's Go loader parses it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from credhelper import paths
+from credhelper.dockerconfig.gotypes import type_errors
+from credhelper.dockerconfig.jsontext import Node, parse_value
+from credhelper.dockerconfig.view import duplicates, owned_view
+from credhelper.errors import CredhelperError
+from credhelper.gojson import go_fold_equal, go_syntax_error, reject_constant
+
+HELPER_NAME = "credhelper"
+DOCKER_HUB = "https://index.docker.io/v1/"
+
+
+class DockerConfigError(CredhelperError):
+    """Docker's config.json cannot be read, parsed or written safely."""
+
+
+class ConfigRefused(DockerConfigError):
+    """credhelper will not rewrite the file (it does not parse as docker's config):
+    only a fix by hand helps, never `doctor --fix`."""
+
+
+def go_field(obj: Any, name: str) -> tuple[str | None, Any]:
+    """(key as written, value) of struct field `name` the way Go's json sets it.
+
+    Every key that matches case-insensitively overwrites the field in turn, so the
+    last match wins even over an earlier exact one; a null leaves it as it was.
+    """
+    found: str | None = None
+    for key, value in obj.items() if obj is not None else []:
+        if (key == name or go_fold_equal(key, name)) and (value is not None or found is None):
+            found = key
+    return (found, obj[found]) if found is not None else (None, None)
+
+
+def go_str(obj: Any, name: str) -> str:
+    """A string struct field as docker sees it ("" when absent, null or mistyped)."""
+    _key, value = go_field(obj, name)
+    return value if isinstance(value, str) else ""
+
+
+@dataclass
+class DockerConfig:
+    """Docker's config.json: `raw` its exact bytes, `tree` every value with its text,
+    `doc` the owned fields as docker sees them (None when missing or unparsable)."""
+
+    path: str
+    raw: bytes | None
+    doc: dict[str, Any] | None
+    parse_error: str | None = None
+    trailing_data: bool = False
+    type_errors: list[str] = field(default_factory=list)
+    # Owned fields set by several (case-variant) keys: docker uses the last.
+    duplicate_keys: list[str] = field(default_factory=list)
+    tree: Node | None = None
+
+    def docker_syntax_error(self) -> str | None:
+        """What docker itself prints for a file that is not JSON (Go's decoder wording)."""
+        if self.parse_error is None or self.raw is None or self.type_errors:
+            return None
+        return go_syntax_error(self.raw)
+
+    @property
+    def exists(self) -> bool:
+        return self.raw is not None
+
+    @property
+    def writable(self) -> bool:
+        """Whether credhelper may rewrite it: parsed completely, as docker's config."""
+        return self.parse_error is None and not self.trailing_data and not self.type_errors
+
+    def refusal(self) -> str:
+        """Why credhelper will not rewrite this file (when not `writable`)."""
+        if self.parse_error:
+            return self.parse_error
+        if self.type_errors:
+            return self.type_errors[0]
+        return "there is data after the JSON object"
+
+    def auths(self) -> dict[str, Any]:
+        value = (self.doc or {}).get("auths")
+        return value if isinstance(value, dict) else {}
+
+    def creds_store(self) -> str:
+        value = (self.doc or {}).get("credsStore")
+        return value if isinstance(value, str) else ""
+
+    def cred_helpers(self) -> dict[str, str]:
+        value = (self.doc or {}).get("credHelpers")
+        if not isinstance(value, dict):
+            return {}
+        return {k: v for k, v in value.items() if isinstance(v, str)}
+
+    def contains_auth(self) -> bool:
+        """docker/cli ConfigFile.ContainsAuth: otherwise docker picks pass/secretservice."""
+        return bool(self.creds_store() or self.cred_helpers() or self.auths())
+
+
+def default_path() -> str:
+    return paths.docker_config_file()
+
+
+def _syntax(raw: bytes, path: str, text: str) -> tuple[DockerConfig | None, int]:
+    """Python's strict decode first (its error texts); (failure, end offset)."""
+    decoder = json.JSONDecoder(parse_constant=reject_constant)
+    start = len(text) - len(text.lstrip(" \t\r\n"))
+    try:
+        _doc, end = decoder.raw_decode(text, start)
+    except json.JSONDecodeError as err:
+        message = f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
+        return DockerConfig(path, raw, None, message), 0
+    except ValueError as err:
+        return DockerConfig(path, raw, None, f"invalid JSON: {err} is not JSON"), 0
+    except RecursionError:
+        return DockerConfig(path, raw, None, "JSON nested too deeply"), 0
+    return None, end
+
+
+def parse(raw: bytes, path: str) -> DockerConfig:
+    """Parse `raw` the way docker's loader would, keeping every value's text."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return DockerConfig(path, raw, None, f"not UTF-8 text (byte {err.start})")
+    if not text.strip(" \t\r\n"):
+        # Go's decoder returns io.EOF, which docker ignores: an empty config.
+        return DockerConfig(path, raw, {})
+    failed, end = _syntax(raw, path, text)
+    if failed is not None:
+        return failed
+    try:
+        tree, _end = parse_value(text, 0)
+    except RecursionError:
+        return DockerConfig(path, raw, None, "JSON nested too deeply")
+    trailing = bool(text[end:].strip(" \t\r\n"))
+    errors = type_errors(tree)
+    if tree.kind not in ("object", "null"):
+        return DockerConfig(path, raw, None, errors[0], trailing, errors)
+    root = tree if tree.kind == "object" else None
+    return DockerConfig(path, raw, owned_view(root), None, trailing, errors, duplicates(root), root)
+
+
+def load(path: str | None = None) -> DockerConfig:
+    """Read Docker's config.json (following a symlink, as docker does)."""
+    path = path or default_path()
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return DockerConfig(path, None, None)
+    except IsADirectoryError:
+        raise DockerConfigError(
+            f"credhelper: {path} is a directory, not Docker's config file"
+        ) from None
+    except OSError as err:
+        raise DockerConfigError(f"credhelper: cannot read {path}: {err.strerror}") from None
+    return parse(raw, path)
