@@ -51,12 +51,12 @@ def _has_key() -> bool:
         return False
 
 
-def _setup_key(provider: str) -> bool:
+def _setup_key(provider: str, options: dict[str, str | None] | None = None) -> bool:
     """Make the store's key exist under `provider` (recorded in the store); True if created."""
     from credhelper.keys import setup
 
     had_key = _has_key()
-    setup.configure_provider(provider)
+    setup.configure_provider(provider, options=options)
     if not _has_key():
         if provider == "env":
             raise KeyProblem(
@@ -67,7 +67,11 @@ def _setup_key(provider: str) -> bool:
     return not had_key
 
 
-def install(provider: str = "file", config_path: str | None = None) -> InstallReport:
+def install(
+    provider: str = "file",
+    config_path: str | None = None,
+    provider_options: dict[str, str | None] | None = None,
+) -> InstallReport:
     if provider not in keys.PROVIDERS:
         raise CredhelperError(
             f"credhelper: unknown key provider {provider!r} (choose one of: "
@@ -81,7 +85,7 @@ def install(provider: str = "file", config_path: str | None = None) -> InstallRe
             "fix it by hand (credhelper doctor shows where), then run install again"
         )
     report = InstallReport(path, provider)
-    report.key_created = _setup_key(provider)
+    report.key_created = _setup_key(provider, provider_options)
 
     # Plaintext and openEuler AES entries (when their aeskey opens them) move
     # into the store first; the docker file is rewritten once, below.

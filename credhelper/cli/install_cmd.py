@@ -69,14 +69,32 @@ def _print_install(report: InstallReport) -> None:
 @click.command("install")
 @click.option(
     "--key-provider",
-    type=click.Choice(["file", "keyring", "env"]),
+    type=click.Choice(["file", "keyring", "env", "vault"]),
     default="file",
     show_default=True,
-    help="Where the AES key lives: a 0600 file, the OS keyring, or the environment.",
+    help="Where the AES key lives: a 0600 file, the OS keyring, the environment, or "
+    "wrapped by a Vault/OpenBao transit key (VAULT_ADDR, VAULT_TOKEN).",
+)
+@click.option(
+    "--vault-key",
+    metavar="NAME",
+    help="With --key-provider vault: the transit key that wraps the data key "
+    "(default: credhelper, or the one already recorded).",
+)
+@click.option(
+    "--vault-mount",
+    metavar="PATH",
+    help="With --key-provider vault: where the transit engine is mounted (default: transit).",
 )
 @click.option("--docker-config", "docker_config", metavar="DIR", help=DOCKER_CONFIG_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as a JSON object.")
-def install_command(key_provider: str, docker_config: str | None, as_json: bool) -> None:
+def install_command(
+    key_provider: str,
+    vault_key: str | None,
+    vault_mount: str | None,
+    docker_config: str | None,
+    as_json: bool,
+) -> None:
     """Make docker use credhelper: key, credsStore, plaintext logins moved in.
 
     \b
@@ -92,9 +110,13 @@ def install_command(key_provider: str, docker_config: str | None, as_json: bool)
       credhelper install --key-provider keyring
       CREDHELPER_AESKEY_FILE=/run/secrets/aeskey credhelper install --key-provider env
       credhelper install --docker-config /etc/ci/docker
+      VAULT_ADDR=https://vault:8200 credhelper install --key-provider vault
     """
+    if (vault_key or vault_mount) and key_provider != "vault":
+        raise click.UsageError("--vault-key and --vault-mount need --key-provider vault")
     path = use_docker_config(docker_config)
-    report = install(key_provider, path)
+    options = {"vault_key": vault_key, "vault_mount": vault_mount}
+    report = install(key_provider, path, options if key_provider == "vault" else None)
     if dockerconfig.which_helper(dockerconfig.HELPER_NAME) is None:
         click.echo(
             "WARNING: docker-credential-credhelper is not on PATH: docker will fail with "

@@ -19,12 +19,14 @@ as the entries it seals.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from credhelper.errors import KeyProblem
 from credhelper.keys.vault import settings
 from credhelper.keys.vault.transit import Disallowed, Transit
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # mypy only: `typing` costs milliseconds at start-up
+    from collections.abc import Mapping
+    from typing import Any
 
 NAME = "vault"
 DEFAULT_MOUNT = "transit"

@@ -77,6 +77,11 @@ class Endpoint:
             raise KeyProblem(f"credhelper: VAULT_ADDR {_shown(url)} has an invalid port")
         if not host:
             raise KeyProblem(f"credhelper: VAULT_ADDR {_shown(url)} has no host")
+        if not host.isascii():
+            raise KeyProblem(
+                f"credhelper: VAULT_ADDR {_shown(url)} has a non-ASCII host; give its "
+                "punycode (xn--) form"
+            )
         self.host = host
 
 

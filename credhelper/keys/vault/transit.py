@@ -9,20 +9,56 @@ cause and the fix; the token is sent in a header and never appears in one.
 
 from __future__ import annotations
 
-import json
-import re
 import time
-from base64 import b64decode, b64encode
-from typing import Any
 
+from credhelper import fastjson as json  # json.loads/json.dumps without importing json
+from credhelper import gob64
 from credhelper.errors import KeyProblem
 from credhelper.keys.vault import settings
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # mypy only: `typing` (and `re`) cost milliseconds at start-up
+    from typing import Any
+
 _RESPONSE_LIMIT = 1 << 20
-MOUNT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}){0,7}$")
-KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-CIPHERTEXT_RE = re.compile(r"^vault:v[1-9][0-9]{0,9}:[A-Za-z0-9+/]+={0,2}$")
-RUNNER_PATHS = ("decrypt", "datakey/plaintext")
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def valid_name(name: object, limit: int = 128) -> bool:
+    """A transit key name or one mount path segment: [A-Za-z0-9][A-Za-z0-9_.-]*."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= limit
+        and name[0] not in "_.-"
+        and set(name) <= _NAME_CHARS
+    )
+
+
+def valid_mount(mount: object) -> bool:
+    if not isinstance(mount, str):
+        return False
+    parts = mount.split("/")
+    return 0 < len(parts) <= 8 and all(valid_name(part, 64) for part in parts)
+
+
+def valid_ciphertext(text: object) -> bool:
+    """vault:vN:<standard base64>, N a positive version."""
+    if not isinstance(text, str) or len(text) > 8192:
+        return False
+    parts = text.split(":", 2)
+    if len(parts) != 3 or parts[0] != "vault" or not parts[1].startswith("v"):
+        return False
+    version, body = parts[1][1:], parts[2].rstrip("=")
+    return (
+        version.isdigit()
+        and version.isascii()
+        and version[0] != "0"
+        and len(version) <= 10
+        and len(parts[2]) - len(body) <= 2
+        and bool(body)
+        and set(body) <= _B64_CHARS
+    )
 
 
 class VaultError(KeyProblem):
@@ -43,11 +79,11 @@ class Transit:
     """The transit engine at `mount`, key `key`, on the server the environment names."""
 
     def __init__(self, mount: str, key: str) -> None:
-        if not MOUNT_RE.match(mount):
+        if not valid_mount(mount):
             raise KeyProblem(
                 f"credhelper: {_oneline(repr(mount))} is not a valid transit mount path"
             )
-        if not KEY_RE.match(key):
+        if not valid_name(key):
             raise KeyProblem(f"credhelper: {_oneline(repr(key))} is not a valid transit key name")
         self.mount = mount
         self.key = key
@@ -76,7 +112,7 @@ class Transit:
         return plaintext, _ciphertext_field(data, self.where())
 
     def encrypt(self, plaintext: bytes) -> str:
-        body = {"plaintext": b64encode(plaintext).decode("ascii")}
+        body = {"plaintext": gob64.encode(plaintext)}
         data = self._call(f"{self.mount}/encrypt/{self.key}", body)
         return _ciphertext_field(data, self.where())
 
@@ -148,7 +184,7 @@ class Transit:
 
 
 def check_ciphertext(ciphertext: str) -> None:
-    if not isinstance(ciphertext, str) or not CIPHERTEXT_RE.match(ciphertext):
+    if not valid_ciphertext(ciphertext):
         raise KeyProblem(
             "credhelper: the store's wrapped data key is not a vault:vN: ciphertext; "
             "run: credhelper doctor"
@@ -158,14 +194,14 @@ def check_ciphertext(ciphertext: str) -> None:
 def _b64_field(data: dict[str, Any], name: str, where: str) -> bytes:
     value = data.get(name)
     try:
-        return b64decode(str(value), validate=True) if isinstance(value, str) else b""
+        return gob64.decode(value) if isinstance(value, str) else b""
     except ValueError:
         raise KeyProblem(f"credhelper: the {where} returned a malformed {name}") from None
 
 
 def _ciphertext_field(data: dict[str, Any], where: str) -> str:
     value = data.get("ciphertext")
-    if not isinstance(value, str) or not CIPHERTEXT_RE.match(value):
+    if not isinstance(value, str) or not valid_ciphertext(value):
         raise KeyProblem(f"credhelper: the {where} returned a malformed ciphertext")
     return value
 
@@ -219,13 +255,37 @@ def _remaining(deadline: float, endpoint: settings.Endpoint) -> float:
     return left
 
 
-def _exchange(endpoint: settings.Endpoint, raw: bytes, deadline: float) -> bytes:
-    import socket
+def _connect(endpoint: settings.Endpoint, timeout: float) -> Any:
+    """A connected TCP socket; plain http uses the C module `_socket` directly, which
+    spares the hot path `socket.py` and the `enum` classes it builds."""
+    if endpoint.tls:
+        import socket
 
+        return socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
+    import _socket
+
+    last: OSError | None = None
+    # bytes: a str host would import the idna codec (and unicodedata) to encode it.
+    host = endpoint.host.encode("ascii")
+    for family, kind, proto, _name, address in _socket.getaddrinfo(
+        host, endpoint.port, 0, _socket.SOCK_STREAM
+    ):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            return sock
+        except OSError as err:
+            sock.close()
+            if isinstance(err, TimeoutError):
+                raise
+            last = err
+    raise last or OSError("no address")
+
+
+def _exchange(endpoint: settings.Endpoint, raw: bytes, deadline: float) -> bytes:
     try:
-        sock = socket.create_connection(
-            (endpoint.host, endpoint.port), timeout=_remaining(deadline, endpoint)
-        )
+        sock = _connect(endpoint, _remaining(deadline, endpoint))
     except TimeoutError:
         raise _late(endpoint) from None
     except OSError as err:

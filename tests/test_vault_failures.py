@@ -1,0 +1,170 @@
+"""What `get` says when Vault/OpenBao cannot be used: one line, exit 1, within the deadline.
+
+Unreachable, stopped mid-use, paused (accepts but never answers), sealed, a wrong,
+revoked or expired token, a token without the runner policy, TLS with and without
+VAULT_CACERT. In every case the token never appears in the output. The deadline
+is checked by the subprocess bound (CREDHELPER_VAULT_TIMEOUT is 1 second, the
+bound 30): a hang fails the test, no timing is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import HELPER
+from tests.openbao_server import OpenBao, openbao, private_openbao  # noqa: F401
+from tests.test_vault import Host, make_host
+
+NOT_FOUND = b"credentials not found in native keychain\n"
+BOUND = 30
+
+
+def get(host: Host, server: str = "reg.example", **env: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [HELPER, "get"],
+        input=server.encode(),
+        capture_output=True,
+        env={**host.ch.env, "CREDHELPER_VAULT_TIMEOUT": "1", **env},
+        timeout=BOUND,
+        check=False,
+    )
+
+
+def assert_one_line_failure(
+    proc: subprocess.CompletedProcess[bytes], *phrases: str, token: str = ""
+) -> str:
+    assert proc.returncode == 1, proc
+    text = proc.stdout.decode()
+    assert text.startswith("credhelper: ") and text.count("\n") == 1, text
+    for phrase in phrases:
+        assert phrase in text, text
+    if token:
+        assert token not in text and token not in proc.stderr.decode()
+    return text
+
+
+@pytest.fixture
+def host(tmp_path: Path, openbao: OpenBao) -> Host:  # noqa: F811
+    h = make_host(tmp_path / "host", openbao, openbao.new_key())
+    h.ch.store_creds("reg.example", "alice", "pw")
+    return h
+
+
+def test_unreachable_server(host: Host) -> None:
+    proc = get(host, VAULT_ADDR="http://127.0.0.1:9")
+    assert_one_line_failure(proc, "unreachable", "VAULT_ADDR", token=host.token)
+
+
+def test_server_stopped_mid_use(tmp_path: Path, private_openbao: OpenBao) -> None:  # noqa: F811
+    h = make_host(tmp_path / "host", private_openbao, private_openbao.new_key())
+    h.ch.store_creds("reg.example", "alice", "pw")
+    assert get(h).returncode == 0
+    private_openbao.stop()
+    assert_one_line_failure(get(h), "unreachable", token=h.token)
+    # Nothing was changed by the failed calls: the store still holds the login.
+    assert "reg.example" in json.loads(h.ch.store.read_text())["auths"]
+
+
+def test_paused_server_hits_the_deadline(tmp_path: Path, private_openbao: OpenBao) -> None:  # noqa: F811
+    h = make_host(tmp_path / "host", private_openbao, private_openbao.new_key())
+    h.ch.store_creds("reg.example", "alice", "pw")
+    os.kill(private_openbao.proc.pid, signal.SIGSTOP)  # the kernel still accepts connections
+    try:
+        proc = get(h)
+        assert_one_line_failure(
+            proc, "did not answer within 1s", "CREDHELPER_VAULT_TIMEOUT", token=h.token
+        )
+        listed = subprocess.run(
+            [HELPER, "list"],
+            capture_output=True,
+            env={**h.ch.env, "CREDHELPER_VAULT_TIMEOUT": "1"},
+            timeout=BOUND,
+            check=False,
+        )
+        assert listed.returncode == 1 and b"did not answer" in listed.stdout
+    finally:
+        os.kill(private_openbao.proc.pid, signal.SIGCONT)
+    assert get(h).returncode == 0
+
+
+def test_sealed_server(tmp_path: Path, private_openbao: OpenBao) -> None:  # noqa: F811
+    h = make_host(tmp_path / "host", private_openbao, private_openbao.new_key())
+    h.ch.store_creds("reg.example", "alice", "pw")
+    private_openbao.api("PUT", "sys/seal")
+    assert_one_line_failure(get(h), "is sealed", "unseal", token=h.token)
+
+
+def test_wrong_token(host: Host) -> None:
+    proc = get(host, VAULT_TOKEN="s.wrongwrongwrongwrongwrong")
+    assert_one_line_failure(
+        proc, "token from VAULT_TOKEN was refused", token="s.wrongwrongwrongwrongwrong"
+    )
+
+
+def test_revoked_token(host: Host, openbao: OpenBao) -> None:  # noqa: F811
+    openbao.api("POST", "auth/token/revoke", {"token": host.token})
+    assert_one_line_failure(get(host), "was refused (expired, revoked or wrong)", token=host.token)
+
+
+def test_expired_token(host: Host, openbao: OpenBao) -> None:  # noqa: F811
+    short = openbao.runner_token(host.key, ttl="2s")
+    deadline = time.monotonic() + 30
+    while openbao.status("auth/token/lookup-self", short) != 403:  # wait for it to expire
+        assert time.monotonic() < deadline, "the 2s token never expired"
+        time.sleep(0.2)
+    assert_one_line_failure(get(host, VAULT_TOKEN=short), "was refused", token=short)
+
+
+def test_token_without_the_runner_policy(host: Host, openbao: OpenBao) -> None:  # noqa: F811
+    other = openbao.new_key()
+    token = openbao.runner_token(other)  # the policy of another key
+    text = assert_one_line_failure(
+        get(host, VAULT_TOKEN=token),
+        "permission denied",
+        f"transit/decrypt/{host.key}",
+        token=token,
+    )
+    assert "README" in text
+
+
+def test_token_with_newline_is_refused_without_echo(host: Host) -> None:
+    proc = get(host, VAULT_TOKEN="s.abc\r\nX-Injected: 1")
+    assert_one_line_failure(proc, "characters a token cannot have", token="X-Injected")
+
+
+def test_bad_timeout_setting(host: Host) -> None:
+    for value in ("0", "-1", "nan", "inf", "soon"):
+        proc = get(host, CREDHELPER_VAULT_TIMEOUT=value)
+        assert_one_line_failure(proc, "CREDHELPER_VAULT_TIMEOUT")
+
+
+def test_bad_address(host: Host) -> None:
+    for addr in ("ftp://vault", "http://", "http://h:99999", "http://user@h:1", "vault:8200"):
+        assert_one_line_failure(get(host, VAULT_ADDR=addr), "VAULT_ADDR")
+
+
+def test_tls_with_vault_cacert(host: Host, openbao: OpenBao) -> None:  # noqa: F811
+    ok = get(host, VAULT_ADDR=openbao.tls_addr, VAULT_CACERT=str(openbao.ca_file))
+    assert ok.returncode == 0, ok.stdout
+    assert json.loads(ok.stdout)["Secret"] == "pw"
+    capath = get(host, VAULT_ADDR=openbao.tls_addr, VAULT_CAPATH=str(openbao.ca_file.parent))
+    # A CA directory needs OpenSSL's hash links, which the test CA dir lacks: a clear line.
+    assert capath.returncode == 1 and b"not trusted" in capath.stdout
+    untrusted = get(host, VAULT_ADDR=openbao.tls_addr)
+    assert_one_line_failure(untrusted, "not trusted", "VAULT_CACERT", token=host.token)
+    plain = get(host, VAULT_ADDR=openbao.tls_addr.replace("https", "http"))
+    assert plain.returncode == 1 and plain.stdout.startswith(b"credhelper: ")
+    missing = get(host, VAULT_ADDR=openbao.tls_addr, VAULT_CACERT=str(host.ch.root / "nope.pem"))
+    assert_one_line_failure(missing, "VAULT_CACERT")
+
+
+def test_a_miss_needs_no_server(host: Host) -> None:
+    proc = get(host, "unknown.example", VAULT_ADDR="http://127.0.0.1:9")
+    assert proc.returncode == 1 and proc.stdout == NOT_FOUND
