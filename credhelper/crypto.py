@@ -1,9 +1,18 @@
-"""The v1 envelope: AES-256-GCM seal/unseal of one entry, and key ids.
+"""The envelopes: AES-256-GCM seal/unseal of entries and store records, and key ids.
 
-The only module that imports `cryptography`. A sealed entry is standard base64 of
-nonce(12) || ciphertext || tag(16). The associated data binds the ciphertext to the
-store format version, the key id and the server URL, so a ciphertext copied to
-another server or presented under another key fails authentication.
+The only module that imports `cryptography`. A sealed value is standard base64 of
+nonce(12) || ciphertext || tag(16). The associated data (AAD) binds the ciphertext
+to its format, its kind, the key id and its context, so a ciphertext copied to
+another server, another field or presented under another key fails authentication:
+
+    v1 entry:   "credhelper\0v1\0" kid "\0" server
+    v2 records: "credhelper\0v2\0" domain "\0" kid "\0" context
+                domain "entry":    context = expires "\0" server  (expires "" = never)
+                domain "username": context = server  (a login kept after a rotation)
+                domain "header":   context = ""      (the store's authenticated header)
+
+kid and expires never contain NUL (both are fixed-alphabet strings checked by the
+store), and the server comes last, so no two (domain, kid, context) give one AAD.
 """
 
 from __future__ import annotations
@@ -20,11 +29,14 @@ if TYPE_CHECKING:  # for mypy: `typing` and `collections` cost milliseconds on t
 
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-FORMAT_VERSION = 1
 KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
 _AAD_PREFIX = b"credhelper\x00v1\x00"
+_AAD_V2 = b"credhelper\x00v2\x00"
+DOMAIN_ENTRY = b"entry"
+DOMAIN_USERNAME = b"username"
+DOMAIN_HEADER = b"header"
 _KEY_ID_CONTEXT = b"credhelper key id v1\x00"
 
 
@@ -99,6 +111,17 @@ def _aad(kid: str, server: str) -> bytes:
     return _AAD_PREFIX + kid.encode("ascii") + b"\x00" + server.encode("utf-8", "surrogatepass")
 
 
+def _aad_v2(domain: bytes, kid: str, context: str) -> bytes:
+    return (
+        _AAD_V2
+        + domain
+        + b"\x00"
+        + kid.encode("ascii")
+        + b"\x00"
+        + context.encode("utf-8", "surrogatepass")
+    )
+
+
 class Sealer:
     """Seals and opens entries under one key."""
 
@@ -119,8 +142,27 @@ class Sealer:
         blob = nonce + self._aead.encrypt(nonce, plaintext, _aad(self.key_id, server))
         return gob64.encode(blob)
 
-    def unseal(self, server: str, sealed: str) -> tuple[str, str]:
-        """Return (username, secret); raise SealError with a one-line cause."""
+    def seal_entry(self, server: str, username: str, secret: str, expires: str = "") -> str:
+        """A v2 entry: like `seal`, with the expiry (or "") authenticated in the AAD."""
+        plaintext = json.dumps({"Username": username, "Secret": secret}).encode("ascii")
+        return self.seal_record(DOMAIN_ENTRY, f"{expires}\x00{server}", plaintext)
+
+    def seal_record(self, domain: bytes, context: str, plaintext: bytes) -> str:
+        """Seal `plaintext` under the v2 AAD for (domain, this key, context)."""
+        nonce = os.urandom(NONCE_BYTES)
+        aad = _aad_v2(domain, self.key_id, context)
+        return gob64.encode(nonce + self._aead.encrypt(nonce, plaintext, aad))
+
+    def open_record(self, domain: bytes, context: str, sealed: str) -> bytes:
+        """The plaintext of a v2 record; SealError with a one-line cause otherwise."""
+        return self._decrypt(sealed, _aad_v2(domain, self.key_id, context))
+
+    def unseal_entry(self, server: str, sealed: str, expires: str = "") -> tuple[str, str]:
+        """(username, secret) of a v2 entry whose expiry is `expires` ("" = never)."""
+        plaintext = self.open_record(DOMAIN_ENTRY, f"{expires}\x00{server}", sealed)
+        return _credential_fields(plaintext)
+
+    def _decrypt(self, sealed: str, aad: bytes) -> bytes:
         try:
             blob = gob64.decode(sealed)
         except gob64.GoBase64Error as err:
@@ -128,16 +170,21 @@ class Sealer:
         if len(blob) < NONCE_BYTES + TAG_BYTES:
             raise SealError(f"ciphertext too short ({len(blob)} bytes)")
         try:
-            plaintext = self._aead.decrypt(
-                blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad(self.key_id, server)
-            )
+            return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
         except _invalid_tag():  # evaluated only when decrypt raised
             raise SealError("authentication failed: entry was modified") from None
-        try:
-            fields = json.loads(plaintext)
-            username, secret = fields["Username"], fields["Secret"]
-        except (ValueError, KeyError, TypeError):
-            raise SealError("decrypted entry is not a credential record") from None
-        if not isinstance(username, str) or not isinstance(secret, str):
-            raise SealError("decrypted entry is not a credential record")
-        return username, secret
+
+    def unseal(self, server: str, sealed: str) -> tuple[str, str]:
+        """Return (username, secret) of a v1 entry; raise SealError with a one-line cause."""
+        return _credential_fields(self._decrypt(sealed, _aad(self.key_id, server)))
+
+
+def _credential_fields(plaintext: bytes) -> tuple[str, str]:
+    try:
+        fields = json.loads(plaintext)
+        username, secret = fields["Username"], fields["Secret"]
+    except (ValueError, KeyError, TypeError):
+        raise SealError("decrypted entry is not a credential record") from None
+    if not isinstance(username, str) or not isinstance(secret, str):
+        raise SealError("decrypted entry is not a credential record")
+    return username, secret

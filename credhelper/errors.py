@@ -9,6 +9,8 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for mypy: importing `typing` costs milliseconds on the hot path
+    TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy: importing `typing` costs milliseconds on the hot path
     from typing import Final
 
 # The exact strings of docker-credential-helpers' credentials/error.go. Clients
@@ -76,6 +78,15 @@ class Invalidated(NotFound):
     def __init__(self, server: str, hint: str) -> None:
         super().__init__(server)
         self.hint = hint
+
+
+class Expired(Invalidated):
+    """A login stored with an expiry that has passed: "not found" on the wire, like
+    Invalidated, with the one stderr line naming the server and the expiry time."""
+
+    def __init__(self, server: str, expires: str, hint: str) -> None:
+        super().__init__(server, hint)
+        self.expires = expires
 
 
 class MissingServerURL(UsageError):

@@ -2,22 +2,24 @@
 
 The on-disk sequence, all under the store lock, is what makes a SIGKILL at any
 instant safe (see `rotate`). Also the env provider's fleet rotation
-(`rotate_from_env`), which is one atomic store write. Not on the hot path.
+(`rotate_from_env`), which is one atomic store write, and the age check of
+`rotate --if-older-than`, decided under the same lock so that concurrent runs
+rotate once. The entries themselves are re-sealed in one place: Transaction.rekey.
+Not on the hot path.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from credhelper import crypto
-from credhelper.errors import CorruptEntry, CredhelperError, ExitCode, Invalidated, KeyProblem
+from credhelper import crypto, durations
+from credhelper.errors import CredhelperError, ExitCode, KeyProblem
 from credhelper.keys import env as env_keys
-from credhelper.store import ROTATION_MARK, Snapshot, Store, utc_now
+from credhelper.store import Store, Transaction, utc_now
+from credhelper.store.txn import RekeyReport
 
-REASON = "key rotation"
 MODE_FORCED = "forced"
 MODE_REENCRYPT = "reencrypt"
 
@@ -32,30 +34,61 @@ class RotationRefused(CredhelperError):
     exit_code = ExitCode.ERROR
 
 
-@dataclass(frozen=True)
 class RotationResult:
-    mode: str
-    provider: str
-    old_key_id: str | None
-    new_key_id: str
-    rotated_at: str
-    reencrypted: list[str] = field(default_factory=list)
-    needs_login: list[str] = field(default_factory=list)
+    """What a rotation did (or, for --if-older-than, why it did nothing)."""
+
+    __slots__ = (
+        "kept_lost",
+        "key_created",
+        "mode",
+        "needs_login",
+        "new_key_id",
+        "old_key_id",
+        "provider",
+        "provider_name",
+        "reencrypted",
+        "removed",
+        "rotated",
+        "rotated_at",
+    )
+
+    def __init__(self, mode: str, provider: Any, old_key_id: str | None) -> None:
+        self.mode = mode
+        self.provider = provider.describe()
+        self.provider_name: str = provider.name
+        self.old_key_id = old_key_id
+        self.new_key_id: str | None = None
+        self.rotated = False
+        self.rotated_at: str | None = None
+        self.key_created: str | None = None
+        self.reencrypted: list[str] = []
+        self.needs_login: list[str] = []
+        self.kept_lost: list[str] = []
+        self.removed: list[str] = []
+
+    def record(self, report: RekeyReport, new_key_id: str, now: str) -> None:
+        self.rotated = True
+        self.new_key_id = new_key_id
+        self.rotated_at = self.key_created = now
+        self.reencrypted = report.reencrypted
+        self.needs_login = report.needs_login
+        self.kept_lost = report.kept_lost
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "rotated": self.rotated,
             "mode": self.mode,
-            "keyProvider": self.provider,
+            "keyProvider": self.provider_name,
+            "keyLocation": self.provider,
             "oldKeyId": self.old_key_id,
             "newKeyId": self.new_key_id,
             "rotatedAt": self.rotated_at,
+            "keyCreated": self.key_created,
             "reencrypted": self.reencrypted,
             "needsLogin": self.needs_login,
+            "keptLostKey": self.kept_lost,
+            "removedBackups": self.removed,
         }
-
-
-def _key_id(sealer: crypto.Sealer | None) -> str | None:
-    return sealer.key_id if sealer is not None else None
 
 
 def _trace(step: str) -> None:
@@ -69,46 +102,24 @@ def _trace(step: str) -> None:
         os.close(fd)
 
 
-def _invalidated(when: str, reason: str = REASON) -> dict[str, Any]:
-    return {"invalidated": when, "reason": reason}
+def _young_enough(txn: Transaction, seconds: int, result: RotationResult) -> bool:
+    """True if the key is younger than `seconds` (then nothing rotates).
 
-
-def _new_auths(
-    snap: Snapshot, new: crypto.Sealer, reencrypt: bool, now: str
-) -> tuple[dict[str, Any], list[str], list[str]]:
-    """(new auths, servers re-sealed, servers needing a login) for the rotated store."""
-    auths: dict[str, Any] = {}
-    kept: list[str] = []
-    relogin: list[str] = []
-    for server in snap.servers():
-        entry = snap.auths[server]
-        already = isinstance(entry, dict) and entry.get("sealed") is None and "invalidated" in entry
-        if already:
-            auths[server] = entry  # keeps when and why it was first invalidated
-            relogin.append(server)
-            continue
-        if not reencrypt:
-            auths[server] = _invalidated(now)
-            relogin.append(server)
-            continue
-        try:
-            creds = snap.get(server)
-        except Invalidated:
-            kid = entry.get("keyId") if isinstance(entry, dict) else None
-            auths[server] = _invalidated(now, f"{REASON} (it was sealed by key {kid}, now lost)")
-            relogin.append(server)
-            continue
-        except CorruptEntry as err:
-            auths[server] = _invalidated(now, f"{REASON} (it was corrupt: {err.cause})")
-            relogin.append(server)
-            continue
-        auths[server] = {
-            "sealed": new.seal(server, creds.username, creds.secret),
-            "keyId": new.key_id,
-            "updated": entry.get("updated") or now,
-        }
-        kept.append(server)
-    return auths, kept, relogin
+    A key of unknown age (made before ages were recorded) counts as old: it is
+    the one a rotation policy most needs to replace, and afterwards it has one.
+    """
+    if txn.provider.name == "env":
+        raise RotationRefused(
+            "credhelper: --if-older-than does not work with the env key provider: the key's "
+            "age is the business of the secret system that supplies it; rotate it there, "
+            "then run: credhelper rotate --key-from-env"
+        )
+    created = txn.key_created()
+    result.key_created = created
+    if created is None:
+        return False
+    age = durations.age_seconds(created)
+    return age is not None and age < seconds
 
 
 def rotate(
@@ -116,42 +127,43 @@ def rotate(
     reencrypt: bool = False,
     store: Store | None = None,
     on_step: Callable[[str], None] | None = None,
+    if_older_than: int | None = None,
 ) -> RotationResult:
     """Replace the key; forced re-login by default, re-sealed logins with `reencrypt`.
 
-    Under the store lock (an interrupted earlier rotation is finished first):
+    With `if_older_than` (seconds), only when the key is older (decided under
+    the lock). Under the store lock (an interrupted earlier rotation is
+    finished first):
 
     1. the new key is written durably as the provider's *pending* key
        (`aeskey.pending`); the store and current key are untouched — killed
        here, the next writer discards the pending key (state before);
     2. the store is atomically rewritten: entries re-sealed under the new key id
-       (or turned into "invalidated" records), plus a `keyRotation` mark naming
-       the new key id — killed here, readers that meet the new key id find it
-       as the pending key, forced entries already say "needs re-login", and the
-       next writer sees the mark and promotes the pending key (state after);
+       (or turned into "invalidated" records keeping the username), the header
+       sealed under the new key, plus a rotation mark naming the new key id —
+       killed here, readers find the new key as the pending key, and the next
+       writer (or `doctor --fix`) promotes it (state after);
     3. the pending key is promoted over the current one (rename(2) for a file):
        the old key is gone in that same step;
-    4. the store is rewritten without the mark.
+    4. the store is rewritten without the mark; after a forced rotation the
+       store's backups (which the old key opens) are removed.
 
     So no instant exists at which an entry needs a key that is not on disk.
     """
     store = store if store is not None else Store()
     step = on_step or _trace
     with store.exclusive() as session:
-        snap = session.read()
-        provider = snap.provider
+        txn = session.read()
+        provider = txn.provider
         refusal = provider.rotation_refusal()
+        old = txn.sealer()
+        mode = MODE_REENCRYPT if reencrypt else MODE_FORCED
+        result = RotationResult(mode, provider, old.key_id if old is not None else None)
+        if if_older_than is not None and _young_enough(txn, if_older_than, result):
+            return result
         if refusal:
             raise RotationRefused(refusal)
-        old = snap.sealer()
-        if (
-            reencrypt
-            and old is None
-            and any(
-                isinstance(e, dict) and isinstance(e.get("sealed"), str)
-                for e in snap.auths.values()
-            )
-        ):
+        if reencrypt and old is None and txn.doc.key_ids_in_use():
             # Nothing can be re-sealed; say so rather than silently invalidating.
             raise KeyProblem(
                 f"credhelper: cannot re-encrypt: the {provider.describe()} is missing, so the "
@@ -160,36 +172,29 @@ def rotate(
             )
         key = crypto.new_key()
         new = crypto.Sealer(key)
-        now = utc_now()
-        auths, kept, relogin = _new_auths(snap, new, reencrypt, now)
-
+        report = txn.rekey(new, reencrypt=reencrypt)
+        result.record(report, new.key_id, utc_now())
         provider.write_pending(key)
         del key
         step("pending-written")
-        doc = dict(snap.doc)
-        doc["auths"] = auths
-        doc[ROTATION_MARK] = {
-            "newKeyId": new.key_id,
-            "oldKeyId": _key_id(old),
-            "mode": MODE_REENCRYPT if reencrypt else MODE_FORCED,
-            "started": now,
-        }
-        session.write(doc)
+        txn.mark_rotation(
+            {
+                "newKeyId": new.key_id,
+                "oldKeyId": result.old_key_id,
+                "mode": mode,
+                "started": result.rotated_at,
+            }
+        )
+        session.write(txn)
         step("store-written")
         provider.promote_pending()
         step("key-promoted")
-        del doc[ROTATION_MARK]
-        session.write(doc)
+        txn.mark_rotation(None)
+        session.write(txn)
+        if not reencrypt:
+            result.removed = store.purge_backups()
         step("done")
-        return RotationResult(
-            mode=MODE_REENCRYPT if reencrypt else MODE_FORCED,
-            provider=provider.describe(),
-            old_key_id=_key_id(old),
-            new_key_id=new.key_id,
-            rotated_at=now,
-            reencrypted=kept,
-            needs_login=relogin,
-        )
+        return result
 
 
 def rotate_from_env(*, reencrypt: bool = False, store: Store | None = None) -> RotationResult:
@@ -202,8 +207,8 @@ def rotate_from_env(*, reencrypt: bool = False, store: Store | None = None) -> R
     """
     store = store if store is not None else Store()
     with store.exclusive() as session:
-        snap = session.read()
-        provider = snap.provider
+        txn = session.read()
+        provider = txn.provider
         if provider.name != "env":
             raise RotationRefused(
                 "credhelper: --key-from-env is for the env key provider (CREDHELPER_AESKEY or "
@@ -219,45 +224,16 @@ def rotate_from_env(*, reencrypt: bool = False, store: Store | None = None) -> R
                 "log in again"
             )
         old = crypto.Sealer(old_key) if old_key is not None and reencrypt else None
-        now = utc_now()
-        auths: dict[str, Any] = {}
-        kept: list[str] = []
-        relogin: list[str] = []
-        for server in snap.servers():
-            entry = snap.auths[server]
-            kid = entry.get("keyId") if isinstance(entry, dict) else None
-            sealed = entry.get("sealed") if isinstance(entry, dict) else None
-            if isinstance(entry, dict) and sealed is None and "invalidated" in entry:
-                auths[server] = entry
-                relogin.append(server)
-            elif kid == new.key_id:
-                auths[server] = entry  # logged in again since the key changed
-                kept.append(server)
-            elif old is not None and kid == old.key_id and isinstance(sealed, str):
-                try:
-                    username, secret = old.unseal(server, sealed)
-                except crypto.SealError as err:
-                    auths[server] = _invalidated(now, f"{REASON} (it was corrupt: {err})")
-                    relogin.append(server)
-                    continue
-                auths[server] = {
-                    "sealed": new.seal(server, username, secret),
-                    "keyId": new.key_id,
-                    "updated": entry.get("updated") or now,
-                }
-                kept.append(server)
-            else:
-                auths[server] = _invalidated(now)
-                relogin.append(server)
-        doc = dict(snap.doc)
-        doc["auths"] = auths
-        session.write(doc)
-        return RotationResult(
-            mode=MODE_REENCRYPT if reencrypt else MODE_FORCED,
-            provider=provider.describe(),
-            old_key_id=_key_id(old),
-            new_key_id=new.key_id,
-            rotated_at=now,
-            reencrypted=kept,
-            needs_login=relogin,
+        result = RotationResult(
+            MODE_REENCRYPT if reencrypt else MODE_FORCED,
+            provider,
+            old.key_id if old is not None else None,
         )
+        opener = txn.opener_for(old)
+        report = txn.rekey(new, reencrypt=reencrypt, opener=opener)
+        result.record(report, new.key_id, utc_now())
+        result.key_created = None  # the secret system knows, not credhelper
+        session.write(txn)
+        if not reencrypt:
+            result.removed = store.purge_backups()
+        return result

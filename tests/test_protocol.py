@@ -437,7 +437,7 @@ def test_nothing_secret_at_rest_or_on_stderr(ch: Env) -> None:
     assert ch.store.stat().st_mode & 0o777 == 0o600
     assert ch.key.stat().st_mode & 0o777 == 0o600
     doc = json.loads(ch.store.read_bytes())
-    assert doc["version"] == 1 and set(doc["auths"]) == {"reg"}
+    assert doc["version"] == 2 and set(doc["auths"]) == {"reg"}
 
 
 def test_read_actions_never_create_a_key_or_store(ch: Env) -> None:

@@ -85,7 +85,18 @@ def test_key_deleted_or_replaced_by_hand_means_not_found_and_a_hint(ch: Env, how
     assert "credhelper login" in hint and "a.example" in hint
     if how == "deleted":
         assert not ch.key.exists(), "a read must never create a key"
-    # Logging in again works and is usable at once, the others still need a login.
+    # A login does not quietly start a new key beside logins sealed by the old one
+    # (it could be following an edited keyProvider record): one line, nothing written.
+    before = ch.store.read_bytes()
+    proc = ch.helper("store", b'{"ServerURL":"b.example","Username":"new","Secret":"pw"}')
+    assert proc.returncode == 1 and b"pw" not in proc.stdout + proc.stderr
+    line = one_line(proc.stdout)
+    refusal = "refusing to create a new key" if how == "deleted" else "refusing to seal with key"
+    assert refusal in line and "credhelper rotate" in line
+    assert ch.store.read_bytes() == before
+    assert ch.key.exists() == (how == "replaced")
+    # The fix it names: a forced rotation starts over; then logging in works at once.
+    assert ch.cli("rotate", "--yes").returncode == 0
     ch.store_creds("b.example", "new", "pw")
     proc = ch.helper("get", b"b.example")
     assert (proc.returncode, proc.stdout) == (0, creds_out("b.example", "new", "pw"))
@@ -214,7 +225,7 @@ def test_malformed_entry_breaks_only_itself(ch: Env, entry: Any) -> None:
         (b'{"version":1,"auths":{"\xff":{}}}', "not UTF-8"),
         (b"[]", "not a JSON object"),
         (b'{"auths":{}}', "no format version"),
-        (b'{"version":2,"auths":{}}', "unsupported format version 2"),
+        (b'{"version":3,"auths":{}}', "unsupported format version 3"),
         (b'{"version":"1","auths":{}}', "unsupported format version"),
         (b'{"version":1,"auths":[]}', '"auths" is not a JSON object'),
     ],

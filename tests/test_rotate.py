@@ -179,9 +179,15 @@ def test_hand_deleted_aeskey(ch: Env) -> None:
     hint = proc.stderr.decode()
     assert hint.count("\n") == 1
     assert f"credentials for {server}" in hint and "no longer exists" in hint
-    assert f"run: credhelper login {server}" in hint
+    assert f"credhelper rotate, then: credhelper login {server}" in hint
     assert ch.helper("list").stdout == b"{}\n"
     assert set(states(ch).values()) == {"needs-relogin"}
+    # A login alone refuses to start a new key beside the old logins (it names the
+    # fix); after the forced rotation it names, logging in again works.
+    proc = ch.helper("store", json.dumps({"ServerURL": server, "Username": "a", "Secret": "pw2"}))
+    assert proc.returncode == 1 and b"refusing to create a new key" in proc.stdout
+    assert not ch.key.exists()
+    assert ch.cli("rotate", "--yes").returncode == 0
     ch.store_creds(server, "again", "pw2")
     assert_get_ok(ch, server, "again", "pw2")
     assert states(ch) == {server: "ok", sorted(creds)[1]: "needs-relogin"}
@@ -197,7 +203,7 @@ def test_hand_replaced_aeskey(ch: Env) -> None:
     proc = ch.helper("get", server)
     assert proc.returncode == 1 and proc.stdout == (NOT_FOUND_MESSAGE + "\n").encode()
     hint = proc.stderr.decode()
-    assert "no longer exists" in hint and f"run: credhelper login {server}" in hint
+    assert "no longer exists" in hint and f"then: credhelper login {server}" in hint
     # A forced rotation turns them into explicit "invalidated by key rotation" records.
     assert ch.cli("rotate", "--yes").returncode == 0
     assert_invalidated(ch, server)

@@ -103,14 +103,16 @@ class StoreMachine(RuleBasedStateMachine):
         assert found == {server: user for server, (user, _) in self.model.items()}
 
     @invariant()
-    def file_is_v1_without_secrets(self) -> None:
+    def file_is_v2_without_secrets(self) -> None:
         if not hasattr(self, "store") or not os.path.exists(self.store.path):
             return
         raw = open(self.store.path, "rb").read()  # noqa: SIM115
         doc = json.loads(raw)
-        assert doc["version"] == 1 and set(doc["auths"]) == set(self.model)
+        assert doc["version"] == 2 and set(doc["auths"]) == set(self.model)
+        assert set(doc["header"]) == {"sealed", "keyId"}
         for entry in doc["auths"].values():
-            assert set(entry) == {"sealed", "keyId", "updated"}
+            assert set(entry) == {"sealed", "keyId", "updated", "v"}
+            assert entry["keyId"] == doc["header"]["keyId"]
         for secret in self.secrets:
             # Long, varied secrets only: a short one could occur in base64 by chance.
             if len(secret) >= 8 and len(set(secret)) >= 5:

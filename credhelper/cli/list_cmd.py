@@ -1,4 +1,4 @@
-"""`credhelper list`: every stored entry with its state; never a secret."""
+"""`credhelper list`: every stored entry with its state and the key's age; never a secret."""
 
 from __future__ import annotations
 
@@ -6,38 +6,61 @@ import json
 
 import click
 
+from credhelper import durations
 from credhelper.store import STATE_OK, Store
+
+
+def _key_line(created: str | None) -> str:
+    if created is None:
+        return "Key created: unknown (made before credhelper recorded key ages, or an env key)"
+    age = durations.age_seconds(created)
+    shown = f" ({durations.format_duration(age)} ago)" if age is not None else ""
+    return f"Key created: {created}{shown}"
 
 
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
 def command(as_json: bool) -> None:
-    """List stored logins: server, state, username, last write.
+    """List stored logins: server, state, username, last write, expiry; and the key's age.
 
     \b
-    States: ok (usable), needs-relogin (invalidated by a key rotation or
+    States: ok (usable), expired (its --expires-in/--expires-at passed),
+    needs-relogin (invalidated by a key rotation, which keeps the username, or
     sealed by a key that no longer exists), corrupt (see credhelper doctor).
 
     \b
     Examples:
       credhelper list
       credhelper list --json | jq -r '.[] | select(.state != "ok") | .server'
+      credhelper list --json | jq -r '.[0].keyCreated'
     """
-    statuses = Store().snapshot().statuses()
+    snapshot = Store().snapshot()
+    statuses = snapshot.statuses()
+    created = snapshot.key_created() if snapshot.sealer() is not None else None
     if as_json:
-        click.echo(json.dumps([s.as_dict() for s in statuses], indent=2))
+        # Still a JSON list of entries (scripts rely on it); each says when the key
+        # that sealed it was created, if that is the current key and its age is known.
+        sealer = snapshot.sealer()
+        current = sealer.key_id if sealer is not None else None
+        entries = []
+        for s in statuses:
+            entry = s.as_dict()
+            entry["keyCreated"] = created if current is not None and s.key_id == current else None
+            entries.append(entry)
+        click.echo(json.dumps(entries, indent=2))
         return
     if not statuses:
         click.echo("No stored logins. Log in with: credhelper login [SERVER]")
         return
-    rows = [("SERVER", "STATE", "USERNAME", "UPDATED")]
+    rows = [("SERVER", "STATE", "USERNAME", "UPDATED", "EXPIRES")]
     for s in statuses:
-        rows.append((s.server, s.state, s.username or "-", s.updated or "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        rows.append((s.server, s.state, s.username or "-", s.updated or "-", s.expires or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         click.echo(
-            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
+            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
         )
+    click.echo(_key_line(created))
     for s in statuses:
         if s.state != STATE_OK:
             # The detail is already a whole sentence naming the server and the fix.

@@ -97,6 +97,7 @@ class DoctorBase:
         self._unlinks: list[str] = []
         self._stale_temps = False
         self._store_move_aside = False
+        self._unfinished_rotation = False  # a rotation killed before its key was promoted
         self._corrupt: list[str] = []
         self._strip: list[EntryCheck] = []  # undecodable: removed, re-login needed
         self._imports: list[migrate.Candidate] = []

@@ -11,11 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from credhelper import backups, dockerconfig, fsutil, migrate
-from credhelper import store as store_mod
 from credhelper.dockerconfig import AUTH_EMPTY, HELPER_NAME
 from credhelper.doctor.base import HELPER_EXE, DoctorBase, FixReport, _lstat
-from credhelper.errors import CredhelperError, StoreError
-from credhelper.store import STATE_CORRUPT
+from credhelper.errors import CredhelperError
 
 
 class Fixes(DoctorBase):
@@ -55,45 +53,36 @@ class Fixes(DoctorBase):
                 report.actions.append(f"removed the symbolic link {path}")
 
     def _fix_store(self, report: FixReport) -> None:
-        if not (self._store_move_aside or self._corrupt or self._stale_temps):
+        planned = self._store_move_aside or self._corrupt or self._stale_temps
+        if not (planned or self._unfinished_rotation):
             return
         directory = self.store.directory
         fsutil.check_private_dir(directory)
-        with fsutil.locked(self.store.lock_path):
+        if self._store_move_aside:
+            backup = self.store.move_aside_if_unreadable(
+                lambda raw: backups.write_backup(self.store.path, raw)
+            )
+            if backup is not None:
+                report.backups.append(backup)
+                report.actions.append(f"moved the unreadable store aside to {backup}; log in again")
+            return
+        if self._stale_temps or self._unfinished_rotation:
+            # Taking the lock removes stale temp files and finishes a killed rotation.
+            with self.store.exclusive():
+                pass
             if self._stale_temps:
-                fsutil.remove_stale_temps(directory)
                 report.actions.append(f"removed interrupted-write temp files in {directory}")
-            raw = fsutil.read_file_nofollow(self.store.path, "store")
-            if raw is None:
-                return
-            if self._store_move_aside:
-                try:
-                    store_mod.parse_document(raw, self.store.path)
-                except StoreError:
-                    backup = backups.write_backup(self.store.path, raw)
-                    os.unlink(self.store.path)
-                    fsutil.fsync_dir(directory)
-                    report.backups.append(backup)
-                    report.actions.append(
-                        f"moved the unreadable store aside to {backup}; log in again"
-                    )
-                return
-            doc = store_mod.parse_document(raw, self.store.path)
-            snap = store_mod.Snapshot(doc, self.store.path, directory, raw)
-            still = [
-                s
-                for s in self._corrupt
-                if s in snap.auths and snap.status(s).state == STATE_CORRUPT
-            ]
-            if not still:
-                return
-            backup = backups.write_backup(self.store.path, raw)
-            report.backups.append(backup)
-            for server in still:
-                del doc["auths"][server]
+            if self._unfinished_rotation:
+                report.actions.append("finished the interrupted key rotation (new key promoted)")
+        if self._corrupt:
+            backup, removed = self.store.remove_corrupt(
+                list(self._corrupt), lambda raw: backups.write_backup(self.store.path, raw)
+            )
+            if backup is not None:
+                report.backups.append(backup)
+            for server in removed:
                 report.actions.append(f"moved the corrupt entry for {server} aside to {backup}")
                 report.needs_login.append(server)
-            fsutil.atomic_write(self.store.path, store_mod.serialize_document(doc), what="store")
 
     def _fix_docker_config(self, report: FixReport) -> None:
         self._fix_docker_leftovers(report)

@@ -9,6 +9,7 @@ import os
 import stat
 
 from credhelper import fsutil, keys, paths
+from credhelper.advice import login_command
 from credhelper.doctor.base import (
     ERROR,
     FIX_COMMAND,
@@ -20,7 +21,7 @@ from credhelper.doctor.base import (
     _mode,
 )
 from credhelper.errors import CredhelperError, KeyProblem, StoreError
-from credhelper.store import STATE_CORRUPT, STATE_OK, STATE_RELOGIN, login_command
+from credhelper.store import STATE_CORRUPT, STATE_EXPIRED, STATE_OK, STATE_RELOGIN
 
 
 def _is_dedicated(directory: str) -> bool:
@@ -176,8 +177,7 @@ class StoreChecks(DoctorBase):
     def check_key(self) -> None:
         if not self.store_usable:
             return
-        record = self.snapshot.doc.get("keyProvider") if self.snapshot else None
-        record = record if isinstance(record, dict) else None
+        record = self.snapshot.provider_record if self.snapshot else None
         try:
             name = keys.provider_name(record)
             provider = keys.select(record, self.store.directory)
@@ -233,6 +233,25 @@ class StoreChecks(DoctorBase):
         from credhelper.crypto import key_id
 
         current = key_id(key)
+        try:
+            unfinished = self.snapshot.unfinished_rotation() if self.snapshot else None
+            created = self.snapshot.key_created() if self.snapshot else None
+        except CredhelperError as err:
+            self.add("key.unreadable", ERROR, err.message, self.store.path, KEY_FIX)
+            return
+        if unfinished is not None:
+            self.add(
+                "store.rotation-unfinished",
+                WARNING,
+                f"a key rotation was interrupted after the store was rewritten under the new "
+                f"key {unfinished}, before that key replaced {current}; every login is usable",
+                self.store.path,
+                f"{FIX_COMMAND} (or any credhelper login/logout) finishes it",
+                fixable=True,
+            )
+            self._unfinished_rotation = True
+            return
+        self._report_key_age(created)
         if sealed and current not in sealed:
             self.add(
                 "key.mismatch",
@@ -244,13 +263,18 @@ class StoreChecks(DoctorBase):
             )
 
     def _sealed_key_ids(self) -> set[str]:
-        if self.snapshot is None:
-            return set()
-        return {
-            e["keyId"]
-            for e in self.snapshot.auths.values()
-            if isinstance(e, dict) and isinstance(e.get("keyId"), str) and e.get("sealed")
-        }
+        return self.snapshot.key_ids_in_use() if self.snapshot is not None else set()
+
+    def _report_key_age(self, created: str | None) -> None:
+        from credhelper import durations
+
+        age = durations.age_seconds(created) if created is not None else None
+        text = (
+            f"the key was created at {created} ({durations.format_duration(age)} ago)"
+            if created is not None and age is not None
+            else "the key's age is unknown (made before credhelper recorded it, or an env key)"
+        )
+        self.add("key.age", INFO, text, self.store.directory, "")
 
     def check_entries(self) -> None:
         if self.snapshot is None:
@@ -270,6 +294,15 @@ class StoreChecks(DoctorBase):
                     "store.entry-needs-login",
                     WARNING,
                     f"{status.server}: {status.detail.removeprefix('credhelper: ')}",
+                    self.store.path,
+                    login_command(status.server),
+                    server=status.server,
+                )
+            elif status.state == STATE_EXPIRED:
+                self.add(
+                    "store.entry-expired",
+                    WARNING,
+                    f"{status.server}: the login expired at {status.expires}",
                     self.store.path,
                     login_command(status.server),
                     server=status.server,

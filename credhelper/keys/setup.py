@@ -7,25 +7,23 @@ so that every existing entry stays readable. Not on the hot path.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from credhelper import crypto, keys
 from credhelper.errors import KeyProblem, UsageError
 from credhelper.keys.base import KeyProvider
 
-
-def _sealed_key_ids(auths: dict[str, Any]) -> set[str]:
-    return {
-        entry["keyId"]
-        for entry in auths.values()
-        if isinstance(entry, dict)
-        and isinstance(entry.get("sealed"), str)
-        and isinstance(entry.get("keyId"), str)
-    }
+if TYPE_CHECKING:
+    from credhelper.store import Transaction
 
 
-def configure_provider(name: str, directory: str | None = None) -> None:
-    """Make `name` ("file", "keyring" or "env") the store's key provider.
+def configure_provider(
+    name: str, directory: str | None = None, options: dict[str, str | None] | None = None
+) -> None:
+    """Make `name` ("file", "keyring", "env" or "vault") the store's key provider.
+
+    `options` are the provider's settings from the command line (for vault:
+    keys.vault.configure.OPTION_MOUNT and OPTION_KEY).
 
     Under the store lock. The current key (of the provider the store records) is
     moved to the new provider and then removed from the old one, so entries stay
@@ -43,15 +41,21 @@ def configure_provider(name: str, directory: str | None = None) -> None:
     store = Store(directory)
     with store.exclusive() as session:
         txn = session.read()
-        recorded = txn.doc.get("keyProvider")
-        recorded = recorded if isinstance(recorded, dict) else None
+        recorded = txn.provider_record
         # What the store uses now, by its own record (not a one-off env override).
         old_name = (
             recorded.get("name") if recorded and isinstance(recorded.get("name"), str) else "file"
         )
         old = keys.by_name(str(old_name), recorded, store.directory)
-        new = keys.by_name(name, None, store.directory)
         record: dict[str, Any] = {"name": name}
+        if name == "vault":
+            from credhelper.keys.vault.configure import provider_for
+
+            vault = provider_for(recorded, options, store.directory)
+            record = vault.record  # gets the wrapped data key when it is made or moved
+            new: KeyProvider = vault
+        else:
+            new = keys.by_name(name, None, store.directory)
         if name == "keyring":
             from credhelper.keys.keyring_provider import KeyringKeyProvider
 
@@ -60,30 +64,33 @@ def configure_provider(name: str, directory: str | None = None) -> None:
             record["backend"] = new.backend_path
 
         old_key = old.load()
-        needed = _sealed_key_ids(txn.auths)
+        needed = txn.key_ids_in_use()
         if name == "env":
             _switch_to_env(txn, old, old_key, new, needed)
         elif old_name != name:
             new_key = new.load()
-            if old_key is not None and (
+            # vault: a key no entry needs is not moved (that would need transit/encrypt,
+            # which a runner's least-privilege policy lacks); a new data key is made.
+            if old_key is not None and (needed or name != "vault") and (
                 new_key is None
                 or crypto.key_id(new_key) not in needed
                 or crypto.key_id(old_key) in needed
             ):
                 new.store_key(old_key)
+                txn.use_key(old_key, created=False)
             elif new_key is None:
-                new.load_or_create()
-        else:
-            new.load_or_create()
-        txn.doc["keyProvider"] = record
-        session.write(txn.doc)
+                txn.use_key(new.load_or_create(), created=True)
+        elif old_key is None:
+            txn.use_key(new.load_or_create(), created=True)
+        txn.set_provider(record)
+        session.write(txn)
         # Only now that the store names the new provider may the old copy go.
         if old_name != name and old.name != "env" and old_key is not None:
             old.remove_key()
 
 
 def _switch_to_env(
-    txn: Any, old: KeyProvider, old_key: bytes | None, new: KeyProvider, needed: set[str]
+    txn: Transaction, old: KeyProvider, old_key: bytes | None, new: KeyProvider, needed: set[str]
 ) -> None:
     env_key = new.load()
     if env_key is None:
@@ -96,25 +103,12 @@ def _switch_to_env(
         return
     env_sealer = crypto.Sealer(env_key)
     if not needed - {env_sealer.key_id}:
+        txn.use_key(env_key, created=False)
         return
     if old_key is None:
         raise KeyProblem(
             f"credhelper: cannot switch to the env key provider: stored logins are sealed by "
             f"a key that {old.describe()} no longer holds; log in again after switching"
         )
-    old_sealer = crypto.Sealer(old_key)
-    for server, entry in sorted(txn.auths.items()):
-        if not isinstance(entry, dict) or entry.get("keyId") != old_sealer.key_id:
-            continue
-        try:
-            username, secret = old_sealer.unseal(server, entry["sealed"])
-        except (crypto.SealError, KeyError, TypeError):
-            continue  # corrupt stays corrupt; doctor reports it
-        txn.set_entry(
-            server,
-            {
-                "sealed": env_sealer.seal(server, username, secret),
-                "keyId": env_sealer.key_id,
-                "updated": entry.get("updated") or "",
-            },
-        )
+    txn.rekey(env_sealer, reencrypt=True, opener=txn.opener_for(crypto.Sealer(old_key)))
+    txn.use_key(env_key, created=False)  # an env key's age is the secret system's

@@ -35,7 +35,7 @@ def tree(root: Path) -> dict[str, tuple[int, str]]:
 def store_auths(store: Path) -> dict[str, object]:
     """The parsed `auths` of a store file; fails the test if it does not parse."""
     doc = json.loads(store.read_bytes())
-    assert doc.get("version") == 1, "store lost its format version"
+    assert doc.get("version") in (1, 2), "store lost its format version"
     auths = doc["auths"]
     assert isinstance(auths, dict)
     return auths

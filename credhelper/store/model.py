@@ -1,0 +1,392 @@
+"""The store's typed model: entry records, the header, and the document they live in.
+
+The only module that knows the JSON names of the format (see the package
+docstring for the format itself). Records are small slots classes built on
+demand from the parsed JSON, so a `get` builds exactly one. On the hot path:
+standard library only, no dataclasses or enum.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from credhelper.errors import StoreError
+
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+STATE_OK = "ok"
+STATE_RELOGIN = "needs-relogin"
+STATE_CORRUPT = "corrupt"
+STATE_EXPIRED = "expired"
+REASON_ROTATION = "key rotation"
+_HEX = frozenset("0123456789abcdef")
+
+
+def utc_now() -> str:
+    """Now as the store writes instants (fixed width, so strings compare as times)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def is_instant(value: object) -> bool:
+    """True for a stored instant `YYYY-MM-DDTHH:MM:SSZ` (checked by shape, cheaply)."""
+    if not isinstance(value, str) or len(value) != 20:
+        return False
+    digits = value[0:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:19]
+    return (
+        digits.isascii()
+        and digits.isdigit()
+        and value[4] == value[7] == "-"
+        and value[10] == "T"
+        and value[13] == value[16] == ":"
+        and value[19] == "Z"
+    )
+
+
+def is_key_id(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 16 and not set(value) - _HEX
+
+
+def printable(value: object, default: str) -> str:
+    """A plaintext (unauthenticated) field fit to print in one line, else `default`."""
+    if isinstance(value, str) and 0 < len(value) <= 200 and value.isprintable():
+        return value
+    return default
+
+
+class Credentials:
+    """One decrypted login. The secret never appears in repr()."""
+
+    __slots__ = ("secret", "server", "username")
+
+    def __init__(self, server: str, username: str, secret: str) -> None:
+        self.server = server
+        self.username = username
+        self.secret = secret
+
+    def __repr__(self) -> str:
+        return f"Credentials(server={self.server!r}, username={self.username!r}, secret=***)"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Credentials) and (
+            (self.server, self.username, self.secret)
+            == (other.server, other.username, other.secret)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class EntryStatus:
+    """What `credhelper list` and `doctor` say about one entry; never a secret.
+
+    `username` is the login's user for ok and expired entries and the remembered
+    user of an invalidated one (None when unknown); `expires` the expiry or None.
+    """
+
+    __slots__ = ("detail", "expires", "key_id", "server", "state", "updated", "username")
+
+    def __init__(
+        self,
+        server: str,
+        state: str,
+        username: str | None,
+        updated: str | None,
+        detail: str,
+        key_id: str | None,
+        expires: str | None = None,
+    ) -> None:
+        self.server = server
+        self.state = state
+        self.username = username
+        self.updated = updated
+        self.detail = detail
+        self.key_id = key_id
+        self.expires = expires
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "server": self.server,
+            "state": self.state,
+            "username": self.username,
+            "updated": self.updated,
+            "expires": self.expires,
+            "detail": self.detail or None,
+            "keyId": self.key_id,
+        }
+
+    def __repr__(self) -> str:
+        return f"EntryStatus({self.server!r}, {self.state!r}, {self.detail!r})"
+
+
+class SealedEntry:
+    """A usable-looking login: ciphertext, the key id that sealed it, when, until when.
+
+    `version` 1: the v1 AAD (no expiry). 2: the v2 entry AAD, which binds `expires`.
+    """
+
+    __slots__ = ("expires", "key_id", "sealed", "updated", "version")
+
+    def __init__(
+        self, sealed: str, key_id: str, updated: str, expires: str = "", version: int = 2
+    ) -> None:
+        self.sealed = sealed
+        self.key_id = key_id
+        self.updated = updated
+        self.expires = expires
+        self.version = version
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"sealed": self.sealed, "keyId": self.key_id}
+        if self.updated:
+            out["updated"] = self.updated
+        if self.version != 1:
+            out["v"] = self.version
+            if self.expires:
+                out["expires"] = self.expires
+        return out
+
+
+class InvalidatedEntry:
+    """A login that needs a new `credhelper login`; may remember the username, sealed."""
+
+    __slots__ = ("key_id", "reason", "user_sealed", "when")
+
+    def __init__(
+        self, when: str, reason: str, user_sealed: str | None = None, key_id: str | None = None
+    ) -> None:
+        self.when = when
+        self.reason = reason
+        self.user_sealed = user_sealed
+        self.key_id = key_id
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"invalidated": self.when, "reason": self.reason}
+        if self.user_sealed is not None and self.key_id is not None:
+            out["user"] = self.user_sealed
+            out["keyId"] = self.key_id
+        return out
+
+
+class BrokenEntry:
+    """A record that is not one of the above: reported as corrupt, kept as it was."""
+
+    __slots__ = ("cause", "raw")
+
+    def __init__(self, raw: Any, cause: str) -> None:
+        self.raw = raw
+        self.cause = cause
+
+    def to_json(self) -> Any:
+        return self.raw
+
+
+Entry = SealedEntry | InvalidatedEntry | BrokenEntry
+
+
+def entry_from_json(raw: Any) -> Entry:
+    """The typed record for one JSON value of "auths" (never raises)."""
+    if not isinstance(raw, dict):
+        return BrokenEntry(raw, "entry is not a JSON object")
+    sealed = raw.get("sealed")
+    if sealed is None and "invalidated" in raw:
+        user, kid = raw.get("user"), raw.get("keyId")
+        if not (isinstance(user, str) and is_key_id(kid)):
+            user, kid = None, None
+        when = printable(raw.get("invalidated"), "an unknown time")
+        return InvalidatedEntry(when, printable(raw.get("reason"), REASON_ROTATION), user, kid)
+    kid = raw.get("keyId")
+    if not isinstance(sealed, str) or not isinstance(kid, str):
+        return BrokenEntry(raw, "entry has no ciphertext or key id")
+    version = raw.get("v", 1)
+    expires = raw.get("expires", "")
+    if version not in (1, 2) or isinstance(version, bool):
+        return BrokenEntry(raw, f"unknown entry version {version!r}")
+    if version == 1 and "expires" in raw:
+        return BrokenEntry(raw, "a version 1 entry cannot expire (the expiry was added)")
+    if expires != "" and not is_instant(expires):
+        return BrokenEntry(raw, "expiry is not a UTC time (YYYY-MM-DDTHH:MM:SSZ)")
+    updated = raw.get("updated")
+    return SealedEntry(sealed, kid, updated if isinstance(updated, str) else "", expires, version)
+
+
+class Header:
+    """The store's authenticated header: sealed under the store key (AAD domain "header").
+
+    Holds what must not be editable: the key provider record, the format version
+    and when the key was made. `sealed`/`key_id` are the on-disk form.
+    """
+
+    __slots__ = ("key_created", "key_id", "provider", "sealed", "version")
+
+    def __init__(
+        self,
+        sealed: str,
+        key_id: str,
+        provider: dict[str, Any] | None = None,
+        key_created: str | None = None,
+        version: int = FORMAT_VERSION,
+    ) -> None:
+        self.sealed = sealed
+        self.key_id = key_id
+        self.provider = provider
+        self.key_created = key_created
+        self.version = version
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sealed": self.sealed, "keyId": self.key_id}
+
+
+def header_plaintext(provider: dict[str, Any] | None, key_created: str | None) -> bytes:
+    body = {"version": FORMAT_VERSION, "keyProvider": provider, "keyCreated": key_created}
+    return json.dumps(body, sort_keys=True).encode("ascii")
+
+
+def parse_header_plaintext(plaintext: bytes) -> tuple[Any, Any, Any]:
+    """(version, provider record, key creation time) from an opened header."""
+    try:
+        body = json.loads(plaintext)
+    except ValueError:
+        return None, None, None
+    if not isinstance(body, dict):
+        return None, None, None
+    return body.get("version"), body.get("keyProvider"), body.get("keyCreated")
+
+
+def same_record(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+class Document:
+    """A parsed store file. `auths` keeps raw JSON values; `entry()` types one on demand."""
+
+    __slots__ = ("auths", "extra", "header", "provider", "rotation", "version")
+
+    def __init__(
+        self,
+        version: int = FORMAT_VERSION,
+        provider: dict[str, Any] | None = None,
+        auths: dict[str, Any] | None = None,
+        header: Any = None,
+        rotation: Any = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.version = version
+        self.provider = provider
+        self.auths: dict[str, Any] = auths if auths is not None else {}
+        self.header = header  # raw JSON of the header record, or None
+        self.rotation = rotation  # raw JSON of the rotation mark, or None
+        self.extra = extra if extra is not None else {}
+
+    def entry(self, server: str) -> Entry:
+        return entry_from_json(self.auths[server])
+
+    def put_entry(self, server: str, entry: Entry) -> None:
+        self.auths[server] = entry.to_json()
+
+    def rotation_target(self) -> str | None:
+        """The new key id named by an unfinished rotation's mark, or None."""
+        mark = self.rotation
+        target = mark.get("newKeyId") if isinstance(mark, dict) else None
+        return target if isinstance(target, str) else None
+
+    def header_record(self) -> tuple[str, str] | None:
+        """(sealed, key id) of the header record, None if absent; StoreError if malformed."""
+        if self.header is None:
+            return None
+        raw = self.header
+        if (
+            isinstance(raw, dict)
+            and isinstance(raw.get("sealed"), str)
+            and is_key_id(raw.get("keyId"))
+        ):
+            return raw["sealed"], raw["keyId"]
+        raise StoreError(
+            "credhelper: the store's header record is malformed; run: credhelper doctor"
+        )
+
+    def key_ids_in_use(self) -> set[str]:
+        """Key ids of every record that needs a key: sealed entries and remembered usernames."""
+        out: set[str] = set()
+        for raw in self.auths.values():
+            entry = entry_from_json(raw)
+            kid = entry.key_id if isinstance(entry, SealedEntry | InvalidatedEntry) else None
+            if kid is not None:
+                out.add(kid)
+        return out
+
+    def has_v2_records(self) -> bool:
+        """True if any record exists only in version 2 (cheap: no records are built)."""
+        return any(
+            isinstance(raw, dict) and ("v" in raw or "user" in raw) for raw in self.auths.values()
+        )
+
+    def copy(self) -> Document:
+        return Document(
+            self.version,
+            self.provider,
+            dict(self.auths),
+            self.header,
+            self.rotation,
+            dict(self.extra),
+        )
+
+
+_KNOWN = ("version", "keyProvider", "auths", "header", "keyRotation")
+
+
+def parse_document(raw: bytes, path: str) -> Document:
+    """Parse and check a store file; StoreError (one line) if it is not a v1/v2 store."""
+
+    def fail(cause: str) -> StoreError:
+        return StoreError(f"credhelper: cannot read store {path}: {cause}; run: credhelper doctor")
+
+    try:
+        doc = json.loads(raw)
+    except UnicodeDecodeError:
+        raise fail("not UTF-8 text") from None
+    except json.JSONDecodeError as err:
+        raise fail(f"invalid JSON at line {err.lineno} column {err.colno} ({err.msg})") from None
+    except RecursionError:
+        raise fail("JSON nested too deeply") from None
+    except ValueError:  # e.g. an integer beyond Python's 4300-digit conversion limit
+        raise fail("invalid JSON (a number too large to read)") from None
+    if not isinstance(doc, dict):
+        raise fail("not a JSON object")
+    version = doc.get("version")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        if version is None:
+            raise fail("no format version (not a credhelper store)")
+        raise fail(
+            f"unsupported format version {version!r} (this credhelper reads versions "
+            f"{READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}; a newer credhelper wrote it)"
+        )
+    auths = doc.get("auths", {})
+    if not isinstance(auths, dict):
+        raise fail('"auths" is not a JSON object')
+    record = doc.get("keyProvider")
+    if record is not None and not isinstance(record, dict):
+        raise fail('"keyProvider" is not a JSON object')
+    if version == 1 and "header" in doc:
+        # A header is a version 2 feature: a "version 1" file with one was edited
+        # to strip the format's protections.
+        raise fail("a version 1 store with a version 2 header (edited?)")
+    extra = {k: v for k, v in doc.items() if k not in _KNOWN}
+    return Document(version, record, auths, doc.get("header"), doc.get("keyRotation"), extra)
+
+
+def serialize_document(doc: Document) -> bytes:
+    out: dict[str, Any] = {"version": doc.version}
+    if doc.provider is not None:
+        out["keyProvider"] = doc.provider
+    if doc.header is not None:
+        out["header"] = doc.header
+    out.update(doc.extra)
+    if doc.rotation is not None:
+        out["keyRotation"] = doc.rotation
+    out["auths"] = dict(sorted(doc.auths.items()))
+    return (json.dumps(out, indent=1) + "\n").encode("ascii")
+
+
+def empty_document() -> Document:
+    return Document(FORMAT_VERSION)
