@@ -23,6 +23,8 @@ API (stable; other test modules import it with `from tests.registry_server impor
   and `reg.token.issue_refresh_tokens` is set) and the OAuth2 POST
   (grant_type=password|refresh_token). Set `reg.token.fail = True` to make it answer
   500, to test a broken token server; users in `reg.token.read_only` get pull only.
+  `reg.token.expires_in` (default 300) is the access token's stated lifetime, and
+  `reg.token.refresh_expires_in` (default None: not sent) a refresh token's.
   users=None gives DEFAULT_USERS. client_certs=True (with tls) makes the registry
   require a client certificate from the test CA, and puts docker's
   `client.cert`/`client.key` pair next to `ca.crt` in certs_d/<host>/.
@@ -227,6 +229,8 @@ class TokenServer:
         self.service = service
         self.fail = False
         self.issue_refresh_tokens = True
+        self.expires_in = 300  # the access token's lifetime, as the spec's `expires_in`
+        self.refresh_expires_in: int | None = None  # sent with a refresh token when set
         self.read_only: set[str] = set()  # users granted pull only (push is denied)
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> user
         self.requests: list[dict[str, Any]] = []  # what was asked (never secrets)
@@ -320,7 +324,7 @@ class TokenServer:
                 body: dict[str, Any] = {
                     "token": token,
                     "access_token": token,
-                    "expires_in": 300,
+                    "expires_in": server.expires_in,
                     "issued_at": datetime.datetime.now(datetime.UTC).isoformat(),
                 }
                 if user is not None and offline and server.issue_refresh_tokens:
@@ -328,6 +332,8 @@ class TokenServer:
                     with server._lock:
                         server.refresh_tokens[refresh] = user
                     body["refresh_token"] = refresh
+                    if server.refresh_expires_in is not None:
+                        body["refresh_expires_in"] = server.refresh_expires_in
                 self._reply(200, body)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -57,9 +57,23 @@ def _register() -> None:
 
     for extra in (*install_cmd.commands, migrate_cmd.command, doctor_cmd.command):
         cli.add_command(extra)
+    from credhelper.cli import exec_cmd  # issue 13
+
+    cli.add_command(exec_cmd.command)
 
 
 _register()
+
+
+def _sweep_stale_jobs() -> None:
+    """Remove what `credhelper exec` jobs killed by SIGKILL left (only jobs proven dead)."""
+    try:
+        from credhelper import jobs
+
+        jobs.sweep_stale()
+    except Exception:  # housekeeping never breaks the command the user asked for
+        if os.environ.get("CREDHELPER_DEBUG") == "1":
+            raise
 
 
 def main() -> int:
@@ -72,6 +86,7 @@ def main() -> int:
         pass
     from credhelper import cleanup
 
+    _sweep_stale_jobs()
     try:
         # Signals unwind every command (temp files removed, children stopped).
         with cleanup.guard():

@@ -37,6 +37,31 @@ def _read_password_stdin() -> str:
     return text
 
 
+def parse_expiry(expires_in: str | None, expires_at: str | None) -> str | None:
+    """The stored expiry (UTC, `YYYY-MM-DDTHH:MM:SSZ`) for --expires-in/--expires-at, or None.
+
+    A bad value, or a time that is not in the future, is a UsageError (exit 2)
+    raised before anything is contacted or stored.
+    """
+    from credhelper import durations
+
+    if expires_in is not None and expires_at is not None:
+        raise UsageError("credhelper: --expires-in and --expires-at are mutually exclusive")
+    try:
+        if expires_in is not None:
+            return durations.after(durations.parse_duration(expires_in))
+        if expires_at is None:
+            return None
+        when = durations.parse_rfc3339(expires_at)
+    except durations.DurationError as err:
+        raise UsageError(str(err)) from None
+    if when <= durations.utc_now():
+        raise UsageError(
+            f"credhelper: --expires-at {expires_at} is in the past; give a future time"
+        )
+    return durations.format_utc(when)
+
+
 def _interactive() -> bool:
     try:
         return sys.stdin.isatty()
@@ -121,10 +146,13 @@ def obtain_and_login(
     verify: bool = True,
     insecure: bool = False,
     quiet: bool = False,
+    expires: str | None = None,
 ) -> dict[str, object]:
     """Verify (unless told not to) and store a login; returns what --json prints.
 
-    Nothing is stored unless the registry accepted the credentials.
+    Nothing is stored unless the registry accepted the credentials. `expires` (a
+    stored instant from parse_expiry) is sealed with the entry; without it, a
+    lifetime the token server states for what is stored is used.
     """
     from credhelper import registry
 
@@ -170,8 +198,12 @@ def obtain_and_login(
         store_user, store_secret = result.username, result.secret
     else:
         store_user, store_secret = username, password
-    if not reused or store_user != username:
-        Store().put(key, store_user, store_secret)
+    if expires is None and result is not None and result.expires_in is not None:
+        from credhelper import durations
+
+        expires = durations.after(result.expires_in)
+    if not reused or store_user != username or expires is not None:
+        Store().put(key, store_user, store_secret, expires)
 
     config_changed: bool | None
     config_error = None
@@ -205,6 +237,7 @@ def obtain_and_login(
         "identityToken": bool(result and result.identity_token),
         "dockerConfigChanged": config_changed,
         "dockerConfigError": config_error,
+        "expires": expires,
     }
 
 
@@ -221,6 +254,12 @@ def obtain_and_login(
 @click.option(
     "--insecure", is_flag=True, help="Allow plain HTTP to a registry that is not on loopback."
 )
+@click.option(
+    "--expires-in", metavar="DURATION", help="The login stops working after this: 30m, 12h, 90d."
+)
+@click.option(
+    "--expires-at", metavar="RFC3339", help="The login stops working at this time (with offset)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
 def command(
     server: str | None,
@@ -229,6 +268,8 @@ def command(
     password_stdin: bool,
     no_verify: bool,
     insecure: bool,
+    expires_in: str | None,
+    expires_at: str | None,
     as_json: bool,
 ) -> None:
     """Log in to a registry: verify the credentials, then store them encrypted.
@@ -245,6 +286,7 @@ def command(
       printf '%s\\n' "$TOKEN" | credhelper login registry.example.com -u ci --password-stdin
       credhelper login registry.example.com:5000 -u alice      # prompts for the password
       credhelper login                                          # Docker Hub
+      credhelper login ghcr.io -u ci --password-stdin --expires-in 12h
 
     \b
     Exit codes: 0 logged in, 2 bad usage / plain HTTP refused, 5 credentials rejected,
@@ -252,6 +294,7 @@ def command(
     """
     if password is not None and password_stdin:
         raise UsageError("credhelper: --password and --password-stdin are mutually exclusive")
+    expires = parse_expiry(expires_in, expires_at)
     if password_stdin:
         if not username:
             raise UsageError("credhelper: --password-stdin needs the user name: -u USER")
@@ -261,9 +304,17 @@ def command(
         if not password:
             raise UsageError("credhelper: the password given with -p is empty")
     info = obtain_and_login(
-        server, username, password, verify=not no_verify, insecure=insecure, quiet=as_json
+        server,
+        username,
+        password,
+        verify=not no_verify,
+        insecure=insecure,
+        quiet=as_json,
+        expires=expires,
     )
     if as_json:
         click.echo(json.dumps(info))
     else:
         click.echo("Login Succeeded")
+        if info["expires"]:
+            click.echo(f"credhelper: this login expires at {info['expires']}", err=True)

@@ -16,6 +16,7 @@ from credhelper.doctor.base import (
     FixReport,
 )
 from credhelper.doctor.docker_checks import DockerConfigChecks
+from credhelper.doctor.expiry_checks import ExpiryChecks
 from credhelper.doctor.fixes import Fixes
 from credhelper.doctor.helper_checks import HelperChecks
 from credhelper.doctor.store_checks import StoreChecks
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 
-class Doctor(DockerConfigChecks, StoreChecks, HelperChecks, Fixes):
+class Doctor(DockerConfigChecks, StoreChecks, ExpiryChecks, HelperChecks, Fixes):
     """Runs every check once; `findings` is the result."""
 
     def run(self) -> list[Finding]:
@@ -42,6 +43,7 @@ class Doctor(DockerConfigChecks, StoreChecks, HelperChecks, Fixes):
         self.check_store()
         self.check_key()
         self.check_entries()
+        self.check_expiry()
         self.check_helpers()
         self.check_isulad()
         if self.online:
