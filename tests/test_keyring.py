@@ -139,6 +139,9 @@ def test_rotation_with_keyring(kr: Env, reencrypt: bool) -> None:
 def test_hot_path_imports_recorded_backend_without_detection(kr: Env) -> None:
     assert configure(kr, "keyring").returncode == 0
     kr.store_creds("a.example", "alice", "pw")
+    # A keyring property makes the provider use the keyring library (the plain
+    # case reads the Secret Service directly: tests/test_secretservice.py).
+    kr.env = {**kr.env, "KEYRING_PROPERTY_SCHEME": "default"}
     for action, stdin in (("get", b"a.example"), ("list", b"")):
         # The executable itself (a Python script), under -X importtime: a
         # PYTHONPROFILEIMPORTTIME variable would make it re-exec isolated.

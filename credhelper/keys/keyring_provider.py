@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import binascii
 import os
-import re
 from base64 import b64decode, b64encode
-from typing import Any
 
 from credhelper.crypto import KEY_BYTES, new_key
 from credhelper.errors import KeyProblem
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy: `typing` costs milliseconds on the hot path
+    from typing import Any
+
 SERVICE = "credhelper"
 ENV_BACKEND = "CREDHELPER_KEYRING_BACKEND"
-_CLASS_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+_CLASS_PATH = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+"  # compiled when needed
 # Backends that would store the key in the clear, or not at all.
 _REFUSED = (
     "keyring.backends.fail.",
@@ -38,7 +40,9 @@ _FIX = (
 
 def check_backend_path(path: str) -> str:
     """`path` if it names an acceptable backend class, else a KeyProblem."""
-    if not _CLASS_PATH.match(path):
+    import re  # not at import time: `re` costs milliseconds on the hot path
+
+    if not re.fullmatch(_CLASS_PATH, path):
         raise KeyProblem(f"credhelper: recorded keyring backend {path!r} is not a class path")
     if any(path.startswith(prefix) for prefix in _REFUSED):
         raise KeyProblem(
@@ -136,8 +140,7 @@ class KeyringKeyProvider:
             ) from None
 
     def _get(self, account: str) -> bytes | None:
-        backend = self.backend()
-        value = self._call("read", backend.get_password, SERVICE, account)
+        value = self._read(account)
         if value is None:
             return None
         try:
@@ -150,6 +153,18 @@ class KeyringKeyProvider:
                 "run: credhelper doctor"
             )
         return key
+
+    def _read(self, account: str) -> Any:
+        """The item's value: straight from the Secret Service when that is the plain case."""
+        from credhelper.keys import secretservice
+
+        path = self.backend_path or os.environ.get(ENV_BACKEND)
+        if self._backend is None and secretservice.usable(path):
+            try:
+                return secretservice.get_password(SERVICE, account)
+            except secretservice.Unsupported:
+                pass  # keyring itself: its own unlock prompts, errors and messages
+        return self._call("read", self.backend().get_password, SERVICE, account)
 
     def _set(self, account: str, key: bytes) -> None:
         backend = self.backend()
