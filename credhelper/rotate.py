@@ -163,6 +163,16 @@ def rotate(
             return result
         if refusal:
             raise RotationRefused(refusal)
+        if provider.name == "vault":  # transit rotate + rewrap, or a new data key
+            from credhelper.keys.vault import VaultKeyProvider
+            from credhelper.keys.vault.rotation import rotate_vault
+
+            assert isinstance(provider, VaultKeyProvider)
+            rotate_vault(session, txn, provider, result, reencrypt=reencrypt)
+            if not reencrypt:
+                result.removed = store.purge_backups()
+            step("done")
+            return result
         if reencrypt and old is None and txn.doc.key_ids_in_use():
             # Nothing can be re-sealed; say so rather than silently invalidating.
             raise KeyProblem(

@@ -53,7 +53,8 @@ class VaultKeyProvider:
         self.transit = Transit(
             _text(record, "mount", DEFAULT_MOUNT), _text(record, "key", DEFAULT_KEY)
         )
-        self.lost: str | None = None  # why the data key can no longer be unwrapped
+        # Why the data key can never be unwrapped again (the store reads this too).
+        self.retired: str | None = None
 
     @classmethod
     def for_key(cls, mount: str, key: str, directory: str) -> VaultKeyProvider:
@@ -64,8 +65,8 @@ class VaultKeyProvider:
     def describe(self) -> str:
         addr = settings.env("VAULT_ADDR", "BAO_ADDR") or settings.DEFAULT_ADDR
         where = f"{self.transit.where()} on {addr}"
-        if self.lost:
-            return f"data key wrapped by the {where}, which can no longer unwrap it"
+        if self.retired:
+            return f"data key of the {where}, retired by its min_decryption_version,"
         return f"data key wrapped by the {where}"
 
     def _unwrap(self, field: str) -> bytes | None:
@@ -77,7 +78,7 @@ class VaultKeyProvider:
         except Disallowed as err:
             # Exactly like a key deleted by a forced rotation: entries sealed by it
             # now need a new login, and the next login makes a new data key.
-            self.lost = err.message
+            self.retired = err.message
             return None
         if len(key) != _KEY_BYTES:
             raise KeyProblem(
@@ -102,7 +103,7 @@ class VaultKeyProvider:
             )
         key, wrapped = self.transit.datakey()
         self.record["wrapped"] = wrapped
-        self.lost = None
+        self.retired = None
         return key
 
     def rotation_refusal(self) -> str | None:
@@ -119,14 +120,14 @@ class VaultKeyProvider:
         if pending is None:
             raise KeyProblem("credhelper: the vault record has no pending data key to promote")
         self.record["wrapped"] = pending
-        self.lost = None
+        self.retired = None
 
     def discard_pending(self) -> None:
         self.record.pop("pending", None)
 
     def store_key(self, key: bytes) -> None:
         self.record["wrapped"] = self.transit.encrypt(key)
-        self.lost = None
+        self.retired = None
 
     def remove_key(self) -> None:
         self.record.pop("wrapped", None)

@@ -177,9 +177,8 @@ class Transit:
             )
         return VaultError(
             f"credhelper: the token from {source} may not use {path} on {self.endpoint.url} "
-            f"(permission denied); its policy needs update on {self.mount}/decrypt/{self.key} "
-            f"and {self.mount}/datakey/plaintext/{self.key} (see the README), or run: "
-            "credhelper doctor"
+            f"(permission denied); grant it update on {path} (the README's runner policy "
+            "covers decrypt and datakey), or run: credhelper doctor"
         )
 
 
