@@ -531,3 +531,38 @@ def test_fix_without_helper_on_path_keeps_docker_working(ch: Env) -> None:
     assert proc.returncode == FINDINGS
     assert any("not on PATH" in f for f in out["notFixed"])
     assert json.loads(path.read_text()) == {"auths": {"p.example": {"auth": b64("u:pw")}}}
+
+
+# ------------------------------------------------ case-variant keys, login advice
+
+
+@pytest.mark.e2e
+def test_doctor_reports_what_docker_really_uses_and_fix_folds_it(ch: Env) -> None:
+    config = ch.docker_config / "config.json"
+    config.write_text(
+        '{"credsStore": "credhelper", "CredsStore": "nosuchhelper", "auths": {}, "x": 1e400}'
+    )
+    before = doctor(ch)
+    # docker calls docker-credential-nosuchhelper (the last key): every pull would fail.
+    assert {"docker-config.duplicate-key", "docker-config.helper-missing"} <= ids(before)
+    fixed = doctor(ch, "--fix")
+    assert fixed["healthy"], fixed
+    text = config.read_text()
+    assert "CredsStore" not in text and '"credsStore": "credhelper"' in text
+    assert '"x": 1e400' in text
+    assert docker_load_warning(ch) is None
+
+
+@pytest.mark.e2e
+def test_login_with_a_broken_config_names_a_step_that_works(ch: Env) -> None:
+    config = ch.docker_config / "config.json"
+    config.write_text('{"auths": {}, "x": NaN}')
+    proc = ch.cli("login", "r.example", "-u", "u", "--password-stdin", "--no-verify", stdin="pw")
+    assert proc.returncode == 0, proc.stderr
+    assert "doctor --fix" not in proc.stderr
+    assert "fix it by hand" in proc.stderr
+    # And the step it names does work: fixed by hand, the same login routes docker.
+    config.write_text('{"auths": {}, "x": 1}')
+    proc = ch.cli("login", "r.example", "-u", "u", "--password-stdin", "--no-verify", stdin="pw")
+    assert proc.returncode == 0 and "WARNING: logged in, but" not in proc.stderr
+    assert json.loads(config.read_text())["credHelpers"] == {"r.example": "credhelper"}

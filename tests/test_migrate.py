@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import Env
 from tests.test_dockerconfig import docker_load_warning, open_sealed
@@ -137,3 +140,128 @@ def test_migrate_isulad_missing_dir(ch: Env, tmp_path: Path) -> None:
     proc = ch.cli("migrate", "--from", "isulad", "--isulad-dir", str(tmp_path / "none"))
     assert proc.returncode != 0
     assert "no iSulad credentials" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------ text encodings on every import path
+
+_escaped_text = st.lists(
+    st.one_of(
+        st.sampled_from(["\\ud800", "\\udfff", "\\ud83d\\ude00", "\\u00e9", "\\u0000", "\\\\"]),
+        st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=3).map(
+            lambda s: json.dumps(s)[1:-1]
+        ),
+    ),
+    min_size=1,
+    max_size=6,
+).map("".join)
+_count = itertools.count()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(user=_escaped_text, password=_escaped_text, form=st.sampled_from(["fields", "auth"]))
+def test_imported_text_is_what_the_protocol_path_stores(
+    ch: Env, user: str, password: str, form: str
+) -> None:
+    """Whatever escapes a plaintext login holds, the store gets what docker would send
+    (Go: a lone surrogate is U+FFFD) and `get` serves it; nothing is stored broken."""
+    from credhelper import migrate as migrate_mod
+    from credhelper.gojson import go_json, scrub_surrogates
+    from credhelper.store import Store
+
+    server = f"s{next(_count)}.example"
+    u, p = json.loads(f'"{user}"'), json.loads(f'"{password}"')
+    if form == "fields":
+        entry = f'{{"username": "{user}", "password": "{password}"}}'
+    else:
+        raw = (scrub_surrogates(u) + ":" + scrub_surrogates(p)).encode()
+        entry = f'{{"auth": "{base64.b64encode(raw).decode()}"}}'
+    (ch.docker_config / "config.json").write_text(f'{{"auths": {{"{server}": {entry}}}}}')
+    report = migrate_mod.migrate_docker(str(ch.docker_config / "config.json"))
+    if not scrub_surrogates(u) or (form == "auth" and ":" in scrub_surrogates(u)):
+        return  # not a user:password docker would send either
+    assert report.imported == [server]
+    creds = Store().get(server)
+    # docker's decodeAuth trims NULs from the decoded password; the fields form is as is.
+    expected = scrub_surrogates(p).strip("\x00") if form == "auth" else scrub_surrogates(p)
+    assert (creds.username, creds.secret) == (scrub_surrogates(u), expected)
+    go_json({"Username": creds.username, "Secret": creds.secret}).encode("utf-8")
+
+
+@pytest.mark.e2e
+def test_lone_surrogate_password_is_imported_as_docker_sends_it(ch: Env) -> None:
+    config = ch.docker_config / "config.json"
+    config.write_text('{"auths": {"r.example": {"username": "u", "password": "p\\ud800w"}}}')
+    code, out = migrate(ch, "--from", "docker")
+    assert code == 0 and out["imported"] == ["r.example"]
+    assert get(ch, "r.example") == ("u", "p\ufffdw")  # `get` works: no internal error
+    listed = ch.cli("list", "--json")
+    assert listed.returncode == 0 and '"ok"' in listed.stdout
+
+
+@pytest.mark.e2e
+def test_a_registry_name_that_is_not_text_is_reported_not_stored(ch: Env, tmp_path: Path) -> None:
+    isulad = tmp_path / "isulad"
+    isulad.mkdir(mode=0o700)
+    key = isulad_key()
+    (isulad / "aeskey").write_bytes(key)
+    record = isulad_record(key, "ru", "rpw")
+    text = '{"auths": {"bad\\udc80.example": {"auth": "RECORD"}}}'.replace("RECORD", record)
+    (isulad / "auths.json").write_text(text)
+    code, out = migrate(ch, "--from", "isulad", "--isulad-dir", str(isulad))
+    assert code == NEEDS_LOGIN and out["imported"] == []
+    [relogin] = out["needsLogin"]  # type: ignore[misc]
+    assert "not valid text" in relogin["reason"]
+    listed = ch.cli("list", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+
+# ------------------------------------------------ the login docker used last wins
+
+
+@pytest.mark.e2e
+def test_install_keeps_the_login_docker_was_really_using(ch: Env) -> None:
+    """uninstall, a new plaintext `docker login`, install: the newer plaintext login wins."""
+    config = ch.docker_config / "config.json"
+    auth = base64.b64encode(b"alice:old-pw").decode()
+    config.write_text(json.dumps({"auths": {"r.example": {"auth": auth}}}))
+    assert ch.cli("install").returncode == 0
+    assert ch.cli("uninstall").returncode == 0
+    new_auth = base64.b64encode(b"alice:new-pw").decode()
+    config.write_text(json.dumps({"auths": {"r.example": {"auth": new_auth}}}))  # docker login
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+    assert get(ch, "r.example") == ("alice", "new-pw")
+    assert "Replaced the stored login for r.example with the one docker was using" in proc.stdout
+    # While docker calls credhelper, a stray plaintext copy is not what docker uses: kept.
+    config.write_text(
+        json.dumps({"auths": {"r.example": {"auth": auth}}, "credsStore": "credhelper"})
+    )
+    proc = ch.cli("install")
+    assert proc.returncode == 0 and get(ch, "r.example") == ("alice", "new-pw")
+    assert "Kept the stored login for r.example (docker was using it)" in proc.stdout
+
+
+@pytest.mark.e2e
+def test_doctor_stops_offering_isulad_logins_once_imported(ch: Env, tmp_path: Path) -> None:
+    isulad = tmp_path / "isulad"
+    isulad.mkdir(mode=0o700)
+    key = isulad_key()
+    (isulad / "aeskey").write_bytes(key)
+    (isulad / "auths.json").write_text(
+        json.dumps({"auths": {"reg.example": {"auth": isulad_record(key, "ru", "rpw")}}})
+    )
+
+    def offered() -> list[str]:
+        proc = ch.cli("doctor", "--json", "--isulad-dir", str(isulad))
+        return [
+            f["server"]
+            for f in json.loads(proc.stdout)["findings"]
+            if f["id"] == "isulad.importable"
+        ]
+
+    assert offered() == ["reg.example"]
+    code, _out = migrate(ch, "--from", "isulad", "--isulad-dir", str(isulad))
+    assert code == 0
+    assert offered() == []

@@ -1,0 +1,192 @@
+"""Backups and leftovers: no plaintext copy credhelper wrote survives an import.
+
+Attacks: read every file in Docker's config directory after install / migrate /
+doctor --fix, including after a SIGKILL at varied moments; plant the temp files a
+killed write leaves and the plaintext backups an older credhelper wrote; restore
+through `uninstall --restore-credentials`; purge after a key is rotated away.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from credhelper import backups, crypto
+from tests.conftest import CLI, Env
+from tests.test_dockerconfig import docker_load_warning, open_sealed
+from tests.test_doctor import doctor, ids
+
+SECRET = "hunter2-s3cret"
+AUTH = base64.b64encode(f"alice:{SECRET}".encode()).decode()
+
+
+def _plain_config(ch: Env) -> bytes:
+    original = json.dumps(
+        {"auths": {"r.example": {"auth": AUTH}}, "psFormat": "keep", "n": 1}
+    ).encode()
+    config = ch.docker_config / "config.json"
+    config.write_bytes(original)
+    config.chmod(0o600)
+    return original
+
+
+def _plaintext_files(directory: Path) -> list[str]:
+    """Every file under `directory` holding the secret in any form docker could read."""
+    needles = (SECRET.encode(), AUTH.encode(), AUTH.rstrip("=").encode())
+    found = []
+    for path in directory.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            if any(n in data for n in needles):
+                found.append(path.name)
+    return found
+
+
+def _run(ch: Env, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = ch.cli(*args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.mark.e2e
+def test_install_leaves_no_plaintext_and_restore_brings_the_login_back(ch: Env) -> None:
+    original = _plain_config(ch)
+    _run(ch, "install")
+    assert _plaintext_files(ch.docker_config) == []
+    [backup] = backups.backups_of(str(ch.docker_config / "config.json"))
+    assert open_sealed(backup) == original
+    _run(ch, "uninstall", "--restore-credentials")
+    doc = json.loads((ch.docker_config / "config.json").read_text())
+    assert doc["auths"]["r.example"] == {"auth": AUTH} and doc["psFormat"] == "keep"
+    assert "credsStore" not in doc
+    assert docker_load_warning(ch) is None
+
+
+@pytest.mark.e2e
+def test_migrate_leaves_no_plaintext(ch: Env) -> None:
+    _plain_config(ch)
+    _run(ch, "install")  # the key
+    config = ch.docker_config / "config.json"
+    doc = json.loads(config.read_text())
+    doc["auths"]["s.example"] = {"auth": AUTH}
+    config.write_text(json.dumps(doc))
+    _run(ch, "migrate", "--from", "docker")
+    assert _plaintext_files(ch.docker_config) == []
+
+
+def test_purge_sealed_backups_removes_exactly_the_old_keys_copies(ch: Env) -> None:
+    path = str(ch.docker_config / "config.json")
+    old, new = crypto.Sealer(os.urandom(32)), crypto.Sealer(os.urandom(32))
+    a = backups.write_backup(path, b'{"auths": {"x": {"auth": "' + AUTH.encode() + b'"}}}', old)
+    b = backups.write_backup(path, b'{"auths": {}}', new)
+    plain = backups.write_backup(path, b'{"auths": {}}')
+    assert stat.S_IMODE(os.stat(a).st_mode) == 0o600 and AUTH.encode() not in Path(a).read_bytes()
+    assert backups.purge_sealed_backups(old.key_id, path) == [a]
+    assert not os.path.exists(a) and os.path.exists(b) and os.path.exists(plain)
+    assert backups.purge_sealed_backups(old.key_id, path) == []
+    # The old key opens nothing that is left; the new one opens its own.
+    assert backups.open_backup(Path(b).read_bytes(), new) == b'{"auths": {}}'
+    with pytest.raises(backups.BackupError):
+        backups.open_backup(Path(b).read_bytes(), old)
+
+
+def test_a_sealed_backup_renamed_or_edited_does_not_open(ch: Env) -> None:
+    path = str(ch.docker_config / "config.json")
+    sealer = crypto.Sealer(os.urandom(32))
+    backup = backups.write_backup(path, b"{}", sealer)
+    doc = json.loads(Path(backup).read_bytes())
+    doc["of"] = "other.json"  # bound in the associated data
+    with pytest.raises(backups.BackupError):
+        backups.open_backup(json.dumps(doc).encode(), sealer)
+
+
+def _plant_temps(ch: Env) -> list[Path]:
+    """What a SIGKILL during a backup or a rewrite leaves (credhelper's names), plus
+    docker's own temp name, which is not ours to touch."""
+    plain = json.dumps({"auths": {"r.example": {"auth": AUTH}}}).encode()
+    names = [
+        ".config.json.bak-20260101T000000Z.tmp-4242-deadbeef",
+        ".config.json.tmp-4242-cafebabe",
+    ]
+    planted = []
+    for name in names:
+        path = ch.docker_config / name
+        path.write_bytes(plain)
+        planted.append(path)
+    (ch.docker_config / "config.json123456").write_text("{}")
+    return planted
+
+
+@pytest.mark.e2e
+def test_doctor_reports_and_fix_removes_stale_temp_files(ch: Env) -> None:
+    _run(ch, "install")
+    planted = _plant_temps(ch)
+    out = doctor(ch)
+    assert "docker-config.stale-temp" in ids(out) and not out["healthy"]
+    fixed = doctor(ch, "--fix")
+    assert "docker-config.stale-temp" not in ids(fixed)
+    assert not any(p.exists() for p in planted)
+    assert (ch.docker_config / "config.json123456").exists()
+    assert _plaintext_files(ch.docker_config) == []
+
+
+@pytest.mark.e2e
+def test_the_next_write_under_the_lock_cleans_stale_temp_files(ch: Env) -> None:
+    _run(ch, "install")
+    planted = _plant_temps(ch)
+    proc = ch.cli("login", "k.example", "-u", "u", "--password-stdin", "--no-verify", stdin="pw")
+    assert proc.returncode == 0, proc.stderr
+    assert not any(p.exists() for p in planted)
+    assert (ch.docker_config / "config.json123456").exists()
+
+
+@pytest.mark.e2e
+def test_plaintext_backups_of_an_older_credhelper_are_reported_and_sealed(ch: Env) -> None:
+    _run(ch, "install")
+    old = ch.docker_config / "config.json.bak-20250101T000000Z"
+    data = json.dumps({"auths": {"r.example": {"auth": AUTH}}}).encode()
+    old.write_bytes(data)
+    old.chmod(0o600)
+    assert "docker-config.plaintext-backup" in ids(doctor(ch))
+    fixed = doctor(ch, "--fix")
+    assert "docker-config.plaintext-backup" not in ids(fixed)
+    assert _plaintext_files(ch.docker_config) == []
+    assert open_sealed(old) == data
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_sigkill_of_install_and_migrate_leaves_no_plaintext_after_the_next_run(
+    ch: Env,
+) -> None:
+    """Killed at varied moments, the next complete run leaves no plaintext copy, and
+    doctor never calls a leftover healthy."""
+    from tests.test_faults import _kill_at
+
+    rng = random.Random(7)
+    config = ch.docker_config / "config.json"
+    for i in range(10):
+        _plain_config(ch)
+        if i % 2 and config.exists():
+            _run(ch, "install")
+            doc = json.loads(config.read_text())
+            doc["auths"]["r.example"] = {"auth": AUTH}
+            config.write_text(json.dumps(doc))
+            argv = [CLI, "migrate", "--from", "docker"]
+        else:
+            argv = [CLI, "install"]
+        _kill_at(argv, b"", ch.env, rng.uniform(0.0, 0.5))
+        leftovers = backups.stale_temps(str(config))
+        if leftovers:
+            assert "docker-config.stale-temp" in ids(doctor(ch)), f"round {i}"
+        _run(ch, *argv[1:])
+        assert _plaintext_files(ch.docker_config) == [], f"round {i}"
+        assert backups.stale_temps(str(config)) == []
+        assert json.loads(config.read_text())["psFormat"] == "keep"
