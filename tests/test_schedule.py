@@ -149,6 +149,18 @@ def test_env_provider_refuses_in_one_line(ch: Env) -> None:
         assert crontab_list() == FOREIGN
 
 
+def test_no_scheduler_is_one_line_exit_1(ch: Env) -> None:
+    """Without systemd managing the session and without crontab on PATH."""
+    env = {**ch.env, "PATH": str(Path(CLI).parent)}
+    with crontab_kept() as before:
+        proc = ch.cli("rotate", "--schedule", "30d", env=env)
+        assert proc.returncode == 1
+        assert "install cron" in one_line(proc)
+        proc = ch.cli("rotate", "--unschedule", env=env)
+        assert proc.returncode == 0 and "nothing changed" in proc.stdout
+        assert crontab_list() == before
+
+
 @pytest.mark.parametrize("scope", ["user", "system"])
 def test_systemd_units_verify_and_run_the_job(ch: Env, tmp_path: Path, scope: str) -> None:
     units = tmp_path / "units"

@@ -16,9 +16,9 @@ from credhelper.doctor.base import (
     FixReport,
 )
 from credhelper.doctor.docker_checks import DockerConfigChecks
-from credhelper.doctor.expiry_checks import ExpiryChecks
 from credhelper.doctor.fixes import Fixes
 from credhelper.doctor.helper_checks import HelperChecks
+from credhelper.doctor.schedule_checks import ScheduleChecks
 from credhelper.doctor.store_checks import StoreChecks
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 
-class Doctor(DockerConfigChecks, StoreChecks, ExpiryChecks, HelperChecks, Fixes):
+class Doctor(DockerConfigChecks, StoreChecks, HelperChecks, ScheduleChecks, Fixes):
     """Runs every check once; `findings` is the result."""
 
     def run(self) -> list[Finding]:
@@ -43,12 +43,17 @@ class Doctor(DockerConfigChecks, StoreChecks, ExpiryChecks, HelperChecks, Fixes)
         self.check_store()
         self.check_key()
         self.check_entries()
-        self.check_expiry()
         self.check_helpers()
         self.check_isulad()
+        self.check_schedule()
         if self.online:
             self.check_online()
         return self.findings
+
+    def fix(self) -> FixReport:
+        report = super().fix()
+        self._guard(report, "schedule", self.fix_schedule)
+        return report
 
 
 def diagnose(

@@ -9,6 +9,7 @@ period (cron and timers miss runs while a machine sleeps; the next start catches
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import sys
 from dataclasses import dataclass
@@ -97,8 +98,21 @@ def check_text(what: str, value: str) -> str:
     return value
 
 
+def _account_home() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_dir
+    except KeyError:
+        return os.path.expanduser("~")
+
+
 def current_environment() -> tuple[tuple[str, str], ...]:
-    """The JOB_ENV variables set now, paths made absolute (cron starts in $HOME)."""
+    """The JOB_ENV variables set now, paths made absolute (cron starts in $HOME).
+
+    cron and systemd give the job the HOME of the password database. When this
+    shell's HOME is another one (sudo, a test) and DOCKER_CONFIG is unset, the
+    job gets DOCKER_CONFIG=$HOME/.docker, so that it rotates the store that
+    `credhelper` finds here, not another one.
+    """
     found: list[tuple[str, str]] = []
     for name in JOB_ENV:
         value = os.environ.get(name)
@@ -107,6 +121,10 @@ def current_environment() -> tuple[tuple[str, str], ...]:
         if name in PATH_ENV:
             value = os.path.abspath(value)
         found.append((name, check_text(name, value)))
+    home = os.path.expanduser("~")
+    other_home = os.path.realpath(home) != os.path.realpath(_account_home())
+    if other_home and not os.environ.get("DOCKER_CONFIG"):
+        found.append(("DOCKER_CONFIG", check_text("HOME", os.path.join(home, ".docker"))))
     return tuple(found)
 
 
