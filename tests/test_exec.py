@@ -537,3 +537,22 @@ def test_jobs_root_that_is_a_symlink_is_refused(job_env: dict[str, str], tmp_pat
     assert proc.returncode == 4 and "refusing the jobs directory" in proc.stderr
     assert run([CLI, "list"], job_env).returncode == 0
     assert (elsewhere / "job-999999999-5-0123abcd").exists()
+
+
+def test_podman_pull_inside_exec(
+    ch: Env, registry_http: RegistryServer, job_env: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.test_push_podman import _private_podman
+
+    podman = require_tool("podman")
+    reg = registry_http
+    image = pushed_image(reg, tmp_path, job_env)
+    env = dict(job_env, **_private_podman(tmp_path / "podman"))
+    env.pop("DOCKER_CONFIG")  # podman 4 fails on a DOCKER_CONFIG without config.json
+    pull = [podman, "pull", "--tls-verify=false", f"{reg.host}/demo/app:v1"]
+    assert run(pull, env).returncode != 0  # no login outside the job
+    proc = run(exec_argv(reg, *pull), env, reg.users["alice"] + "\n")
+    assert proc.returncode == 0, proc.stderr
+    digest = run([podman, "image", "inspect", "--format", "{{.Digest}}", pull[-1]], env)
+    assert digest.stdout.strip() == image.manifest_digest
+    assert job_dirs(env) == []
