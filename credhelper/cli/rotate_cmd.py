@@ -7,9 +7,10 @@ import sys
 
 import click
 
+from credhelper import durations
+from credhelper.advice import login_command
 from credhelper.errors import UsageError
 from credhelper.rotate import MODE_FORCED, RotationResult, rotate, rotate_from_env
-from credhelper.store import login_command
 
 
 def _confirm(reencrypt: bool, key_from_env: bool) -> None:
@@ -29,17 +30,33 @@ def _confirm(reencrypt: bool, key_from_env: bool) -> None:
     click.confirm(f"This will {what}. Continue?", abort=True)
 
 
-def _report(result: RotationResult) -> None:
+def _report(result: RotationResult, if_older_than: str | None) -> None:
     old = result.old_key_id or "none"
+    if not result.rotated:
+        click.echo(
+            f"Not rotated: key {old} was created at {result.key_created}, less than "
+            f"{if_older_than} ago; nothing changed."
+        )
+        return
     click.echo(f"Rotated the key ({result.provider}): key {old} -> key {result.new_key_id}.")
     if result.mode != MODE_FORCED:
         click.echo(f"Re-encrypted {len(result.reencrypted)} stored login(s) under the new key.")
+    if result.kept_lost:
+        click.echo(
+            f"Kept {len(result.kept_lost)} login(s) exactly as they were: sealed by a key that "
+            f"is not available now ({', '.join(result.kept_lost)}); restoring that key does "
+            "not bring them back after this rotation, so log in again to them:"
+        )
+        for server in result.kept_lost:
+            click.echo(f"  {login_command(server)}")
     if result.needs_login:
         click.echo(f"{len(result.needs_login)} registry login(s) need a new login:")
         for server in result.needs_login:
             click.echo(f"  {login_command(server)}")
     elif result.mode == MODE_FORCED:
         click.echo("No stored logins were affected.")
+    for path in result.removed:
+        click.echo(f"Removed {path} (a backup the old key opens).")
 
 
 @click.command("rotate")
@@ -60,6 +77,13 @@ def _report(result: RotationResult) -> None:
     "older than PERIOD (30d, 12h, 2w); with --reencrypt the logins are kept.",
 )
 @click.option("--unschedule", is_flag=True, help="Remove the schedule --schedule installed.")
+@click.option(
+    "--if-older-than",
+    "if_older_than",
+    metavar="DURATION",
+    help="Rotate only if the key is older than DURATION (90d, 12h, 2w, 30m); else change "
+    "nothing and say so (exit 0 both ways). Safe to run every minute from several places.",
+)
 def command(
     reencrypt: bool,
     yes: bool,
@@ -67,6 +91,7 @@ def command(
     key_from_env: bool,
     schedule_period: str | None = None,
     unschedule: bool = False,
+    if_older_than: str | None = None,
 ) -> None:
     """Replace the store's key with a new random one.
 
@@ -90,11 +115,28 @@ def command(
 
         rotate_schedule.run(schedule_period, unschedule, reencrypt, as_json, key_from_env)
         return
+    seconds = _period(if_older_than, key_from_env)
     if not yes:
         _confirm(reencrypt, key_from_env)
-    run = rotate_from_env if key_from_env else rotate
-    result = run(reencrypt=reencrypt)
-    if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2))
+    if key_from_env:
+        result = rotate_from_env(reencrypt=reencrypt)
     else:
-        _report(result)
+        result = rotate(reencrypt=reencrypt, if_older_than=seconds)
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))  # one line, for logs
+    else:
+        _report(result, if_older_than)
+
+
+def _period(if_older_than: str | None, key_from_env: bool) -> int | None:
+    if if_older_than is None:
+        return None
+    if key_from_env:
+        raise UsageError(
+            "credhelper: --if-older-than cannot be combined with --key-from-env (the env "
+            "key's age is the business of the secret system that supplies it)"
+        )
+    try:
+        return durations.parse_duration(if_older_than)
+    except durations.DurationError as err:
+        raise UsageError(str(err)) from None

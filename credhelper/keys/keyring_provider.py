@@ -12,23 +12,32 @@ from __future__ import annotations
 import binascii
 import os
 from base64 import b64decode, b64encode
+from typing import Any
 
 from credhelper.crypto import KEY_BYTES, new_key
 from credhelper.errors import KeyProblem
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # for mypy: `typing` costs milliseconds on the hot path
-    from typing import Any
-
 SERVICE = "credhelper"
 ENV_BACKEND = "CREDHELPER_KEYRING_BACKEND"
-_CLASS_PATH = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+"  # compiled when needed
-# Backends that would store the key in the clear, or not at all.
+# The only backend classes credhelper will import: keyring's own OS keyrings.
+# The class path comes from a file (the store's keyProvider record) or the
+# environment, so anything else is refused before it is imported: a path naming
+# any other module would run that module's code inside `get`.
+ALLOWED_BACKENDS = frozenset(
+    {
+        "keyring.backends.SecretService.Keyring",
+        "keyring.backends.libsecret.Keyring",
+        "keyring.backends.kwallet.DBusKeyring",
+        "keyring.backends.kwallet.DBusKeyringKWallet4",
+        "keyring.backends.macOS.Keyring",
+        "keyring.backends.Windows.WinVaultKeyring",
+    }
+)
+# Backends that would store the key in the clear, or not at all (for the message).
 _REFUSED = (
     "keyring.backends.fail.",
     "keyring.backends.null.",
     "keyring.backends.chainer.",
-    "keyrings.alt.file.PlaintextKeyring",
     "keyrings.alt.",
 )
 _FIX = (
@@ -39,17 +48,20 @@ _FIX = (
 
 
 def check_backend_path(path: str) -> str:
-    """`path` if it names an acceptable backend class, else a KeyProblem."""
-    import re  # not at import time: `re` costs milliseconds on the hot path
-
-    if not re.fullmatch(_CLASS_PATH, path):
-        raise KeyProblem(f"credhelper: recorded keyring backend {path!r} is not a class path")
-    if any(path.startswith(prefix) for prefix in _REFUSED):
+    """`path` if it names one of ALLOWED_BACKENDS, else a KeyProblem (one line)."""
+    if path in ALLOWED_BACKENDS:
+        return path
+    shown = path if isinstance(path, str) and path.isprintable() and len(path) < 120 else "?"
+    if any(shown.startswith(prefix) for prefix in _REFUSED):
         raise KeyProblem(
-            f"credhelper: refusing keyring backend {path}: it would keep the key in plaintext "
+            f"credhelper: refusing keyring backend {shown}: it would keep the key in plaintext "
             "or not at all; use a real OS keyring or: credhelper install --key-provider file"
         )
-    return path
+    raise KeyProblem(
+        f"credhelper: refusing keyring backend {shown!r}: not one of keyring's OS keyrings "
+        f"({', '.join(sorted(ALLOWED_BACKENDS))}); nothing was imported; "
+        "run: credhelper install --key-provider keyring"
+    )
 
 
 def class_path(backend: Any) -> str:
@@ -140,7 +152,8 @@ class KeyringKeyProvider:
             ) from None
 
     def _get(self, account: str) -> bytes | None:
-        value = self._read(account)
+        backend = self.backend()
+        value = self._call("read", backend.get_password, SERVICE, account)
         if value is None:
             return None
         try:
@@ -153,18 +166,6 @@ class KeyringKeyProvider:
                 "run: credhelper doctor"
             )
         return key
-
-    def _read(self, account: str) -> Any:
-        """The item's value: straight from the Secret Service when that is the plain case."""
-        from credhelper.keys import secretservice
-
-        path = self.backend_path or os.environ.get(ENV_BACKEND)
-        if self._backend is None and secretservice.usable(path):
-            try:
-                return secretservice.get_password(SERVICE, account)
-            except secretservice.Unsupported:
-                pass  # keyring itself: its own unlock prompts, errors and messages
-        return self._call("read", self.backend().get_password, SERVICE, account)
 
     def _set(self, account: str, key: bytes) -> None:
         backend = self.backend()

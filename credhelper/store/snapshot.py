@@ -123,6 +123,9 @@ class Snapshot:
         if opener is None and self.doc.rotation_target() == kid:
             opener = self._pending_sealer(kid)
         if opener is None:
+            if self._sealer is not None and self._sealer.key_id in self.doc.key_ids_in_use():
+                # Our key seals entries, yet the header names another: one was edited.
+                raise _refusal(self.path, "its header names another key than its logins (edited?)")
             return  # sealed by a key we do not hold: entries report it, writers refuse
         try:
             plaintext = opener.open_record(crypto.DOMAIN_HEADER, "", sealed)
@@ -160,6 +163,11 @@ class Snapshot:
 
     def _foreign_key_id(self, sealer: crypto.Sealer | None) -> str | None:
         """The key id the store belongs to when it is not `sealer`'s, else None."""
+        if sealer is None and getattr(self.provider, "retired", None):
+            # The key's server says it can never be used again (vault: the transit key's
+            # min_decryption_version was raised): as after a forced rotation, the store
+            # belongs to no key and the next login makes a new one.
+            return None
         record = self.doc.header_record()
         if record is not None:
             return None if sealer is not None and record[1] == sealer.key_id else record[1]

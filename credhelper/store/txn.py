@@ -80,10 +80,16 @@ class Transaction(Snapshot):
                 what = f"refusing to create a new key in the {where}"
             else:
                 what = f"refusing to seal with key {sealer.key_id} from the {where}"
+            fix = (
+                "run: credhelper rotate --key-from-env (with --reencrypt and the old key in "
+                "CREDHELPER_OLD_AESKEY to keep the logins)"
+                if self.provider.name == "env"
+                else "restore that key, or start over with: credhelper rotate"
+            )
             raise KeyProblem(
                 f"credhelper: {what}: the stored logins belong to key {foreign}, which it does "
-                "not hold (the key was lost or moved, or the store's keyProvider record was "
-                "edited); restore that key, or start over with: credhelper rotate"
+                "not hold (the key was lost, moved or changed, or the store's keyProvider "
+                f"record was edited); {fix}"
             )
         if sealer is None:
             self.use_key(self.provider.load_or_create(), created=True)

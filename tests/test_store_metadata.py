@@ -1,0 +1,239 @@
+"""Hostile edits of every piece of store metadata that could change behaviour (#10 item 3).
+
+The attacker can edit the store file (a synced dotfile, a restored backup, a
+process running as the user). Each edit of the key provider record, the format
+version, the header, the rotation mark or an entry's key id must either be
+refused with one line (nothing written, no key created) or be unable to cause
+harm; never may a login be sealed under a key the attacker chose, a plaintext
+key appear beside a keyring store, or a module named by the file be imported.
+Real executables throughout; the keyring cases use a real Secret Service.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from credhelper.errors import NOT_FOUND_MESSAGE
+from tests.conftest import Env, make_env, require_tool
+from tests.keyring_session import secret_service
+
+NOT_FOUND = (NOT_FOUND_MESSAGE + "\n").encode()
+STORE_REQ = b'{"ServerURL":"new.example","Username":"mallory-target","Secret":"NEW-SECRET-1"}'
+
+
+def seeded(ch: Env) -> None:
+    ch.store_creds("a.example", "alice", "SECRET-A-123")
+    ch.store_creds("b.example", "bob", "SECRET-B-456")
+
+
+def load(ch: Env) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(ch.store.read_bytes())
+    return doc
+
+
+def save(ch: Env, doc: Any) -> None:
+    ch.store.write_bytes(json.dumps(doc).encode())
+
+
+def one_line(data: bytes) -> str:
+    assert data.endswith(b"\n") and data.count(b"\n") == 1, data
+    return data.decode().rstrip("\n")
+
+
+def assert_refused_and_unchanged(ch: Env, cause: str) -> None:
+    """get, list and store each give one line; the store and key files are unchanged."""
+    before = {p.name: p.read_bytes() for p in ch.home.iterdir() if p.is_file()}
+    get = ch.helper("get", b"a.example")
+    assert get.returncode == 1 and cause in one_line(get.stdout), get.stdout
+    assert b"SECRET-" not in get.stdout + get.stderr
+    store = ch.helper("store", STORE_REQ)
+    assert store.returncode == 1 and cause in one_line(store.stdout), store.stdout
+    listed = ch.helper("list")
+    assert listed.returncode == 1 and b"SECRET-" not in listed.stdout + listed.stderr
+    after = {p.name: p.read_bytes() for p in ch.home.iterdir() if p.is_file()}
+    after.pop("config.json.lock", None), before.pop("config.json.lock", None)
+    assert after == before
+
+
+EDITS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    ("provider record added", lambda d: d.update(keyProvider={"name": "file"}), "keyProvider"),
+    (
+        "provider record extra",
+        lambda d: d.update(keyProvider={"name": "file", "x": 1}),
+        "keyProvider",
+    ),
+    ("version lowered", lambda d: d.update(version=1), "version 1 store with a version 2 header"),
+    ("header removed", lambda d: d.pop("header"), "header is missing"),
+    ("header removed, v1", lambda d: (d.pop("header"), d.update(version=1)), "header is missing"),
+    (
+        "header ciphertext",
+        lambda d: d["header"].update(sealed=d["auths"]["b.example"]["sealed"]),
+        "fails authentication",
+    ),
+    ("header key id", lambda d: d["header"].update(keyId="0123456789abcdef"), "names another key"),
+    ("header malformed", lambda d: d.update(header="x"), "header record is malformed"),
+]
+
+
+@pytest.mark.parametrize(("name", "edit", "cause"), EDITS, ids=[e[0] for e in EDITS])
+def test_edited_metadata_is_refused_in_one_line(
+    ch: Env, name: str, edit: Callable[[dict[str, Any]], None], cause: str
+) -> None:
+    seeded(ch)
+    doc = load(ch)
+    edit(doc)
+    save(ch, doc)
+    assert_refused_and_unchanged(ch, cause)
+
+
+def test_provider_edited_to_file_with_a_planted_key_never_seals_under_it(ch: Env) -> None:
+    """The attacker plants their own aeskey and strips what would contradict it."""
+    seeded(ch)
+    real_key = ch.key.read_bytes()
+    planted = os.urandom(32)
+    ch.key.unlink()
+    fd = os.open(ch.key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, planted)
+    os.close(fd)
+    proc = ch.helper("store", STORE_REQ)
+    assert proc.returncode == 1 and "refusing to seal with key" in one_line(proc.stdout)
+    assert b"NEW-SECRET" not in ch.store.read_bytes()
+    assert "new.example" not in load(ch)["auths"]
+    assert real_key != planted
+
+
+def test_a_backend_naming_any_module_is_refused_before_import(ch: Env) -> None:
+    """`this` prints the Zen of Python on import: nothing may reach get's stdout."""
+    seeded(ch)
+    for backend in (
+        "this.Zen",
+        "antigravity.Fly",
+        "os.system",
+        "keyrings.alt.file.PlaintextKeyring",
+    ):
+        doc = load(ch)
+        doc["keyProvider"] = {"name": "keyring", "backend": backend}
+        save(ch, doc)
+        proc = ch.helper("get", b"a.example")
+        line = one_line(proc.stdout)
+        assert proc.returncode == 1 and "refusing keyring backend" in line, proc.stdout
+        assert b"Beautiful is better" not in proc.stdout + proc.stderr
+        env = {**ch.env, "CREDHELPER_KEYRING_BACKEND": backend}
+        proc = ch.cli("list", env=env)
+        assert proc.returncode != 0 and b"Beautiful" not in (proc.stdout + proc.stderr).encode()
+
+
+@pytest.fixture
+def kr(ch: Env, tmp_path: Path) -> Iterator[Env]:
+    require_tool("secret-tool")
+    with secret_service(tmp_path / "ss") as extra:
+        ch.env = {**ch.env, **extra}
+        yield ch
+
+
+def test_keyring_store_edited_to_file_never_makes_a_plaintext_key(kr: Env) -> None:
+    proc = kr.cli("install", "--key-provider", "keyring")
+    assert proc.returncode == 0, proc.stderr
+    seeded(kr)
+    assert not kr.key.exists()
+    doc = load(kr)
+    assert doc["keyProvider"]["name"] == "keyring"
+    doc["keyProvider"] = {"name": "file"}
+    save(kr, doc)
+    proc = kr.helper("store", STORE_REQ)
+    line = one_line(proc.stdout)
+    assert proc.returncode == 1 and "refusing to create a new key" in line
+    assert "credhelper rotate" in line  # the fix is named
+    assert not kr.key.exists(), "a plaintext aeskey appeared beside a keyring store"
+    assert b"NEW-SECRET" not in kr.store.read_bytes()
+    # Put back, everything works again: nothing was lost.
+    doc["keyProvider"] = {"name": "keyring", "backend": "keyring.backends.SecretService.Keyring"}
+    save(kr, doc)
+    assert json.loads(kr.helper("get", b"a.example").stdout)["Secret"] == "SECRET-A-123"
+
+
+def test_a_forged_rotation_mark_changes_nothing(ch: Env) -> None:
+    seeded(ch)
+    key = ch.key.read_bytes()
+    doc = load(ch)
+    doc["keyRotation"] = {"newKeyId": "0123456789abcdef", "mode": "forced"}
+    save(ch, doc)
+    ch.store_creds("c.example", "carol", "SECRET-C")
+    assert ch.key.read_bytes() == key and "keyRotation" not in load(ch)
+    for server, secret in (("a.example", "SECRET-A-123"), ("c.example", "SECRET-C")):
+        assert json.loads(ch.helper("get", server).stdout)["Secret"] == secret
+
+
+def test_entry_key_id_moved_to_another_key_is_never_opened_with_it(ch: Env) -> None:
+    seeded(ch)
+    doc = load(ch)
+    doc["auths"]["a.example"]["keyId"] = "0123456789abcdef"
+    save(ch, doc)
+    proc = ch.helper("get", b"a.example")
+    assert (proc.returncode, proc.stdout) == (1, NOT_FOUND)
+    assert b"SECRET" not in proc.stderr
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+FIELDS = [
+    "version",
+    "keyProvider",
+    "header",
+    "keyRotation",
+    "header.keyId",
+    "header.sealed",
+    "a.keyId",
+    "a.v",
+    "a.expires",
+    "a.user",
+    "a.invalidated",
+]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(field=st.sampled_from(FIELDS), value=_JSON)
+def test_any_metadata_value_is_refused_or_harmless(
+    tmp_path_factory: Any, field: str, value: Any
+) -> None:
+    """Whatever value a field takes: never a wrong secret, never a new key, one line."""
+    ch = make_env(tmp_path_factory.mktemp("meta"))
+    seeded(ch)
+    key = ch.key.read_bytes()
+    doc = load(ch)
+    if field.startswith("header."):
+        doc["header"][field.split(".")[1]] = value
+    elif field.startswith("a."):
+        doc["auths"]["a.example"][field.split(".")[1]] = value
+    else:
+        doc[field] = value
+    save(ch, doc)
+    proc = ch.helper("get", b"a.example")
+    if proc.returncode == 0:
+        assert json.loads(proc.stdout) == {
+            "ServerURL": "a.example",
+            "Username": "alice",
+            "Secret": "SECRET-A-123",
+        }
+    else:
+        assert proc.stdout.count(b"\n") == 1 and b"SECRET" not in proc.stdout + proc.stderr
+        assert b"Traceback" not in proc.stderr
+    proc = ch.helper("store", STORE_REQ)
+    assert ch.key.exists() and ch.key.read_bytes() == key
+    if proc.returncode != 0:
+        assert proc.stdout.count(b"\n") == 1 and b"Traceback" not in proc.stderr
