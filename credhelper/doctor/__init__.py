@@ -16,6 +16,7 @@ from credhelper.doctor.base import (
     FixReport,
 )
 from credhelper.doctor.docker_checks import DockerConfigChecks
+from credhelper.doctor.expiry_checks import ExpiryChecks
 from credhelper.doctor.fixes import Fixes
 from credhelper.doctor.helper_checks import HelperChecks
 from credhelper.doctor.schedule_checks import ScheduleChecks
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 
-class Doctor(DockerConfigChecks, StoreChecks, HelperChecks, ScheduleChecks, Fixes):
+class Doctor(DockerConfigChecks, StoreChecks, ExpiryChecks, HelperChecks, ScheduleChecks, Fixes):
     """Runs every check once; `findings` is the result."""
 
     def run(self) -> list[Finding]:
@@ -43,6 +44,7 @@ class Doctor(DockerConfigChecks, StoreChecks, HelperChecks, ScheduleChecks, Fixe
         self.check_store()
         self.check_key()
         self.check_entries()
+        self.check_expiry()
         self.check_helpers()
         self.check_isulad()
         self.check_schedule()
