@@ -556,3 +556,37 @@ def test_podman_pull_inside_exec(
     digest = run([podman, "image", "inspect", "--format", "{{.Digest}}", pull[-1]], env)
     assert digest.stdout.strip() == image.manifest_digest
     assert job_dirs(env) == []
+
+
+def test_job_files_are_private_whatever_the_umask(job_env: dict[str, str]) -> None:
+    script = (
+        'stat -c "%a %n" "$(dirname "$DOCKER_CONFIG")/.." "$(dirname "$DOCKER_CONFIG")" '
+        '"$DOCKER_CONFIG" "$DOCKER_CONFIG/config.json" "$CREDHELPER_HOME" '
+        '"$CREDHELPER_HOME/config.json"'
+    )
+    proc = subprocess.run(
+        [
+            CLI,
+            "exec",
+            "--login",
+            "r.example",
+            "-u",
+            "ci",
+            "--password-stdin",
+            "--no-verify",
+            "--",
+            SH,
+            "-c",
+            script,
+        ],
+        input="pw-umask\n",
+        capture_output=True,
+        text=True,
+        env=job_env,
+        timeout=120,
+        check=False,
+        preexec_fn=lambda: os.umask(0),
+    )
+    assert proc.returncode == 0, proc.stderr
+    modes = [line.split()[0] for line in proc.stdout.splitlines()]
+    assert modes == ["700", "700", "700", "600", "700", "600"], proc.stdout
