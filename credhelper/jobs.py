@@ -191,13 +191,16 @@ def job() -> Iterator[Job]:
 
 
 def _child_dead(path: str) -> bool:
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO must not hang us
     try:
-        fd = os.open(os.path.join(path, CHILD_FILE), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(os.path.join(path, CHILD_FILE), flags)
     except FileNotFoundError:
         return True  # never started, or PR_SET_PDEATHSIG killed it with its parent
     except OSError:
         return False
     with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return False
         text = handle.read(64).decode("ascii", "replace").split()
     if len(text) != 2 or not all(part.isdigit() for part in text):
         return False

@@ -385,10 +385,13 @@ def test_sweep_keeps_live_jobs_and_anything_it_cannot_prove_dead(
         (root / "job-999999996-5-deadbeef" / "child").write_text(f"{os.getpid()} {fields[19]}\n")
         (root / "job-999999999-5-0123abcd" / "child").write_text("garbage\n")
         (root / "job-999999998-5-0123abcd").symlink_to(tmp_path)
+        fifo = root / "job-999999995-5-0123abcd"
+        fifo.mkdir(mode=0o700)
+        os.mkfifo(fifo / "child")  # must neither hang the sweep nor count as proof
         proc = run([CLI, "list"], job_env)
         assert proc.returncode == 0, proc.stderr
         remaining = {p.name for p in root.iterdir()}
-        assert set(others) | {"job-999999998-5-0123abcd"} <= remaining
+        assert set(others) | {"job-999999998-5-0123abcd", fifo.name} <= remaining
         assert tmp_path.exists()
         assert live.poll() is None
         live_dir = Path(info.read_text().splitlines()[0]).parent
