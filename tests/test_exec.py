@@ -593,3 +593,11 @@ def test_job_files_are_private_whatever_the_umask(job_env: dict[str, str]) -> No
     assert proc.returncode == 0, proc.stderr
     modes = [line.split()[0] for line in proc.stdout.splitlines()]
     assert modes == ["700", "700", "700", "600", "700", "600"], proc.stdout
+
+
+def test_background_processes_of_command_end_with_the_job(job_env: dict[str, str]) -> None:
+    proc = run([CLI, "exec", "--", SH, "-c", "sleep 300 >/dev/null 2>&1 & echo $!"], job_env)
+    assert proc.returncode == 0, proc.stderr
+    pid = int(proc.stdout.strip())
+    wait_for(lambda: dead(pid), "the background sleep to be stopped")
+    assert job_dirs(job_env) == []
