@@ -190,3 +190,24 @@ def test_sigkill_of_install_and_migrate_leaves_no_plaintext_after_the_next_run(
         assert _plaintext_files(ch.docker_config) == [], f"round {i}"
         assert backups.stale_temps(str(config)) == []
         assert json.loads(config.read_text())["psFormat"] == "keep"
+
+
+def test_hostile_leftovers_never_break_a_write_or_follow_a_link(ch: Env, tmp_path: Path) -> None:
+    """A directory and a symlink under credhelper's temp and backup names: the write
+    still works, the link's target is neither read, removed nor sealed over."""
+    from credhelper import dockerconfig
+
+    victim = tmp_path / "victim"
+    victim.write_text(json.dumps({"auths": {"r.example": {"auth": AUTH}}}))
+    (ch.docker_config / ".config.json.tmp-1-dir").mkdir()
+    (ch.docker_config / ".config.json.tmp-2-link").symlink_to(victim)
+    (ch.docker_config / "config.json.bak-20250101T000000Z").symlink_to(victim)
+    (ch.docker_config / "config.json").write_text('{"auths": {}}')
+    assert dockerconfig.ensure_uses_credhelper("r.example")
+    assert victim.exists() and AUTH in victim.read_text()
+    assert not (ch.docker_config / ".config.json.tmp-2-link").is_symlink()  # the link went
+    assert (ch.docker_config / ".config.json.tmp-1-dir").is_dir()
+    path = str(ch.docker_config / "config.json")
+    # Never read through a link (the only backup holding the secret is the symlink).
+    assert backups.plaintext_backups(path, lambda data: AUTH.encode() in data) == []
+    assert backups.purge_sealed_backups("0" * 16, path) == []

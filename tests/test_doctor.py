@@ -566,3 +566,12 @@ def test_login_with_a_broken_config_names_a_step_that_works(ch: Env) -> None:
     proc = ch.cli("login", "r.example", "-u", "u", "--password-stdin", "--no-verify", stdin="pw")
     assert proc.returncode == 0 and "WARNING: logged in, but" not in proc.stderr
     assert json.loads(config.read_text())["credHelpers"] == {"r.example": "credhelper"}
+
+
+def test_helper_not_on_path_names_the_directory_to_add(ch: Env) -> None:
+    from tests.conftest import CLI
+
+    proc = ch.cli("doctor", "--json", env={**ch.env, "PATH": "/usr/bin:/bin"})
+    [finding] = [f for f in json.loads(proc.stdout)["findings"] if f["id"] == "helper.not-on-path"]
+    directory = os.path.dirname(CLI)
+    assert f'export PATH="{directory}:$PATH"' in finding["fix"] and "pipx" not in finding["fix"]

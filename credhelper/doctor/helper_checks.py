@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 from credhelper import dockerconfig
 from credhelper.dockerconfig import HELPER_NAME
@@ -31,8 +32,7 @@ class HelperChecks(DoctorBase):
                 f"{HELPER_EXE} is not on PATH; docker fails with: error getting credentials - "
                 f'err: exec: "{HELPER_EXE}": executable file not found in $PATH',
                 "$PATH",
-                "put the directory holding docker-credential-credhelper on PATH "
-                "(e.g. pipx install credhelper, or scripts/install)",
+                _path_fix(),
             )
         else:
             self._check_helper_runs(exe)
@@ -179,3 +179,12 @@ class HelperChecks(DoctorBase):
                 exe,
                 "remove the other installation or reorder PATH",
             )
+
+
+def _path_fix() -> str:
+    """Name the directory to add: where this credhelper's own helper executable is."""
+    here = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0] or sys.executable)), HELPER_EXE)
+    if os.path.isfile(here) and os.access(here, os.X_OK):
+        directory = os.path.dirname(here)
+        return f'add {directory} to PATH (export PATH="{directory}:$PATH"), or run scripts/install'
+    return "run scripts/install (links docker-credential-credhelper into a directory on PATH)"
