@@ -133,3 +133,11 @@ def test_doctor_command_reports_the_vault_findings(host: Host) -> None:
         for f in json.loads(healthy.stdout)["findings"]
         if f["id"].startswith("vault.") and f["severity"] != "info"
     ]
+
+
+def test_plain_http_to_another_host_warns(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAULT_ADDR", "http://vault.invalid:8200")
+    monkeypatch.setenv("VAULT_TOKEN", host.token)
+    monkeypatch.setenv("CREDHELPER_VAULT_TIMEOUT", "2")
+    found = ids(host.record())
+    assert "vault.plain-http" in found and "vault.unreachable" in found

@@ -17,7 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from credhelper.errors import KeyProblem
+from credhelper.keys.vault.settings import Endpoint
 from tests.conftest import HELPER
 from tests.openbao_server import OpenBao, openbao, private_openbao  # noqa: F401
 from tests.test_vault import Host, make_host
@@ -146,7 +150,15 @@ def test_bad_timeout_setting(host: Host) -> None:
 
 
 def test_bad_address(host: Host) -> None:
-    for addr in ("ftp://vault", "http://", "http://h:99999", "http://user@h:1", "vault:8200"):
+    for addr in (
+        "ftp://vault",
+        "http://",
+        "http://h:99999",
+        "http://user@h:1",
+        "vault:8200",
+        "http://h\x0bX-Injected:1",
+        "http://bücher.example:8200",
+    ):
         assert_one_line_failure(get(host, VAULT_ADDR=addr), "VAULT_ADDR")
 
 
@@ -168,3 +180,29 @@ def test_tls_with_vault_cacert(host: Host, openbao: OpenBao) -> None:  # noqa: F
 def test_a_miss_needs_no_server(host: Host) -> None:
     proc = get(host, "unknown.example", VAULT_ADDR="http://127.0.0.1:9")
     assert proc.returncode == 1 and proc.stdout == NOT_FOUND
+
+
+@given(st.text(max_size=60))
+def test_any_vault_addr_parses_safely_or_is_one_line(text: str) -> None:
+    """Whatever VAULT_ADDR holds, nothing unsafe reaches the request's Host header."""
+    for url in (text, "http://" + text, "https://" + text):
+        try:
+            endpoint = Endpoint(url)
+        except KeyProblem as err:
+            assert err.message.startswith("credhelper: ") and "\n" not in err.message
+            continue
+        assert endpoint.host and all(c.isalnum() or c in ".-_:%" for c in endpoint.host)
+        assert endpoint.host.isascii() and 0 < endpoint.port < 65536
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port", "tls"),
+    [
+        ("https://vault.example.com", "vault.example.com", 443, True),
+        ("http://127.0.0.1:8200/", "127.0.0.1", 8200, False),
+        ("https://[::1]:8201", "::1", 8201, True),
+    ],
+)
+def test_vault_addr_forms(url: str, host: str, port: int, tls: bool) -> None:
+    endpoint = Endpoint(url)
+    assert (endpoint.host, endpoint.port, endpoint.tls) == (host, port, tls)

@@ -52,6 +52,18 @@ def vault_findings(record: Mapping[str, Any] | None) -> list[Finding]:
                 "set VAULT_CACERT to the server's CA file instead",
             )
         )
+    loopback = admin.endpoint.host in ("127.0.0.1", "::1", "localhost")
+    if not admin.endpoint.tls and not loopback:
+        out.append(
+            _finding(
+                "plain-http",
+                WARNING,
+                "VAULT_ADDR is plain http:// to another host: anyone on the path sees the "
+                "token and every unwrapped data key",
+                where,
+                "use the server's https:// address (and VAULT_CACERT)",
+            )
+        )
     if not _server_ok(admin, where, out) or not _token_ok(admin, where, out):
         return out
     _policy(admin, where, mount, key, out)

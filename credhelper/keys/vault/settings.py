@@ -30,6 +30,7 @@ MAX_TIMEOUT = 300.0
 TOKEN_FILE_ENV = "CREDHELPER_VAULT_TOKEN_FILE"  # noqa: S105 -- a variable name
 TIMEOUT_ENV = "CREDHELPER_VAULT_TIMEOUT"
 _TOKEN_LIMIT = 8192
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-_:%")  # names, IPv4, IPv6
 LOGIN_ADVICE = (
     "set VAULT_TOKEN, point CREDHELPER_VAULT_TOKEN_FILE at the agent's token sink, "
     "or log in (bao login / vault login)"
@@ -82,6 +83,8 @@ class Endpoint:
                 f"credhelper: VAULT_ADDR {_shown(url)} has a non-ASCII host; give its "
                 "punycode (xn--) form"
             )
+        if not set(host.lower()) <= _HOST_CHARS:  # it goes into the Host header
+            raise KeyProblem(f"credhelper: VAULT_ADDR {_shown(url)} has an invalid host")
         self.host = host
 
 
