@@ -27,6 +27,8 @@ PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 TEMP_MARK = ".tmp-"
 DEFAULT_LOCK_TIMEOUT = 20.0
+MAX_LOCK_TIMEOUT = 3600.0  # CREDHELPER_LOCK_TIMEOUT above this uses the default
+MIN_LOCK_WAIT = 0.001  # a shorter timer can fire before flock() is even entered
 
 
 def _describe(err: OSError) -> str:
@@ -245,8 +247,9 @@ def lock_timeout() -> float:
         except ValueError:
             value = -1.0
         # "inf" and "nan" parse as floats; an infinite wait is exactly what the
-        # bound exists to prevent, so they fall back to the default.
-        if 0 <= value < float("inf"):  # also rejects nan
+        # bound exists to prevent, so they fall back to the default, as does a
+        # wait beyond MAX_LOCK_TIMEOUT (setitimer cannot even arm 1e12 s).
+        if 0 <= value <= MAX_LOCK_TIMEOUT:  # also rejects nan
             return value
     return DEFAULT_LOCK_TIMEOUT
 
@@ -292,16 +295,29 @@ def _flock_bounded(fd: int, wait: float) -> bool:
         return False
     previous = signal.signal(signal.SIGALRM, _expire)
     try:
-        signal.setitimer(signal.ITIMER_REAL, wait)
         try:
+            # Armed inside the try: a tiny wait may expire before flock() starts.
+            signal.setitimer(signal.ITIMER_REAL, max(wait, MIN_LOCK_WAIT))
             fcntl.flock(fd, fcntl.LOCK_EX)
             return True
         except _LockWaitExpired:
             return False
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            _disarm()
     finally:
         signal.signal(signal.SIGALRM, previous)
+
+
+def _disarm() -> None:
+    """Stop the timer; an alarm that fires while stopping it is absorbed."""
+    import signal
+
+    for _attempt in range(3):
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            return
+        except _LockWaitExpired:
+            continue
 
 
 @contextlib.contextmanager

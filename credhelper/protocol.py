@@ -130,11 +130,22 @@ def parse_store(text: str) -> tuple[str, str, str]:
 # ---------------------------------------------------------------- output
 
 
+class _StdoutFailed(Exception):
+    """stdout itself failed (full, broken pipe, I/O error): reported on stderr by main."""
+
+    def __init__(self, err: OSError) -> None:
+        super().__init__(err.errno)
+        self.err = err
+
+
 def _write(text: str) -> None:
     # surrogateescape: an undecodable argv byte echoed in an error goes out as
     # that byte (as Go would), not as a UnicodeEncodeError.
-    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
-    sys.stdout.buffer.flush()
+    try:
+        sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+        sys.stdout.buffer.flush()
+    except OSError as err:
+        raise _StdoutFailed(err) from None
 
 
 def _hint(text: str) -> None:
@@ -242,10 +253,14 @@ def main() -> int:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ImportError, ValueError, OSError):
         pass
+    from credhelper import stdstreams
+
+    # Closed fds 0-2 become /dev/null before any file is opened (see stdstreams).
+    stdstreams.reserve_std_fds()
     try:
         return run(sys.argv)
-    except BrokenPipeError:
-        return 1
+    except _StdoutFailed as failed:
+        return stdstreams.report_stdout_failure(failed.err)
     except KeyboardInterrupt:
         return 1
     except Exception as err:  # one line, never a traceback on stdout
@@ -254,10 +269,13 @@ def main() -> int:
 
             traceback.print_exc(file=sys.stderr)
         # Only the type: an exception's text could quote input, i.e. a secret.
-        _write(
-            f"credhelper: internal error ({type(err).__name__}); "
-            "set CREDHELPER_DEBUG=1 to see the traceback on stderr\n"
-        )
+        try:
+            _write(
+                f"credhelper: internal error ({type(err).__name__}); "
+                "set CREDHELPER_DEBUG=1 to see the traceback on stderr\n"
+            )
+        except _StdoutFailed as failed:
+            return stdstreams.report_stdout_failure(failed.err)
         return 1
 
 

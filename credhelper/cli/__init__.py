@@ -76,6 +76,17 @@ def _sweep_stale_jobs() -> None:
             raise
 
 
+def _flushed(code: int) -> int:
+    """`code`, unless what is still buffered for stdout cannot be written (then 1)."""
+    from credhelper import stdstreams
+
+    try:
+        sys.stdout.flush()
+    except OSError as err:
+        return stdstreams.report_stdout_failure(err)
+    return code
+
+
 def main() -> int:
     """Entry point of `credhelper`."""
     try:
@@ -84,8 +95,11 @@ def main() -> int:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ImportError, ValueError, OSError):
         pass
-    from credhelper import cleanup
+    from credhelper import cleanup, stdstreams
 
+    # Closed fds 0-2 become /dev/null before any file is opened (see stdstreams).
+    stdstreams.reserve_std_fds()
+    stdstreams.guard_stdout()
     _sweep_stale_jobs()
     try:
         # Signals unwind every command (temp files removed, children stopped).
@@ -93,7 +107,9 @@ def main() -> int:
             cli.main(prog_name="credhelper", standalone_mode=True)
     except SystemExit as done:
         code = done.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
+        return _flushed(code if isinstance(code, int) else (0 if code is None else 1))
+    except stdstreams.StdoutError as err:
+        return stdstreams.report_stdout_failure(err)
     except Exception as err:  # one line, never a traceback unless asked for
         if os.environ.get("CREDHELPER_DEBUG") == "1":
             import traceback
@@ -105,4 +121,4 @@ def main() -> int:
             err=True,
         )
         return int(ExitCode.ERROR)
-    return 0
+    return _flushed(0)

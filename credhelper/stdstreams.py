@@ -1,0 +1,95 @@
+"""Closed and failing standard streams, for both executables (stdlib only: on the hot path).
+
+- A closed fd 0, 1 or 2 (`<&-`, `>&-`, `2>&-`) is reopened on /dev/null before
+  anything else runs. Besides giving Python usable sys.std* objects, this keeps
+  the next open() from landing on fd 1 or 2, where an error message or a child's
+  output would be written into the store or a key file. A closed stdin then reads
+  as empty input, a closed stdout or stderr discards what is written, as the
+  reference Go helpers do.
+- A stdout that fails (full disk, `>/dev/full`, a broken pipe, an I/O error)
+  gives one line on stderr and exit 1: `neutralise_stdout()` points fd 1 at
+  /dev/null first, so the interpreter's final flush cannot print a traceback.
+  The CLI's sys.stdout raises StdoutError (`guard_stdout()`), so that failure is
+  told apart from every other OSError.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+
+
+def reserve_std_fds() -> None:
+    """Reopen any closed fd among 0, 1, 2 on /dev/null and give Python streams for them."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stdin is None:
+        sys.stdin = open(0, encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+
+
+class StdoutError(OSError):
+    """A write to (or flush of) the CLI's stdout failed."""
+
+
+class _GuardedText(io.TextIOWrapper):
+    """sys.stdout for the CLI: its own failures raise StdoutError, told apart from others."""
+
+    def write(self, text: str) -> int:
+        try:
+            return super().write(text)
+        except OSError as err:
+            raise StdoutError(err.errno, err.strerror) from None
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as err:
+            raise StdoutError(err.errno, err.strerror) from None
+
+
+def guard_stdout() -> None:
+    """Make sys.stdout raise StdoutError on failure (the CLI; the helper has its own _write)."""
+    out = sys.stdout
+    if isinstance(out, _GuardedText) or not isinstance(out, io.TextIOWrapper):
+        return
+    try:
+        out.flush()
+        binary = open(1, "wb", closefd=False)  # noqa: SIM115 - lives as long as the process
+    except OSError:
+        return
+    sys.stdout = _GuardedText(
+        binary, encoding=out.encoding, errors=out.errors, line_buffering=out.line_buffering
+    )
+
+
+def neutralise_stdout() -> None:
+    """Send anything still buffered for stdout to /dev/null, so exit cannot fail on it."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+    except OSError:
+        pass
+
+
+def report_stdout_failure(err: OSError) -> int:
+    """One line on stderr for a failed stdout; returns the exit code (1)."""
+    neutralise_stdout()
+    reason = err.strerror or type(err).__name__
+    try:
+        sys.stderr.write(f"credhelper: cannot write to standard output: {reason}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 1

@@ -1,0 +1,195 @@
+"""Robustness at the edges, with real processes of both executables.
+
+- CREDHELPER_LOCK_TIMEOUT at the extremes (1e-7, 1e12, and other values outside
+  0..3600 s) with the store lock held: the lock-timeout line (exit 7 for the CLI,
+  the one-line error and exit 1 for the protocol helper), never "internal error".
+- A closed stdin (`<&-`): empty input, one clear line.
+- A closed stdout (`>&-`): the output is discarded as the Go helpers do; no traceback.
+- A full stdout (`>/dev/full`): one line on stderr, exit 1, no traceback.
+- Closed fds 1 and 2 while writing: the store still parses (no file can land on them).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from tests.conftest import CLI, HELPER, Env
+
+SERVER = "edge.example:5000"
+
+
+def _store_request(secret: str) -> bytes:
+    return json.dumps({"ServerURL": SERVER, "Username": "u", "Secret": secret}).encode()
+
+
+def _closing(*fds: int) -> Callable[[], None]:
+    def close() -> None:
+        for fd in fds:
+            os.close(fd)
+
+    return close
+
+
+def _run(
+    argv: list[str],
+    env: dict[str, str],
+    stdin: bytes | None = b"",
+    close: tuple[int, ...] = (),
+    stdout: int | IO[bytes] | None = subprocess.PIPE,
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        argv,
+        input=stdin,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=120,
+        check=False,
+        preexec_fn=_closing(*close) if close else None,
+    )
+
+
+def _no_internal_error(proc: subprocess.CompletedProcess[bytes]) -> None:
+    text = (proc.stdout or b"").decode(errors="replace") + proc.stderr.decode(errors="replace")
+    assert "internal error" not in text and "Traceback" not in text, text
+
+
+# ---------------------------------------------------------------- lock timeouts
+
+
+@pytest.mark.parametrize("raw", ["1e-7", "1e12", "0"])
+def test_lock_timeout_extremes_give_the_lock_line(ch: Env, raw: str) -> None:
+    ch.store_creds(SERVER, "u", "s0")
+    lock_path = ch.home / "config.json.lock"
+    env = {**ch.env, "CREDHELPER_LOCK_TIMEOUT": raw}
+    with open(lock_path, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        # Both writers wait side by side (a bad value means the default 20 s).
+        cli = subprocess.Popen(
+            [CLI, "login", SERVER, "-u", "u", "--password-stdin", "--no-verify"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        helper = subprocess.Popen(
+            [HELPER, "store"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        cli_out, cli_err = cli.communicate(b"s1\n", timeout=120)
+        helper_out, helper_err = helper.communicate(_store_request("s2"), timeout=120)
+    assert cli.returncode == 7, cli_err
+    lines = cli_err.decode().strip().splitlines()
+    assert len(lines) == 1 and str(lock_path) in lines[0] and "CREDHELPER_LOCK_TIMEOUT" in lines[0]
+    assert helper.returncode == 1
+    text = helper_out.decode()
+    assert text.count("\n") == 1 and str(lock_path) in text, text
+    for out in (cli_out + cli_err, helper_out + helper_err):
+        assert b"internal error" not in out and b"Traceback" not in out
+    got = json.loads(ch.helper("get", SERVER).stdout)
+    assert got["Secret"] == "s0"  # nothing changed
+
+
+# ---------------------------------------------------------------- closed / full streams
+
+
+@pytest.mark.parametrize(
+    ("action", "line"),
+    [
+        ("get", "no credentials server URL"),
+        ("erase", "no credentials server URL"),
+        ("store", "EOF"),
+    ],
+)
+def test_helper_with_closed_stdin(ch: Env, action: str, line: str) -> None:
+    proc = _run([HELPER, action], ch.env, stdin=None, close=(0,))
+    _no_internal_error(proc)
+    assert proc.returncode == 1
+    assert proc.stdout.decode() == line + "\n"
+
+
+def test_cli_with_closed_stdin(ch: Env) -> None:
+    proc = _run(
+        [CLI, "login", SERVER, "-u", "u", "--password-stdin", "--no-verify"],
+        ch.env,
+        stdin=None,
+        close=(0,),
+    )
+    _no_internal_error(proc)
+    assert proc.returncode == 2
+    assert proc.stderr.decode().strip() == "credhelper: the password on stdin is empty"
+    assert not ch.store.exists()
+
+
+@pytest.mark.parametrize("action", ["get", "list", "version"])
+def test_helper_with_closed_stdout(ch: Env, action: str) -> None:
+    ch.store_creds(SERVER, "u", "s0")
+    proc = _run([HELPER, action], ch.env, stdin=SERVER.encode(), close=(1,), stdout=None)
+    _no_internal_error(proc)
+    assert proc.stderr == b""
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("args", [["list"], ["version"], ["doctor"], ["--help"]])
+def test_cli_with_closed_stdout(ch: Env, args: list[str]) -> None:
+    ch.store_creds(SERVER, "u", "s0")
+    proc = _run([CLI, *args], ch.env, close=(1,), stdout=None)
+    _no_internal_error(proc)
+    assert "Traceback" not in proc.stderr.decode()
+
+
+@pytest.mark.parametrize("action", ["get", "list", "version"])
+def test_helper_with_full_stdout(ch: Env, action: str) -> None:
+    ch.store_creds(SERVER, "u", "s0")
+    with open("/dev/full", "wb") as full:
+        proc = _run([HELPER, action], ch.env, stdin=SERVER.encode(), stdout=full)
+    _no_internal_error(proc)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [
+        "credhelper: cannot write to standard output: No space left on device"
+    ]
+
+
+@pytest.mark.parametrize(
+    "args", [["list"], ["version"], ["doctor"], ["--help"], ["list", "--json"]]
+)
+def test_cli_with_full_stdout(ch: Env, args: list[str]) -> None:
+    ch.store_creds(SERVER, "u", "s0")
+    with open("/dev/full", "wb") as full:
+        proc = _run([CLI, *args], ch.env, stdout=full)
+    _no_internal_error(proc)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines()[-1:] == [
+        "credhelper: cannot write to standard output: No space left on device"
+    ]
+
+
+def test_closed_stdout_and_stderr_cannot_receive_store_writes(ch: Env) -> None:
+    """With fds 1 and 2 closed, a file opened while writing would get one of them."""
+    for secret in ("s1", "s2"):
+        proc = _run([HELPER, "store"], ch.env, stdin=_store_request(secret), close=(1, 2))
+        assert proc.returncode == 0
+    login = _run(
+        [CLI, "login", SERVER, "-u", "u", "--password-stdin", "--no-verify"],
+        ch.env,
+        stdin=b"s3\n",
+        close=(1, 2),
+        stdout=None,
+    )
+    assert login.returncode == 0
+    json.loads(ch.store.read_text())  # still a document
+    got = json.loads(ch.helper("get", SERVER).stdout)
+    assert got["Secret"] == "s3"
+    leftovers = [p.name for p in Path(ch.home).iterdir() if ".tmp" in p.name]
+    assert leftovers == []
