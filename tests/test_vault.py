@@ -168,3 +168,10 @@ def test_install_to_vault_keeps_existing_file_logins(tmp_path: Path, openbao: Op
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not ch.key.exists()
     assert json.loads(ch.helper("get", "reg.example").stdout)["Secret"] == "pw"
+
+
+def test_readme_runner_policy_is_the_one_doctor_prints_and_the_tests_grant() -> None:
+    from credhelper.keys.vault.policy import runner_policy
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "```hcl\n" + runner_policy("transit", "credhelper") + "```" in readme

@@ -162,6 +162,14 @@ def test_bad_address(host: Host) -> None:
         assert_one_line_failure(get(host, VAULT_ADDR=addr), "VAULT_ADDR")
 
 
+def test_a_password_in_vault_addr_is_never_shown(host: Host) -> None:
+    for addr in ("http://admin:hunter2@127.0.0.1:1", "http://admin:hunter2@h\x0b:1"):
+        proc = get(host, VAULT_ADDR=addr)
+        assert proc.returncode == 1 and b"hunter2" not in proc.stdout + proc.stderr
+    doctor = host.ch.cli("doctor", "--json", env={**host.ch.env, "VAULT_ADDR": addr})
+    assert "hunter2" not in doctor.stdout + doctor.stderr
+
+
 def test_tls_with_vault_cacert(host: Host, openbao: OpenBao) -> None:  # noqa: F811
     ok = get(host, VAULT_ADDR=openbao.tls_addr, VAULT_CACERT=str(openbao.ca_file))
     assert ok.returncode == 0, ok.stdout

@@ -39,8 +39,9 @@ def vault_findings(record: Mapping[str, Any] | None) -> list[Finding]:
 
         admin = Admin()
     except KeyProblem as err:
-        addr = settings.env("VAULT_ADDR", "BAO_ADDR") or settings.DEFAULT_ADDR
-        return [_finding("config", ERROR, err.message, addr, "fix the variable it names")]
+        return [
+            _finding("config", ERROR, err.message, settings.shown_addr(), "fix the variable it names")
+        ]
     where = admin.endpoint.url
     if settings.env("VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY"):
         out.append(

@@ -63,8 +63,7 @@ class VaultKeyProvider:
         return cls({"name": NAME, "mount": mount, "key": key}, directory)
 
     def describe(self) -> str:
-        addr = settings.env("VAULT_ADDR", "BAO_ADDR") or settings.DEFAULT_ADDR
-        where = f"{self.transit.where()} on {addr}"
+        where = f"{self.transit.where()} on {settings.shown_addr()}"
         if self.retired:
             return f"data key of the {where}, retired by its min_decryption_version,"
         return f"data key wrapped by the {where}"

@@ -89,7 +89,16 @@ class Endpoint:
 
 
 def _shown(text: str) -> str:
-    return repr(text[:200])
+    """The address for a message, without any user:password@ part."""
+    scheme, sep, rest = text.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return repr((scheme + sep + rest)[:200])
+
+
+def shown_addr() -> str:
+    """VAULT_ADDR as messages show it (never a user:password@ part)."""
+    return _shown(env("VAULT_ADDR", "BAO_ADDR") or DEFAULT_ADDR)[1:-1]
 
 
 def endpoint() -> Endpoint:
