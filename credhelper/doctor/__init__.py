@@ -21,6 +21,7 @@ from credhelper.doctor.fixes import Fixes
 from credhelper.doctor.helper_checks import HelperChecks
 from credhelper.doctor.schedule_checks import ScheduleChecks
 from credhelper.doctor.store_checks import StoreChecks
+from credhelper.doctor.vault_checks import VaultChecks
 
 __all__ = [
     "ERROR",
@@ -36,13 +37,22 @@ __all__ = [
 ]
 
 
-class Doctor(DockerConfigChecks, StoreChecks, ExpiryChecks, HelperChecks, ScheduleChecks, Fixes):
+class Doctor(
+    DockerConfigChecks,
+    StoreChecks,
+    ExpiryChecks,
+    HelperChecks,
+    ScheduleChecks,
+    VaultChecks,
+    Fixes,
+):
     """Runs every check once; `findings` is the result."""
 
     def run(self) -> list[Finding]:
         self.check_docker_config()
         self.check_store()
         self.check_key()
+        self.check_vault()
         self.check_entries()
         self.check_expiry()
         self.check_helpers()
