@@ -63,7 +63,7 @@ def assert_refused_and_unchanged(ch: Env, cause: str) -> None:
     assert after == before
 
 
-EDITS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+EDITS: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
     ("provider record added", lambda d: d.update(keyProvider={"name": "file"}), "keyProvider"),
     (
         "provider record extra",
@@ -85,7 +85,7 @@ EDITS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 
 @pytest.mark.parametrize(("name", "edit", "cause"), EDITS, ids=[e[0] for e in EDITS])
 def test_edited_metadata_is_refused_in_one_line(
-    ch: Env, name: str, edit: Callable[[dict[str, Any]], None], cause: str
+    ch: Env, name: str, edit: Callable[[dict[str, Any]], object], cause: str
 ) -> None:
     seeded(ch)
     doc = load(ch)
@@ -127,8 +127,8 @@ def test_a_backend_naming_any_module_is_refused_before_import(ch: Env) -> None:
         assert proc.returncode == 1 and "refusing keyring backend" in line, proc.stdout
         assert b"Beautiful is better" not in proc.stdout + proc.stderr
         env = {**ch.env, "CREDHELPER_KEYRING_BACKEND": backend}
-        proc = ch.cli("list", env=env)
-        assert proc.returncode != 0 and b"Beautiful" not in (proc.stdout + proc.stderr).encode()
+        listed = ch.cli("list", env=env)
+        assert listed.returncode != 0 and "Beautiful" not in listed.stdout + listed.stderr
 
 
 @pytest.fixture
@@ -148,9 +148,9 @@ def test_keyring_store_edited_to_file_never_makes_a_plaintext_key(kr: Env) -> No
     assert doc["keyProvider"]["name"] == "keyring"
     doc["keyProvider"] = {"name": "file"}
     save(kr, doc)
-    proc = kr.helper("store", STORE_REQ)
-    line = one_line(proc.stdout)
-    assert proc.returncode == 1 and "refusing to create a new key" in line
+    stored = kr.helper("store", STORE_REQ)
+    line = one_line(stored.stdout)
+    assert stored.returncode == 1 and "refusing to create a new key" in line
     assert "credhelper rotate" in line  # the fix is named
     assert not kr.key.exists(), "a plaintext aeskey appeared beside a keyring store"
     assert b"NEW-SECRET" not in kr.store.read_bytes()

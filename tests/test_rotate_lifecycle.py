@@ -1,0 +1,326 @@
+"""The key's lifecycle (#10 items 4 and 9, #11): age, --if-older-than, kept usernames,
+lost-key entries under --reencrypt, old-key copies after a forced rotation, and a
+rotation killed between the store write and the key promotion.
+
+Real executables; time moved with faketime; concurrency with real processes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from credhelper import crypto
+from tests.conftest import CLI, Env, require_tool
+
+FINDINGS = 10
+
+
+def faked(
+    ch: Env, offset: str | None, *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    argv = [CLI, *args]
+    if offset is not None:
+        argv = [require_tool("faketime"), offset, *argv]
+    return subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, env=ch.env, timeout=120, check=False
+    )
+
+
+def one_json_line(text: str) -> dict[str, Any]:
+    assert text.endswith("\n") and text.count("\n") == 1, text
+    out: dict[str, Any] = json.loads(text)
+    return out
+
+
+def seed(ch: Env) -> None:
+    ch.store_creds("a.example", "alice", "SECRET-A-1")
+    ch.store_creds("b.example", "bob", "SECRET-B-2")
+
+
+def entries(ch: Env) -> dict[str, dict[str, Any]]:
+    return {e["server"]: e for e in json.loads(faked(ch, None, "list", "--json").stdout)}
+
+
+# ------------------------------------------------------------------ key age
+
+
+def test_list_shows_when_the_key_was_made(ch: Env) -> None:
+    seed(ch)
+    listed = entries(ch)
+    created = listed["a.example"]["keyCreated"]
+    assert created and created == listed["b.example"]["keyCreated"]
+    human = faked(ch, None, "list").stdout
+    assert f"Key created: {created}" in human
+
+
+def test_a_v1_store_has_no_known_key_age(tmp_path: Path, ch: Env) -> None:
+    import shutil
+
+    fixture = Path(__file__).parent / "data" / "v1"
+    shutil.copytree(fixture, ch.home, dirs_exist_ok=True)
+    for p in ch.home.iterdir():
+        p.chmod(0o600)
+    ch.home.chmod(0o700)
+    assert {e["keyCreated"] for e in entries(ch).values()} == {None}
+    assert "Key created: unknown" in faked(ch, None, "list").stdout
+
+
+# ------------------------------------------------------------------ --if-older-than
+
+
+def test_if_older_than_rotates_only_an_older_key(ch: Env) -> None:
+    seed(ch)
+    key = ch.key.read_bytes()
+    store = ch.store.read_bytes()
+    young = faked(ch, "+29 days", "rotate", "--if-older-than", "30d", "--yes", "--json")
+    assert young.returncode == 0
+    result = one_json_line(young.stdout)
+    assert result["rotated"] is False and result["keyProvider"] == "file"
+    assert ch.key.read_bytes() == key and ch.store.read_bytes() == store
+    human = faked(ch, "+29 days", "rotate", "--if-older-than", "30d", "--yes")
+    assert (
+        human.returncode == 0
+        and "Not rotated" in human.stdout
+        and "nothing changed" in human.stdout
+    )
+    old = faked(
+        ch, "+31 days", "rotate", "--if-older-than", "30d", "--yes", "--json", "--reencrypt"
+    )
+    assert old.returncode == 0
+    result = one_json_line(old.stdout)
+    assert result["rotated"] is True and result["reencrypted"] == ["a.example", "b.example"]
+    assert ch.key.read_bytes() != key
+    # The new key's age starts at the (faked) rotation time: the next run does nothing.
+    again = faked(ch, "+32 days", "rotate", "--if-older-than", "30d", "--yes", "--json")
+    assert one_json_line(again.stdout)["rotated"] is False
+
+
+def test_concurrent_if_older_than_runs_rotate_once(ch: Env) -> None:
+    seed(ch)
+    faketime = require_tool("faketime")
+    argv = [
+        faketime,
+        "+2 hours",
+        CLI,
+        "rotate",
+        "--if-older-than",
+        "1h",
+        "--yes",
+        "--json",
+        "--reencrypt",
+    ]
+    procs = [
+        subprocess.Popen(argv, env=ch.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        results.append(one_json_line(out.decode()))
+    assert sorted(r["rotated"] for r in results) == [False, False, False, True]
+    [winner] = [r for r in results if r["rotated"]]
+    assert {r["oldKeyId"] for r in results if not r["rotated"]} == {winner["newKeyId"]}
+    got = ch.helper("get", b"a.example")
+    assert json.loads(got.stdout)["Secret"] == "SECRET-A-1"
+
+
+@pytest.mark.parametrize("value", ["90", "1y", "-1d", "0d", "1.5h", ""])
+def test_bad_durations_are_usage_errors(ch: Env, value: str) -> None:
+    seed(ch)
+    store = ch.store.read_bytes()
+    proc = faked(ch, None, "rotate", "--if-older-than", value, "--yes")
+    assert proc.returncode == 2 and "invalid duration" in proc.stderr
+    assert ch.store.read_bytes() == store
+
+
+def test_env_provider_refuses_if_older_than(ch: Env) -> None:
+    ch.env = {**ch.env, "CREDHELPER_AESKEY": base64.b64encode(os.urandom(32)).decode()}
+    seed(ch)
+    store = ch.store.read_bytes()
+    proc = faked(ch, None, "rotate", "--if-older-than", "1d", "--yes")
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "secret system" in proc.stderr
+    assert ch.store.read_bytes() == store
+
+
+# ------------------------------------------------------------------ usernames kept
+
+
+def test_forced_rotation_keeps_usernames_and_names_every_registry(ch: Env) -> None:
+    seed(ch)
+    ch.store_creds("https://index.docker.io/v1/", "hubuser", "SECRET-H")
+    proc = faked(ch, None, "rotate", "--yes", "--json")
+    result = one_json_line(proc.stdout)
+    assert result["needsLogin"] == ["a.example", "b.example", "https://index.docker.io/v1/"]
+    listed = entries(ch)
+    assert {s: (e["state"], e["username"]) for s, e in listed.items()} == {
+        "a.example": ("needs-relogin", "alice"),
+        "b.example": ("needs-relogin", "bob"),
+        "https://index.docker.io/v1/": ("needs-relogin", "hubuser"),
+    }
+    raw = ch.store.read_bytes()
+    assert b"alice" not in raw and b"hubuser" not in raw  # sealed, not plaintext
+    # A second forced rotation keeps them too (re-sealed under the next key).
+    human = faked(ch, None, "rotate", "--yes")
+    for line in (
+        "credhelper login a.example",
+        "credhelper login b.example",
+        "  credhelper login\n",
+    ):
+        assert line in human.stdout
+    assert entries(ch)["b.example"]["username"] == "bob"
+    # `credhelper login SERVER` defaults -u to the remembered username.
+    login = faked(
+        ch, None, "login", "a.example", "--password-stdin", "--no-verify", stdin="NEWPW\n"
+    )
+    assert login.returncode == 0, login.stderr
+    assert json.loads(ch.helper("get", b"a.example").stdout)["Username"] == "alice"
+
+
+# ------------------------------------------------------------------ old-key copies
+
+
+def _opens(sealer: crypto.Sealer, server: str, entry: dict[str, Any]) -> bool:
+    try:
+        sealer.unseal(server, entry["sealed"])
+        return True
+    except crypto.SealError:
+        pass
+    try:
+        sealer.unseal_entry(server, entry["sealed"], entry.get("expires", ""))
+        return True
+    except crypto.SealError:
+        return False
+
+
+def _openable_with(key: bytes, directory: Path) -> list[str]:
+    """Every sealed entry in any file of `directory` that `key` opens (v1 or v2)."""
+    sealer = crypto.Sealer(key)
+    found = []
+    for path in directory.iterdir():
+        try:
+            doc = json.loads(path.read_bytes())
+        except (ValueError, UnicodeDecodeError, IsADirectoryError):
+            continue
+        auths = doc.get("auths") if isinstance(doc, dict) else None
+        for server, entry in (auths or {}).items():
+            sealed = isinstance(entry, dict) and isinstance(entry.get("sealed"), str)
+            if sealed and _opens(sealer, server, entry):
+                found.append(f"{path.name}:{server}")
+    return found
+
+
+def test_forced_rotation_removes_every_backup_the_old_key_opens(ch: Env) -> None:
+    seed(ch)
+    ch.store_creds("c.example", "carol", "SECRET-C")
+    doc = json.loads(ch.store.read_bytes())
+    blob = bytearray(base64.b64decode(doc["auths"]["c.example"]["sealed"]))
+    blob[-1] ^= 1
+    doc["auths"]["c.example"]["sealed"] = base64.b64encode(bytes(blob)).decode()
+    ch.store.write_text(json.dumps(doc))
+    fixed = faked(ch, None, "doctor", "--fix", "--json")
+    assert fixed.returncode in (0, FINDINGS), fixed.stderr
+    backups = sorted(p.name for p in ch.home.iterdir() if ".bak-" in p.name)
+    assert backups, "doctor --fix wrote no backup of the store"
+    old_key = ch.key.read_bytes()
+    assert _openable_with(old_key, ch.home)
+    proc = faked(ch, None, "rotate", "--yes", "--json")
+    result = one_json_line(proc.stdout)
+    assert sorted(Path(p).name for p in result["removedBackups"]) == backups
+    assert _openable_with(old_key, ch.home) == []
+    assert not [p for p in ch.home.iterdir() if ".bak-" in p.name]
+    # Nothing to remove the next time; the human output says what it removed.
+    assert (
+        one_json_line(faked(ch, None, "rotate", "--yes", "--json").stdout)["removedBackups"] == []
+    )
+
+
+def test_human_rotate_says_what_it_removed(ch: Env) -> None:
+    seed(ch)
+    backup = ch.home / "config.json.bak-20260101T000000Z"
+    backup.write_bytes(ch.store.read_bytes())
+    out = faked(ch, None, "rotate", "--yes").stdout
+    assert f"Removed {backup}" in out and not backup.exists()
+
+
+# ------------------------------------------------------------------ lost-key entries
+
+
+def test_reencrypt_keeps_lost_key_entries_exactly_and_reports_them(ch: Env) -> None:
+    seed(ch)
+    original = json.loads(ch.store.read_bytes())["auths"]
+    saved_key = ch.key.read_bytes()
+    ch.key.unlink()
+    fd = os.open(ch.key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, os.urandom(32))  # e.g. a key file restored from the wrong machine
+    os.close(fd)
+    proc = faked(ch, None, "rotate", "--reencrypt", "--yes", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = one_json_line(proc.stdout)
+    assert result["keptLostKey"] == ["a.example", "b.example"] and result["needsLogin"] == []
+    assert json.loads(ch.store.read_bytes())["auths"] == original  # untouched, byte for byte
+    human = faked(ch, None, "rotate", "--reencrypt", "--yes").stdout
+    assert "Kept 2 login(s) exactly as they were" in human
+    # The entries still open with the key that sealed them.
+    sealer = crypto.Sealer(saved_key)
+    for server, entry in original.items():
+        assert sealer.unseal_entry(server, entry["sealed"])[1].startswith("SECRET-")
+
+
+# ------------------------------------------------------------------ killed between steps
+
+
+def test_rotation_killed_after_the_store_write_is_named_and_finished_by_doctor(ch: Env) -> None:
+    seed(ch)
+    old_key = ch.key.read_bytes()
+    fifo = ch.root / "trace.fifo"
+    os.mkfifo(fifo, 0o600)
+    env = {**ch.env, "CREDHELPER_ROTATE_TRACE": str(fifo)}
+    proc = subprocess.Popen(
+        [CLI, "rotate", "--reencrypt", "--yes"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        # Each step opens the FIFO to report itself and blocks until we read: after
+        # "pending-written" the store is rewritten, then the rotation blocks again
+        # before promoting the key. Kill it there.
+        with open(fifo, "rb") as reader:
+            assert reader.read() == b"pending-written\n"
+        deadline = time.monotonic() + 30
+        while b"keyRotation" not in ch.store.read_bytes():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+        if proc.stderr:
+            proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert ch.key.read_bytes() == old_key and (ch.home / "aeskey.pending").exists()
+    assert {e["state"] for e in entries(ch).values()} == {"ok"}
+    out = json.loads(faked(ch, None, "doctor", "--json").stdout)
+    found = {f["id"]: f for f in out["findings"]}
+    assert "key.mismatch" not in found
+    assert (
+        "store.rotation-unfinished" in found
+        and "restore" not in found["store.rotation-unfinished"]["fix"]
+    )
+    fixed = faked(ch, None, "doctor", "--fix", "--json")
+    assert fixed.returncode in (0, FINDINGS), fixed.stderr
+    assert not (ch.home / "aeskey.pending").exists() and ch.key.read_bytes() != old_key
+    assert "keyRotation" not in json.loads(ch.store.read_bytes())
+    after = json.loads(faked(ch, None, "doctor", "--json").stdout)
+    assert not {f["id"] for f in after["findings"]} & {"store.rotation-unfinished", "key.mismatch"}
+    assert json.loads(ch.helper("get", b"b.example").stdout)["Secret"] == "SECRET-B-2"
