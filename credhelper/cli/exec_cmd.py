@@ -252,7 +252,8 @@ def command(args: tuple[str, ...]) -> None:
 
     \b
     Exit status: COMMAND's (128+N if a signal N ended it); 2 bad usage;
-    5 a login was rejected; 6 registry unreachable; 126/127 COMMAND cannot be run.
+    4 unsafe jobs directory; 5 a login was rejected; 6 registry unreachable;
+    126/127 COMMAND cannot be run / not found.
     """
     logins, argv = parse_args(list(args))
     with cleanup.guard():
