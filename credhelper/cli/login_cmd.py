@@ -115,6 +115,17 @@ def _stored(key: str) -> tuple[str, str] | None:
     return creds.username, creds.secret
 
 
+def _remembered(key: str) -> str | None:
+    """The username last stored for `key`, kept even by a forced rotation or an expiry."""
+    from credhelper.registry import TOKEN_USERNAME
+
+    try:
+        user = Store().remembered_username(key)
+    except CredhelperError:
+        return None
+    return user if user and user != TOKEN_USERNAME else None
+
+
 def route_to_credhelper(key: str) -> bool:
     """Make docker (and skopeo/podman, which read the same file) ask credhelper for `key`.
 
@@ -176,7 +187,7 @@ def obtain_and_login(
                 username = _prompt_username(username)
         elif _interactive():
             default = stored[0] if stored and stored[0] != registry.TOKEN_USERNAME else None
-            username = _prompt_username(default)
+            username = _prompt_username(default or _remembered(key))
         else:
             raise _no_terminal(key)
     if password is None:
@@ -296,6 +307,7 @@ def command(
         raise UsageError("credhelper: --password and --password-stdin are mutually exclusive")
     expires = parse_expiry(expires_in, expires_at)
     if password_stdin:
+        username = username or _remembered(reference.server_key(server))
         if not username:
             raise UsageError("credhelper: --password-stdin needs the user name: -u USER")
         password = _read_password_stdin()
