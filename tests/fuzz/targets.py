@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from typing import Any
 
 from credhelper import gojson, protocol, store
 from credhelper.errors import CredhelperError
@@ -59,7 +60,7 @@ def store_document(data: bytes) -> None:
         assert "\n" not in err.message, "multi-line error"
         return
     os.environ[env_keys.ENV_KEY] = FUZZ_KEY
-    snap = store.Snapshot(doc, "/fuzz/config.json")
+    snap = store.Snapshot(doc, "/fuzz/config.json", "/fuzz")
     try:
         for server in snap.servers():
             with contextlib.suppress(CredhelperError):
@@ -130,8 +131,44 @@ def seeds(target: str) -> list[bytes]:
             },
         }
         marked = dict(doc, keyRotation={"newKeyId": sealer.key_id, "mode": "forced"})
-        return [json.dumps(doc).encode(), json.dumps(marked, indent=1).encode(), b"{}"]
+        return [
+            json.dumps(doc).encode(),
+            json.dumps(marked, indent=1).encode(),
+            json.dumps(_v2_seed(sealer)).encode(),
+            b"{}",
+        ]
     return [bytes(range(32)), FUZZ_KEY.encode() + b"\n", b""]
+
+
+def _v2_seed(sealer: Any) -> dict[str, Any]:
+    """A format-2 store: authenticated header, an expiring entry, a kept username."""
+    from credhelper import crypto
+    from credhelper.store import model
+
+    header = sealer.seal_record(
+        crypto.DOMAIN_HEADER, "", model.header_plaintext({"name": "env"}, None)
+    )
+    user = sealer.seal_record(crypto.DOMAIN_USERNAME, "gone.example", b'{"Username": "u"}')
+    return {
+        "version": 2,
+        "keyProvider": {"name": "env"},
+        "header": {"sealed": header, "keyId": sealer.key_id},
+        "auths": {
+            "r.example": {
+                "sealed": sealer.seal_entry("r.example", "u", "p", "2099-01-01T00:00:00Z"),
+                "keyId": sealer.key_id,
+                "updated": "2026-01-01T00:00:00Z",
+                "v": 2,
+                "expires": "2099-01-01T00:00:00Z",
+            },
+            "gone.example": {
+                "invalidated": "2026-01-01T00:00:00Z",
+                "reason": "key rotation",
+                "user": user,
+                "keyId": sealer.key_id,
+            },
+        },
+    }
 
 
 # Tokens that help the fuzzer build JSON (libFuzzer -dict format).
@@ -139,7 +176,7 @@ JSON_DICT = [
     "{", "}", "[", "]", ":", ",", '"', "\\u", "\\ud800", "null", "true", "false", "-0.5e+3",
     '"ServerURL"', '"Username"', '"Secret"', '"version"', '"auths"', '"sealed"', '"keyId"',
     '"invalidated"', '"reason"', '"updated"', '"keyProvider"', '"keyRotation"', '"name"',
-    '"newKeyId"', '"mode"', "1",
+    '"newKeyId"', '"mode"', "1", '"header"', '"v"', '"expires"', '"user"', "2",
 ]  # fmt: skip
 
 
