@@ -334,3 +334,23 @@ def test_unit_runs_exactly_the_job_whatever_the_paths(tmp_path: Path, a: str, b:
     assert argv == job.argv()
     assert env == {"CREDHELPER_HOME": str(home), "DOCKER_CONFIG": str(dc)}
     assert systemd.parse_service(systemd.render_service(job)) == job
+
+
+def test_concurrent_schedules_leave_one_line_and_the_rest(ch: Env) -> None:
+    with crontab_kept():
+        crontab_set(FOREIGN)
+        procs = [
+            subprocess.Popen(
+                [CLI, "rotate", "--schedule", period],
+                env=ch.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for period in ("30d", "12h", "2w", "90d", "1d")
+        ]
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+        text = crontab_list()
+        (line,) = our_lines(text)
+        assert text == FOREIGN + line + "\n"

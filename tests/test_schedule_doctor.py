@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +167,33 @@ def test_schedule_of_another_store_is_only_mentioned(ch: Env, tmp_path: Path) ->
         found = findings(doctor(ch, faketime="+90 days"))
         assert set(found) == {"schedule.other-store"}
         assert found["schedule.other-store"]["severity"] == "info"
+
+
+def test_doctor_runs_the_scheduled_executable_without_secrets_in_its_env(
+    ch: Env, tmp_path: Path
+) -> None:
+    """doctor asks the scheduled executable for its version; key and token variables
+    of doctor's own environment never reach it."""
+    dump = tmp_path / "env.json"
+    probe = tmp_path / "probe" / "credhelper"
+    probe.parent.mkdir()
+    probe.write_text(
+        f"#!{sys.executable}\nimport json, os\n"
+        f"open({str(dump)!r}, 'w').write(json.dumps(dict(os.environ)))\n"
+        "print('credhelper 0.0.1')\n"
+    )
+    probe.chmod(0o755)
+    secret_env = {
+        "CREDHELPER_AESKEY_FILE": str(tmp_path / "nokey"),
+        "CREDHELPER_OLD_AESKEY": "b2xkLWtleQ==",
+        "VAULT_TOKEN": "s.not-for-children",
+        "REGISTRY_PASSWORD": "hunter2",
+    }
+    with crontab_kept():
+        cron.install(
+            Job(str(probe), "30d", False, (("CREDHELPER_HOME", str(ch.home)),)), str(ch.home)
+        )
+        doctor(ch, env={**ch.env, **secret_env})
+        seen = json.loads(dump.read_text())
+        assert not set(secret_env) & set(seen), sorted(set(secret_env) & set(seen))
+        assert not any(v in json.dumps(seen) for v in secret_env.values())

@@ -23,7 +23,7 @@ def run_schedule(period: str, reencrypt: bool, as_json: bool) -> None:
     verb = "Replaced the schedule" if result.replaced else "Scheduled key rotation"
     mode = "re-encrypting the logins" if reencrypt else "forcing a new login everywhere"
     click.echo(
-        f"{verb}: {result.scheduler} checks the key {job.interval} and rotates it when "
+        f"{verb}: {result.scheduler} checks the key {job.interval_text} and rotates it when "
         f"older than {job.period} ({mode})."
     )
     click.echo(f"Where: {result.location}")

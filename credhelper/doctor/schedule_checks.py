@@ -137,7 +137,7 @@ class ScheduleChecks(DoctorBase):
         self.add(
             "schedule.present",
             INFO,
-            f"{inst.scheduler} runs {job.interval}: {runs}",
+            f"{inst.scheduler} runs {job.interval_text}: {runs}",
             inst.location,
             "",
         )

@@ -52,6 +52,10 @@ class Job:
         """How often the scheduler starts the job: `daily`, `hourly` or `5min`."""
         return interval_for(self.period_seconds)
 
+    @property
+    def interval_text(self) -> str:
+        return INTERVAL_TEXT[self.interval]
+
     def env_value(self, name: str) -> str | None:
         return dict(self.env).get(name)
 
@@ -76,6 +80,7 @@ def interval_for(seconds: int) -> str:
 
 
 INTERVAL_SECONDS = {"daily": DAY, "hourly": HOUR, "5min": 5 * MINUTE}
+INTERVAL_TEXT = {"daily": "daily", "hourly": "hourly", "5min": "every 5 minutes"}
 
 
 def check_text(what: str, value: str) -> str:

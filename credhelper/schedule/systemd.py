@@ -112,7 +112,8 @@ def render_timer(job: Job) -> str:
         [
             MARKER,
             "[Unit]",
-            f"Description=Check the credhelper key's age {job.interval} (rotate at {job.period})",
+            f"Description=Check the credhelper key's age {job.interval_text} "
+            f"(rotate at {job.period})",
             "",
             "[Timer]",
             f"OnCalendar={calendar}",
