@@ -188,10 +188,12 @@ def atomic_write(path: str, data: bytes, what: str = "file") -> None:
         os.replace(tmp, path)
         tmp = None
         fsync_dir(os.path.dirname(path) or ".")
-    except OSError as err:
+    except BaseException as err:  # a signal (cleanup.Terminated) between the two steps too
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+        if not isinstance(err, OSError):
+            raise
         raise StoreError(
             f"credhelper: cannot write {what} {path}: {_describe(err)}; "
             "the previous version is unchanged"
