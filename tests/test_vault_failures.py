@@ -214,3 +214,60 @@ def test_any_vault_addr_parses_safely_or_is_one_line(text: str) -> None:
 def test_vault_addr_forms(url: str, host: str, port: int, tls: bool) -> None:
     endpoint = Endpoint(url)
     assert (endpoint.host, endpoint.port, endpoint.tls) == (host, port, tls)
+
+
+def wait_for_socket(pid: int) -> None:
+    """Until process `pid` holds a socket (it is talking to the server), bounded."""
+    deadline = time.monotonic() + BOUND
+    while True:
+        fds = Path(f"/proc/{pid}/fd")
+        try:
+            if any(os.readlink(fd).startswith("socket:") for fd in fds.iterdir()):
+                return
+        except OSError:
+            pass  # an fd closed while we looked: look again
+        assert time.monotonic() < deadline, "the helper never connected"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL])
+def test_signal_while_waiting_for_the_server_changes_nothing(
+    tmp_path: Path,
+    private_openbao: OpenBao,  # noqa: F811
+    sig: signal.Signals,
+) -> None:
+    h = make_host(tmp_path / "host", private_openbao, private_openbao.new_key())
+    h.ch.store_creds("reg.example", "alice", "pw")
+    before = h.ch.store.read_bytes()
+    env = {**h.ch.env, "CREDHELPER_VAULT_TIMEOUT": "60"}
+    os.kill(private_openbao.proc.pid, signal.SIGSTOP)
+    try:
+        body = b'{"ServerURL":"other.example","Username":"u","Secret":"p"}'
+        procs = [
+            subprocess.Popen(
+                [HELPER, action],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+            for action in ("get", "store")
+        ]
+        for proc, stdin in zip(procs, (b"reg.example", body), strict=True):
+            assert proc.stdin is not None
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+            proc.stdin = None  # communicate() below must not touch it again
+        for proc in procs:  # both are waiting on the paused server
+            wait_for_socket(proc.pid)
+        for proc in procs:
+            proc.send_signal(sig)
+        for proc in procs:
+            out, err = proc.communicate(timeout=BOUND)
+            assert proc.returncode != 0
+            assert b"Traceback" not in err and b"pw" not in out
+    finally:
+        os.kill(private_openbao.proc.pid, signal.SIGCONT)
+    assert h.ch.store.read_bytes() == before
+    assert [p.name for p in h.ch.home.iterdir() if ".tmp" in p.name] == []
+    assert get(h).returncode == 0

@@ -144,3 +144,18 @@ def test_rotation_never_writes_the_data_key(
         if path.is_file():
             data = path.read_bytes()
             assert key not in data and base64.b64encode(key) not in data, path
+
+
+def test_reencrypt_with_only_the_runner_policy_says_what_it_needs(
+    tmp_path: Path,
+    openbao: OpenBao,  # noqa: F811
+) -> None:
+    host = make_host(tmp_path / "runner", openbao, openbao.new_key())
+    host.ch.store_creds("reg.example", "alice", "pw")
+    before = host.ch.store.read_bytes()
+    proc = host.ch.cli("rotate", "--reencrypt", "--yes")
+    assert proc.returncode == 4
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "/rotate" in lines[0] and "rewrap" in lines[0], lines
+    assert host.ch.store.read_bytes() == before  # nothing changed
+    assert openbao.key_info(host.key)["latest_version"] == 1

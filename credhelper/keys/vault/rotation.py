@@ -22,7 +22,7 @@ from typing import Any
 from credhelper import crypto
 from credhelper.errors import CorruptEntry, Invalidated, KeyProblem
 from credhelper.keys.vault import VaultKeyProvider
-from credhelper.keys.vault.admin import Admin, wrapped_version
+from credhelper.keys.vault.admin import Admin, AdminError, wrapped_version
 
 
 def rotate_vault(
@@ -58,10 +58,19 @@ def _rewrap(txn: Any, provider: VaultKeyProvider, result: Any) -> None:
         )
     admin = Admin()
     mount, key = provider.transit.mount, provider.transit.key
-    latest = admin.read_key(mount, key).get("latest_version")
-    if not isinstance(latest, int) or latest <= wrapped_version(wrapped):
-        admin.rotate_key(mount, key)
-    provider.record["wrapped"] = provider.transit.rewrap(wrapped)
+    try:
+        latest = admin.read_key(mount, key).get("latest_version")
+        if not isinstance(latest, int) or latest <= wrapped_version(wrapped):
+            admin.rotate_key(mount, key)
+        provider.record["wrapped"] = provider.transit.rewrap(wrapped)
+    except AdminError as err:
+        if err.kind != "forbidden":
+            raise
+        raise KeyProblem(
+            f"{err.message}; rotate --reencrypt also needs read on {mount}/keys/{key} and "
+            f"update on {mount}/keys/{key}/rotate and {mount}/rewrap/{key} (see the README), "
+            "or let an admin rotate the key and use a token with rewrap"
+        ) from None
     result.new_key_id = sealer.key_id  # the data key itself is unchanged
     for server in txn.servers():
         try:
