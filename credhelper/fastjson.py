@@ -122,71 +122,89 @@ def raw_decode(body: str, object_pairs_hook: Any, parse_constant: Any) -> tuple[
     return decoder.raw_decode(body)  # type: ignore[no-any-return]
 
 
-def _flat(value: Any, quote: Any, colon: str, comma: str) -> str | None:
-    """A dict of str -> str the way json.dumps writes it on one line, else None."""
-    if type(value) is not dict:
-        return None
-    parts = []
-    for key, item in value.items():
-        if type(key) is not str or type(item) is not str:
-            return None
-        parts.append(quote(key) + colon + quote(item))
-    return "{" + comma.join(parts) + "}"
+class _Encoder:
+    """json.dumps for plain JSON types (exact str/int/bool/None/list/dict, str keys)."""
 
+    __slots__ = ("colon", "comma", "indent", "quote", "sort")
 
-def _indented(value: Any, quote: Any, indent: str, depth: int) -> str | None:
-    """json.dumps(value, indent=...) for plain JSON types, else None."""
-    kind = type(value)
-    if kind is str:
-        return quote(value)  # type: ignore[no-any-return]
-    if value is None:
-        return "null"
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is int:
-        return int.__repr__(value)
-    if (kind is not dict and kind is not list) or depth >= _MAX_DEPTH:
-        return None
-    if not value:
-        return "{}" if kind is dict else "[]"
-    inner = "\n" + indent * (depth + 1)
-    parts = []
-    if kind is dict:
-        for key, item in value.items():
-            text = _indented(item, quote, indent, depth + 1) if type(key) is str else None
-            if text is None:
-                return None
-            parts.append(quote(key) + ": " + text)
-        return "{" + inner + ("," + inner).join(parts) + "\n" + indent * depth + "}"
-    for item in value:
-        text = _indented(item, quote, indent, depth + 1)
-        if text is None:
-            return None
-        parts.append(text)
-    return "[" + inner + ("," + inner).join(parts) + "\n" + indent * depth + "]"
+    def __init__(self, quote: Any, indent: str | None, comma: str, colon: str, sort: bool) -> None:
+        self.quote, self.indent, self.comma, self.colon, self.sort = (
+            quote,
+            indent,
+            comma,
+            colon,
+            sort,
+        )
+
+    def encode(self, value: Any, depth: int) -> str | None:
+        """The text json.dumps would write, or None for anything it does not handle."""
+        kind = type(value)
+        if kind is str:
+            return self.quote(value)  # type: ignore[no-any-return]
+        if value is None:
+            return "null"
+        if kind is bool:
+            return "true" if value else "false"
+        if kind is int:
+            return int.__repr__(value)
+        if (kind is not dict and kind is not list) or depth >= _MAX_DEPTH:
+            return None  # floats, tuples, subclasses, cycles: json decides
+        if not value:
+            return "{}" if kind is dict else "[]"
+        parts = []
+        if kind is dict:
+            items = sorted(value.items()) if self.sort else value.items()
+            for key, item in items:
+                text = self.encode(item, depth + 1) if type(key) is str else None
+                if text is None:
+                    return None
+                parts.append(self.quote(key) + self.colon + text)
+        else:
+            for item in value:
+                text = self.encode(item, depth + 1)
+                if text is None:
+                    return None
+                parts.append(text)
+        opening, closing = ("{", "}") if kind is dict else ("[", "]")
+        if self.indent is None:
+            return opening + self.comma.join(parts) + closing
+        inner = "\n" + self.indent * (depth + 1)
+        return (
+            opening
+            + inner
+            + (self.comma + inner).join(parts)
+            + "\n"
+            + self.indent * depth
+            + closing
+        )
 
 
 def dumps(obj: Any, **kwargs: Any) -> str:
     """json.dumps(obj, ...): the same text; unusual arguments or types go to json."""
     if _quote is not None:
-        text = _fast_dumps(obj, dict(kwargs))
+        encoder = _encoder(dict(kwargs))
+        text = encoder.encode(obj, 0) if encoder is not None else None
         if text is not None:
             return text
     return _stdlib().dumps(obj, **kwargs)  # type: ignore[no-any-return]
 
 
-def _fast_dumps(obj: Any, kwargs: dict[str, Any]) -> str | None:
-    ensure_ascii = kwargs.pop("ensure_ascii", True)
-    quote = _quote_ascii if ensure_ascii else _quote
-    if "indent" in kwargs:
-        indent = kwargs.pop("indent")
-        if kwargs or type(indent) is not int or indent < 0:
+def _encoder(kwargs: dict[str, Any]) -> _Encoder | None:
+    """An encoder for json.dumps's keyword arguments, or None if they are not all handled."""
+    quote = _quote_ascii if kwargs.pop("ensure_ascii", True) else _quote
+    sort = bool(kwargs.pop("sort_keys", False))
+    indent = kwargs.pop("indent", None)
+    if indent is not None:
+        if type(indent) is not int or indent < 0:
             return None
-        return _indented(obj, quote, " " * indent, 0)
-    separators = kwargs.pop("separators", (", ", ": "))
+        indent = " " * indent
+    default = (",", ": ") if indent is not None else (", ", ": ")
+    separators = kwargs.pop("separators", None)
+    if separators is None:
+        separators = default
     if kwargs or type(separators) is not tuple or len(separators) != 2:
         return None
     comma, colon = separators
     if type(comma) is not str or type(colon) is not str:
         return None
-    return _flat(obj, quote, colon, comma)
+    return _Encoder(quote, indent, comma, colon, sort)

@@ -13,6 +13,7 @@ import json
 import math
 import subprocess
 import sys
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -67,17 +68,19 @@ _json_values = st.recursive(
 )
 
 
-def _outcome(func: object, *args: object, **kwargs: object) -> tuple[str, str]:
+def _outcome(func: Any, *args: object, **kwargs: object) -> tuple[str, str]:
     try:
-        return ("ok", repr(func(*args, **kwargs)))  # type: ignore[operator]
+        return ("ok", repr(func(*args, **kwargs)))
     except Exception as err:
         return (type(err).__name__, str(err))
 
 
 @settings(max_examples=300, deadline=None)
-@given(_json_values, st.sampled_from([None, 0, 1, 2]), st.booleans())
-def test_dumps_matches_json(value: object, indent: int | None, ensure_ascii: bool) -> None:
-    kwargs: dict[str, object] = {"ensure_ascii": ensure_ascii}
+@given(_json_values, st.sampled_from([None, 0, 1, 2]), st.booleans(), st.booleans())
+def test_dumps_matches_json(
+    value: object, indent: int | None, ensure_ascii: bool, sort_keys: bool
+) -> None:
+    kwargs: dict[str, object] = {"ensure_ascii": ensure_ascii, "sort_keys": sort_keys}
     if indent is not None:
         kwargs["indent"] = indent
     assert fastjson.dumps(value, **kwargs) == json.dumps(value, **kwargs)
@@ -97,11 +100,14 @@ def test_dumps_hands_unusual_arguments_and_types_to_json() -> None:
         ({"a": 1.5}, {}),
         ({1: "a"}, {}),
         ((1, 2), {"indent": 1}),
-        ({"a": "b"}, {"sort_keys": True}),
-        ({"b": "1", "a": "2"}, {"sort_keys": True, "indent": 1}),
+        ({"a": "b"}, {"separators": ()}),
+        ({"a": "b"}, {"separators": [",", ":"]}),
+        ({"a": "b"}, {"indent": "\t"}),
+        ({"a": "b"}, {"default": str}),
+        ({"b": 1, 2: "a"}, {"sort_keys": True}),
         ({"a": float("nan")}, {"indent": 1}),
     ]:
-        assert fastjson.dumps(value, **kwargs) == json.dumps(value, **kwargs)
+        assert _outcome(fastjson.dumps, value, **kwargs) == _outcome(json.dumps, value, **kwargs)
     deep: list[object] = []
     for _ in range(200):
         deep = [deep]

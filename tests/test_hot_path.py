@@ -140,3 +140,74 @@ def test_get_still_works_under_importtime(stored: Env) -> None:
     )
     assert proc.returncode == 0
     assert proc.stdout == b'{"ServerURL":"reg.example","Username":"alice","Secret":"pw"}\n'
+
+
+# What a start-up costs most: these standard modules (and cryptography's pure-
+# Python layers) take ~15 ms to import and the read path needs none of them
+# (credhelper.fastjson, credhelper.lazycontext, crypto._load_aesgcm; see
+# tests/test_fastpaths.py for the guards).
+HEAVY_ON_READ = {
+    "json",
+    "re",
+    "enum",
+    "typing",
+    "contextlib",
+    "collections",
+    "functools",
+    "warnings",
+    "base64",
+    "struct",
+    "cryptography.utils",
+    "cryptography.exceptions",
+    "cryptography.hazmat.primitives",
+}
+
+
+def clean_imports(ch: Env, action: str, stdin: bytes) -> set[str]:
+    """Every module the helper imports, run without `site` (which preloads some of them).
+
+    In .venv the editable install's finder imports re, contextlib and more during
+    start-up, which would hide the helper's own imports of them; -S skips site,
+    and the path is set by hand to this checkout and to where cryptography is installed.
+    """
+    from pathlib import Path
+
+    import cryptography
+
+    root = str(Path(__file__).resolve().parent.parent)
+    deps = str(Path(cryptography.__file__).parent.parent)
+    code = (
+        "import sys\n"
+        f"sys.path[:0] = [{root!r}, {deps!r}]\n"
+        f"sys.argv = [{HELPER!r}, {action!r}]\n"
+        f"exec(compile(open({HELPER!r}).read(), {HELPER!r}, 'exec'))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-X", "importtime", "-c", code],
+        input=stdin,
+        capture_output=True,
+        env=ch.env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    if action == "get" and stdin == b"reg.example":
+        assert proc.stdout == b'{"ServerURL":"reg.example","Username":"alice","Secret":"pw"}\n'
+    names = {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.decode().splitlines()
+        if line.startswith("import time:")
+    }
+    assert "credhelper.protocol" in names and "site" not in names
+    return names
+
+
+@pytest.mark.parametrize(
+    ("action", "stdin"),
+    [("get", b"reg.example"), ("get", b"missing.example"), ("list", b"")],
+)
+def test_read_path_imports_no_heavy_stdlib(stored: Env, action: str, stdin: bytes) -> None:
+    modules = clean_imports(stored, action, stdin)
+    assert not (modules & HEAVY_ON_READ), sorted(modules & HEAVY_ON_READ)
+    if stdin == b"reg.example":
+        assert "cryptography.hazmat.bindings._rust" in modules  # it really decrypted

@@ -12,10 +12,13 @@ from __future__ import annotations
 import binascii
 import os
 from base64 import b64decode, b64encode
-from typing import Any
 
 from credhelper.crypto import KEY_BYTES, new_key
 from credhelper.errors import KeyProblem
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy: `typing` costs milliseconds on the hot path
+    from typing import Any
 
 SERVICE = "credhelper"
 ENV_BACKEND = "CREDHELPER_KEYRING_BACKEND"
@@ -152,8 +155,7 @@ class KeyringKeyProvider:
             ) from None
 
     def _get(self, account: str) -> bytes | None:
-        backend = self.backend()
-        value = self._call("read", backend.get_password, SERVICE, account)
+        value = self._read(account)
         if value is None:
             return None
         try:
@@ -166,6 +168,18 @@ class KeyringKeyProvider:
                 "run: credhelper doctor"
             )
         return key
+
+    def _read(self, account: str) -> Any:
+        """The item's value: straight from the Secret Service when that is the plain case."""
+        from credhelper.keys import secretservice
+
+        path = self.backend_path or os.environ.get(ENV_BACKEND)
+        if self._backend is None and secretservice.usable(path):
+            try:
+                return secretservice.get_password(SERVICE, account)
+            except secretservice.Unsupported:
+                pass  # keyring itself: its own unlock prompts, errors and messages
+        return self._call("read", self.backend().get_password, SERVICE, account)
 
     def _set(self, account: str, key: bytes) -> None:
         backend = self.backend()

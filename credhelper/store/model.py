@@ -8,11 +8,14 @@ standard library only, no dataclasses or enum.
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
+from credhelper import fastjson as json  # json.loads/dumps without importing json (and re)
 from credhelper.errors import StoreError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy: importing `typing` costs milliseconds on the hot path
+    from typing import Any
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)

@@ -7,10 +7,8 @@ twice (only then: the common path pays nothing). On the `get` hot path.
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
-
 from credhelper import crypto, fsutil, keys
+from credhelper import fastjson as json  # json.loads/dumps without importing json (and re)
 from credhelper.advice import login_command
 from credhelper.errors import CorruptEntry, Expired, Invalidated, NotFound, StoreError
 from credhelper.store.model import (
@@ -32,7 +30,10 @@ from credhelper.store.model import (
     utc_now,
 )
 
-if TYPE_CHECKING:  # the Protocol class is for mypy; the hot path skips the import
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy: `typing` and the Protocol class cost start-up time
+    from typing import Any
+
     from credhelper.keys.base import KeyProvider
 
 # How often a reader that met a key-id mismatch re-reads store and key. A

@@ -8,13 +8,10 @@ the header when what it vouches for changed, and drops expired logins.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 
 from credhelper import crypto, fsutil, paths
+from credhelper import fastjson as json  # json.loads/dumps without importing json (and re)
 from credhelper.errors import CorruptEntry, Expired, Invalidated, KeyProblem, StoreError
 from credhelper.store.model import (
     FORMAT_VERSION,
@@ -34,10 +31,15 @@ from credhelper.store.model import (
 )
 from credhelper.store.snapshot import Snapshot
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy: `typing`, `collections` and contextlib cost start-up time
+    import contextlib
+    from collections.abc import Callable, Iterator
+    from typing import Any
 
     from credhelper.keys.base import KeyProvider
+else:
+    from credhelper import lazycontext as contextlib
 
 BACKUP_PREFIX = paths.STORE_NAME + ".bak-"
 
