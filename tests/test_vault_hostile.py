@@ -20,7 +20,7 @@ import pytest
 from credhelper.errors import KeyProblem
 from credhelper.keys.vault import VaultKeyProvider
 
-TOKEN = "s.hostile-test-token"  # noqa: S105 -- a test value
+TOKEN = "s.hostile-test-token"
 WRAPPED = "vault:v1:" + base64.b64encode(b"x" * 40).decode()
 
 
