@@ -354,3 +354,15 @@ def test_concurrent_schedules_leave_one_line_and_the_rest(ch: Env) -> None:
         text = crontab_list()
         (line,) = our_lines(text)
         assert text == FOREIGN + line + "\n"
+
+
+def test_line_too_long_for_cron_is_one_line_and_changes_nothing(ch: Env, tmp_path: Path) -> None:
+    """Debian's cron caps a command at 1,000 bytes; crontab's refusal is passed on whole."""
+    deep = tmp_path / ("a" * 250) / ("b" * 250) / ("c" * 250)
+    env = {**ch.env, "CREDHELPER_HOME": str(deep)}
+    with crontab_kept():
+        crontab_set(FOREIGN)
+        proc = ch.cli("rotate", "--schedule", "30d", env=env)
+        assert proc.returncode == 1
+        assert "command too long" in one_line(proc)
+        assert crontab_list() == FOREIGN

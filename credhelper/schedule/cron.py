@@ -49,6 +49,12 @@ def _run(args: list[str], data: str | None = None) -> subprocess.CompletedProces
         raise CronError(f"credhelper: crontab {' '.join(args)} failed: {err}") from None
 
 
+def _said(proc: subprocess.CompletedProcess[str]) -> str:
+    """crontab's complaint on one line (it may print several)."""
+    lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+    return "; ".join(lines) or f"exit status {proc.returncode}"
+
+
 def read() -> str | None:
     """The current user's crontab as `crontab -l` prints it; None when there is none."""
     proc = _run(["-l"])
@@ -56,10 +62,7 @@ def read() -> str | None:
         return proc.stdout
     if proc.stderr.strip().startswith("no crontab for"):
         return None
-    raise CronError(
-        "credhelper: crontab -l failed, so the crontab was left alone: "
-        f"{proc.stderr.strip() or f'exit status {proc.returncode}'}"
-    )
+    raise CronError(f"credhelper: crontab -l failed, so the crontab was left alone: {_said(proc)}")
 
 
 def write(text: str) -> None:
@@ -67,7 +70,7 @@ def write(text: str) -> None:
     proc = _run(["-"], text) if text else _run(["-r"])
     if proc.returncode != 0:
         raise CronError(
-            f"credhelper: crontab refused the change: {proc.stderr.strip() or proc.returncode}"
+            f"credhelper: crontab refused the change, so nothing changed: {_said(proc)}"
         )
 
 

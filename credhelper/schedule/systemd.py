@@ -196,7 +196,8 @@ def _systemctl(*args: str) -> None:
         raise UnitError(f"credhelper: {' '.join(cmd)} failed: {err}") from None
     if proc.returncode != 0:
         raise UnitError(
-            f"credhelper: {' '.join(cmd)} failed: {proc.stderr.strip() or proc.returncode}"
+            f"credhelper: {' '.join(cmd)} failed: "
+            + ("; ".join(x.strip() for x in proc.stderr.splitlines() if x.strip()) or "no output")
         )
 
 
