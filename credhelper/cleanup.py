@@ -199,10 +199,15 @@ class Child:
         self.grace = grace
         self.new_group = new_group
         preexec = _die_with_parent(os.getpid())
-        with critical():
-            self.proc = subprocess.Popen(
-                argv, start_new_session=new_group, preexec_fn=preexec, **popen_kwargs
-            )
+        try:
+            with critical():
+                self.proc = subprocess.Popen(
+                    argv, start_new_session=new_group, preexec_fn=preexec, **popen_kwargs
+                )
+        except Terminated:
+            if hasattr(self, "proc"):  # the signal was held until the child existed
+                self.stop()
+            raise
 
     def __enter__(self) -> Child:
         return self

@@ -5,6 +5,7 @@ Authorization header, the form body) must not make credhelper print the secret.
 `server_text` masks every encoding of it first, then collapses whitespace, masks
 again (collapsing can join a secret split by a double space or a tab), and only
 then cuts to length, so no cut or rewrite can expose a form of the secret.
+Control characters become `?`, so a server cannot send terminal escapes.
 
 Forms masked: the secret as is and whitespace-collapsed; base64 (standard and
 URL-safe, with and without padding) of the secret and of `user:secret` (what a
@@ -79,5 +80,7 @@ def server_text(text: str, secret: str = "", username: str = "", limit: int = MA
     """Server-sent `text` made safe to print: masked, whitespace collapsed, masked, then cut."""
     text = mask(text, secret, username)
     text = " ".join(text.split())
+    # Control characters (terminal escapes) never reach the user's terminal.
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
     text = mask(text, secret, username)
     return text[:limit]

@@ -157,6 +157,12 @@ def parse_reference(image: str) -> Reference:
         domain = first
         if not _DOMAIN.match(domain):
             raise UsageError(f"credhelper: invalid reference format: bad registry in {image!r}")
+        try:
+            netloc.parse_server(domain)  # e.g. 0x7f.1:5000, which a resolver reads as loopback
+        except UsageError as err:
+            raise UsageError(
+                f"credhelper: invalid reference format: {err.message.removeprefix('credhelper: ')}"
+            ) from None
     if domain == "index.docker.io":
         domain = DEFAULT_DOMAIN
     if domain == DEFAULT_DOMAIN and "/" not in remainder:

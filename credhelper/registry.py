@@ -319,6 +319,14 @@ class _Client:
 
     def _request(self, method: str, url: str, what: str, **kw: Any) -> requests.Response:
         try:
+            target: netloc.Authority | None = netloc.parse_url(url)[1]
+        except UsageError:
+            target = None
+        if target is not None and target.is_loopback:
+            # As Go's ProxyFromEnvironment: never via HTTP(S)_PROXY to loopback, where
+            # plain HTTP would hand the Basic credentials to the proxy in clear text.
+            kw["proxies"] = {"no_proxy": target.host}
+        try:
             return self.session.request(method, url, timeout=self.timeout, **kw)
         except requests.exceptions.SSLError as err:
             raise self.tls_failure(url, err, what) from None
@@ -405,7 +413,8 @@ def _fetch_token(
         )
     if not _token_endpoint_allowed(realm, insecure):
         raise TokenServerError(
-            f"credhelper: {client.host} sends logins to {realm}, which is not an HTTPS URL "
+            f"credhelper: {client.host} sends logins to {redact.server_text(realm)}, which is "
+            "not an HTTPS URL "
             "credhelper accepts; refusing to send the password there (use --insecure if it "
             "is plain HTTP and you trust the network)"
         )
@@ -441,7 +450,7 @@ def _fetch_token(
         )
     if resp.status_code != 200:
         raise TokenServerError(
-            f"credhelper: the token server of {client.host} ({realm}) failed: "
+            f"credhelper: the token server of {client.host} ({redact.server_text(realm)}) failed: "
             f"{error_text(resp, secret, username)}"
         )
     try:
@@ -453,7 +462,8 @@ def _fetch_token(
         token = body.get("token") or body.get("access_token")
     if not isinstance(token, str) or not token:
         raise TokenServerError(
-            f"credhelper: the token server of {client.host} ({realm}) answered without a token"
+            f"credhelper: the token server of {client.host} ({redact.server_text(realm)}) "
+            "answered without a token"
         )
     refresh = body.get("refresh_token") if isinstance(body, dict) else None
     if not isinstance(refresh, str) or not refresh:

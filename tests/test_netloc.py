@@ -193,3 +193,17 @@ def test_round_trip(host: str, port: int | None) -> None:
     connected = urllib3.util.parse_url(f"http://{built.url_netloc}/v2/")
     assert (connected.host or "").strip("[]").lower() == host.lower()
     assert connected.port == port
+
+
+@pytest.mark.parametrize("image", ["0x7f.1:5000/app", "127.1:5000/app:v1", "2130706433:5000/a"])
+def test_image_references_use_the_same_rules(image: str) -> None:
+    with pytest.raises(UsageError, match=r"invalid reference format.*IPv4"):
+        reference.parse_reference(image)
+
+
+def test_server_text_drops_terminal_escapes() -> None:
+    from credhelper import redact
+
+    shown = redact.server_text("bad\x1b]0;owned\x07\x1b[2Jrealm\r\nsecond line")
+    assert "\x1b" not in shown and "\x07" not in shown and "\n" not in shown
+    assert shown.startswith("bad?]0;owned??[2Jrealm")
