@@ -33,15 +33,3 @@ def store_dir() -> str:
     if env:
         return env
     return os.path.join(docker_config_dir(), "credhelper")
-
-
-def store_file() -> str:
-    return os.path.join(store_dir(), STORE_NAME)
-
-
-def key_file() -> str:
-    return os.path.join(store_dir(), KEY_NAME)
-
-
-def lock_file() -> str:
-    return os.path.join(store_dir(), LOCK_NAME)

@@ -18,7 +18,7 @@ from credhelper import crypto, durations
 from credhelper.errors import CredhelperError, ExitCode, KeyProblem
 from credhelper.keys import env as env_keys
 from credhelper.store import Store, Transaction, utc_now
-from credhelper.store.txn import RekeyReport
+from credhelper.store.rekey import RekeyReport
 
 MODE_FORCED = "forced"
 MODE_REENCRYPT = "reencrypt"

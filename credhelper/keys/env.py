@@ -24,10 +24,6 @@ OLD_ENV_KEY = "CREDHELPER_OLD_AESKEY"
 OLD_ENV_KEY_FILE = "CREDHELPER_OLD_AESKEY_FILE"
 
 
-def configured() -> bool:
-    return bool(os.environ.get(ENV_KEY) or os.environ.get(ENV_KEY_FILE))
-
-
 def _decode(text: bytes, source: str) -> bytes:
     try:
         key = b64decode(text.strip(), validate=True)

@@ -2,7 +2,8 @@
 
 Owns the file format, the state of each entry (ok / expired / needs re-login /
 corrupt) and every read-modify-write (under the lock, written through fsutil).
-model.py knows the JSON names, snapshot.py reads, txn.py writes. On the `get` hot
+model.py and document.py know the JSON names, snapshot.py reads, txn.py
+changes, rekey.py re-seals for rotations, locked.py holds the lock and the file. On the `get` hot
 path: standard library, crypto and the active key provider only.
 
 File format, version 2 (written by every write since; version 1 is still read):
@@ -50,6 +51,8 @@ next writer under the lock finishes an interrupted rotation (`recover_rotation`)
 from __future__ import annotations
 
 from credhelper.advice import DOCKER_HUB, login_command
+from credhelper.store.document import Document, parse_document, serialize_document
+from credhelper.store.locked import ROTATION_MARK, LockedStore, Store, recover_rotation
 from credhelper.store.model import (
     FORMAT_VERSION,
     STATE_CORRUPT,
@@ -57,21 +60,12 @@ from credhelper.store.model import (
     STATE_OK,
     STATE_RELOGIN,
     Credentials,
-    Document,
     EntryStatus,
-    parse_document,
-    serialize_document,
     utc_now,
 )
+from credhelper.store.rekey import RekeyReport
 from credhelper.store.snapshot import Snapshot
-from credhelper.store.txn import (
-    ROTATION_MARK,
-    LockedStore,
-    RekeyReport,
-    Store,
-    Transaction,
-    recover_rotation,
-)
+from credhelper.store.txn import Transaction
 
 __all__ = [
     "DOCKER_HUB",

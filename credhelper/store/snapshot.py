@@ -11,6 +11,14 @@ from credhelper import crypto, fsutil, keys
 from credhelper import fastjson as json  # json.loads/dumps without importing json (and re)
 from credhelper.advice import login_command
 from credhelper.errors import CorruptEntry, Expired, Invalidated, NotFound, StoreError
+from credhelper.store.document import (
+    Document,
+    Header,
+    empty_document,
+    parse_document,
+    parse_header_plaintext,
+    same_record,
+)
 from credhelper.store.model import (
     STATE_CORRUPT,
     STATE_EXPIRED,
@@ -18,15 +26,9 @@ from credhelper.store.model import (
     STATE_RELOGIN,
     BrokenEntry,
     Credentials,
-    Document,
     EntryStatus,
-    Header,
     InvalidatedEntry,
     SealedEntry,
-    empty_document,
-    parse_document,
-    parse_header_plaintext,
-    same_record,
     utc_now,
 )
 
