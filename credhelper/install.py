@@ -118,10 +118,29 @@ def install(
     report.backups.extend(migration.backups)
     migration.config_changed = result.changed
     after = dockerconfig.load(path)
+    _check_routed(after, [cand.server for cand in held])
     report.other_helpers = {
         k: v for k, v in after.cred_helpers().items() if v != dockerconfig.HELPER_NAME
     }
     return report
+
+
+def _check_routed(after: dockerconfig.DockerConfig, servers: list[str]) -> None:
+    """Never report success while docker (reading the file as Go does) calls another
+    helper for a login just moved into the store, or still finds it in plaintext."""
+    if after.creds_store() != dockerconfig.HELPER_NAME:
+        raise dockerconfig.DockerConfigError(
+            f"credhelper: {after.path} still does not name credhelper as docker reads it "
+            "(another program changed it meanwhile?); run install again"
+        )
+    plain = {c.server for c in dockerconfig.check_entries(after) if c.state == "plaintext"}
+    for server in servers:
+        helper, why = dockerconfig.helper_for(after, server)
+        if helper != dockerconfig.HELPER_NAME or server in plain:
+            raise dockerconfig.DockerConfigError(
+                f"credhelper: docker would still not use credhelper for {server} ({why}); "
+                "run install again"
+            )
 
 
 @dataclass
