@@ -197,3 +197,26 @@ def test_doctor_runs_the_scheduled_executable_without_secrets_in_its_env(
         seen = json.loads(dump.read_text())
         assert not set(secret_env) & set(seen), sorted(set(secret_env) & set(seen))
         assert not any(v in json.dumps(seen) for v in secret_env.values())
+
+
+@pytest.mark.parametrize("lost", ["credhelper-rotate.timer", "credhelper-rotate.service"])
+def test_half_written_units_are_reported_and_rescheduling_completes_them(
+    ch: Env, tmp_path: Path, lost: str
+) -> None:
+    """As a --schedule killed between its two unit writes would leave them."""
+    units = tmp_path / "units"
+    env = {
+        **ch.env,
+        "CREDHELPER_SCHEDULER": "systemd",
+        "CREDHELPER_SYSTEMD_UNIT_DIR": str(units),
+        "CREDHELPER_SYSTEMD_SCOPE": "user",
+    }
+    with crontab_kept():
+        assert ch.cli("rotate", "--schedule", "30d", env=env).returncode == 0
+        (units / lost).unlink()
+        assert findings(doctor(ch, env=env))["schedule.edited"]["severity"] == "warning"
+        assert ch.cli("rotate", "--schedule", "30d", env=env).returncode == 0
+        assert "schedule.edited" not in findings(doctor(ch, env=env))
+        assert (units / lost).exists()
+        proc = ch.cli("rotate", "--unschedule", env=env)
+        assert proc.returncode == 0 and list(units.iterdir()) == []

@@ -116,8 +116,8 @@ class ScheduleChecks(DoctorBase):
             self.add(
                 "schedule.edited",
                 WARNING,
-                f"the {inst.scheduler} schedule credhelper installed was edited and is no "
-                "longer in the form credhelper writes",
+                f"the {inst.scheduler} schedule credhelper installed is incomplete or was "
+                "edited: it is no longer in the form credhelper writes, so it may not run",
                 inst.location,
                 "credhelper rotate --schedule PERIOD (rewrites it), or: credhelper rotate "
                 "--unschedule",

@@ -177,14 +177,21 @@ def _ours_or_absent(path: str) -> bool:
 
 
 def find() -> tuple[str, Job | None] | None:
-    """(service path, its Job or None if edited) when our service exists, else None."""
-    service, _ = unit_paths()
+    """(path, its Job) when our units exist, else None. The Job is None when the
+    service was edited, or when our timer is missing or not ours (a --schedule
+    killed between the two writes): either way the job would not run as written."""
+    service, timer = unit_paths()
     try:
         text = _read(service)
+        timer_text = _read(timer)
     except CredhelperError:
-        return None
+        text = timer_text = None
     if text is None or not text.startswith(MARKER + "\n"):
+        if timer_text is not None and timer_text.startswith(MARKER + "\n"):
+            return timer, None
         return None
+    if timer_text is None or not timer_text.startswith(MARKER + "\n"):
+        return service, None
     return service, parse_service(text)
 
 
