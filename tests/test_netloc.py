@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from credhelper import netloc, reference
 from credhelper.errors import UsageError
+from tests.conftest import Env
 
 
 @pytest.mark.parametrize(
@@ -207,3 +208,21 @@ def test_server_text_drops_terminal_escapes() -> None:
     shown = redact.server_text("bad\x1b]0;owned\x07\x1b[2Jrealm\r\nsecond line")
     assert "\x1b" not in shown and "\x07" not in shown and "\n" not in shown
     assert shown.startswith("bad?]0;owned??[2Jrealm")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["login", "localhost:5000@evil.example", "-u", "u", "--password-stdin"], "user info"),
+        (["login", "http://localhost:5000@evil.example/", "-u", "u", "--password-stdin"], "user"),
+        (["login", "0x7f.1:5000", "-u", "u", "--password-stdin"], "IPv4"),
+        (["login", "127.0.0.1:5000\\evil.example", "-u", "u", "--password-stdin"], "backslash"),
+        (["push", "--engine", "skopeo", "--from", "oci:x", "0x7f.1:5000/app"], "IPv4"),
+    ],
+)
+def test_cli_refuses_malformed_servers_in_one_line(ch: Env, args: list[str], needle: str) -> None:
+    proc = ch.cli(*args, stdin="pw\n")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], lines
+    assert not ch.store.exists()
