@@ -175,3 +175,28 @@ def test_readme_runner_policy_is_the_one_doctor_prints_and_the_tests_grant() -> 
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert "```hcl\n" + runner_policy("transit", "credhelper") + "```" in readme
+
+
+def test_vault_namespace(tmp_path: Path, openbao: OpenBao) -> None:  # noqa: F811
+    namespace = f"team-{os.urandom(3).hex()}"
+    openbao.api("POST", f"sys/namespaces/{namespace}", {})
+    ch = make_env(tmp_path)
+    ch.env = {**openbao.env(ch.env, openbao.root_token), "VAULT_NAMESPACE": namespace}
+    scoped = {**ch.env}
+    # Enable transit and make the key inside the namespace (the fixture's api is global).
+    import urllib.request
+
+    for path, body in (("sys/mounts/transit", b'{"type":"transit"}'), ("transit/keys/nk", b"{}")):
+        req = urllib.request.Request(f"{openbao.addr}/v1/{path}", data=body, method="POST")
+        req.add_header("X-Vault-Token", openbao.root_token)
+        req.add_header("X-Vault-Namespace", namespace)
+        urllib.request.urlopen(req, timeout=10).close()
+    proc = ch.cli("install", "--key-provider", "vault", "--vault-key", "nk")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ch.store_creds("reg.example", "alice", "pw")
+    assert json.loads(ch.helper("get", "reg.example").stdout)["Secret"] == "pw"
+    ch.env = {k: v for k, v in scoped.items() if k != "VAULT_NAMESPACE"}
+    outside = ch.helper("get", "reg.example")
+    assert outside.returncode == 1 and b"does not exist" in outside.stdout
+    ch.env = {**scoped, "VAULT_NAMESPACE": "bad\nname"}
+    assert b"VAULT_NAMESPACE" in ch.helper("get", "reg.example").stdout

@@ -96,7 +96,9 @@ class Transit:
         return self._endpoint
 
     def where(self) -> str:
-        return f"transit key {self.mount}/keys/{self.key}"
+        namespace = settings.namespace()
+        inside = f" in namespace {namespace}" if namespace else ""
+        return f"transit key {self.mount}/keys/{self.key}{inside}"
 
     # ------------------------------------------------------------ operations
 
