@@ -40,7 +40,9 @@ def vault_findings(record: Mapping[str, Any] | None) -> list[Finding]:
         admin = Admin()
     except KeyProblem as err:
         return [
-            _finding("config", ERROR, err.message, settings.shown_addr(), "fix the variable it names")
+            _finding(
+                "config", ERROR, err.message, settings.shown_addr(), "fix the variable it names"
+            )
         ]
     where = admin.endpoint.url
     if settings.env("VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY"):
