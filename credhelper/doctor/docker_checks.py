@@ -33,22 +33,34 @@ class DockerConfigChecks(DoctorBase):
         self.cfg = cfg
         self._check_leftovers(path)
         if not cfg.exists:
-            auto = dockerconfig.auto_store(self.search_path)
-            where = (
-                f"docker picks docker-credential-{auto} by itself"
-                if auto
-                else "docker will keep logins in it as plaintext base64"
-            )
-            self.add(
-                "docker-config.creds-store-unset",
-                WARNING,
-                f"Docker's config.json does not exist, so docker does not use credhelper ({where})",
-                path,
-                f'{FIX_COMMAND} or credhelper install (creates it with "credsStore": "credhelper")',
-                fixable=True,
-            )
-            self._set_creds_store = True
+            self._check_missing(path)
             return
+        self._check_file_mode(path)
+        if not self._check_parse(cfg, path):
+            return
+        self.entries = dockerconfig.check_entries(cfg)
+        openeuler_key_path = legacy.openeuler_key_path(os.path.dirname(path) or ".")
+        for check in self.entries:
+            self._check_entry(check, path, openeuler_key_path)
+
+    def _check_missing(self, path: str) -> None:
+        auto = dockerconfig.auto_store(self.search_path)
+        where = (
+            f"docker picks docker-credential-{auto} by itself"
+            if auto
+            else "docker will keep logins in it as plaintext base64"
+        )
+        self.add(
+            "docker-config.creds-store-unset",
+            WARNING,
+            f"Docker's config.json does not exist, so docker does not use credhelper ({where})",
+            path,
+            f'{FIX_COMMAND} or credhelper install (creates it with "credsStore": "credhelper")',
+            fixable=True,
+        )
+        self._set_creds_store = True
+
+    def _check_file_mode(self, path: str) -> None:
         st = os.stat(path)
         if st.st_uid != os.geteuid():
             self.add(
@@ -69,6 +81,9 @@ class DockerConfigChecks(DoctorBase):
                 fixable=True,
             )
             self._chmods.append((os.path.realpath(path), 0o600))
+
+    def _check_parse(self, cfg: dockerconfig.DockerConfig, path: str) -> bool:
+        """The file as docker's loader reads it; False when docker cannot load it."""
         if cfg.parse_error is not None:
             self.add(
                 "docker-config.json",
@@ -81,7 +96,7 @@ class DockerConfigChecks(DoctorBase):
                 "edit the file at that position by hand; credhelper never rewrites a file "
                 "it cannot parse",
             )
-            return
+            return False
         if cfg.trailing_data:
             self.add(
                 "docker-config.trailing-data",
@@ -111,12 +126,7 @@ class DockerConfigChecks(DoctorBase):
                 "correct that value's type by hand (credhelper never rewrites a file "
                 "docker cannot load)",
             )
-        if cfg.type_errors:
-            return
-        self.entries = dockerconfig.check_entries(cfg)
-        openeuler_key_path = legacy.openeuler_key_path(os.path.dirname(path) or ".")
-        for check in self.entries:
-            self._check_entry(check, path, openeuler_key_path)
+        return not cfg.type_errors
 
     def _plan_import(self, check: EntryCheck, username: str, secret: str) -> None:
         assert self.cfg is not None

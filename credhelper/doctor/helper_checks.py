@@ -46,6 +46,12 @@ class HelperChecks(DoctorBase):
             )
         if cfg is None or self.cfg is None or self.cfg.type_errors:
             return
+        self._check_creds_store(cfg)
+        self._check_cred_helpers(cfg)
+        self._check_hub_alias(cfg)
+        self._check_routes(cfg)
+
+    def _check_creds_store(self, cfg: dockerconfig.DockerConfig) -> None:
         path = self.docker_path
         store_now = cfg.creds_store()
         if store_now and store_now != HELPER_NAME:
@@ -86,6 +92,9 @@ class HelperChecks(DoctorBase):
                 fixable=True,
             )
             self._set_creds_store = True
+
+    def _check_cred_helpers(self, cfg: dockerconfig.DockerConfig) -> None:
+        path = self.docker_path
         for key, helper in sorted(cfg.cred_helpers().items()):
             if (
                 helper != HELPER_NAME
@@ -102,6 +111,9 @@ class HelperChecks(DoctorBase):
                     server=key,
                 )
                 self._helper_switch.append(key)
+
+    def _check_hub_alias(self, cfg: dockerconfig.DockerConfig) -> None:
+        path = self.docker_path
         helpers_now = cfg.cred_helpers()
         for alias in ("docker.io", "index.docker.io"):
             if alias in helpers_now and dockerconfig.DOCKER_HUB not in helpers_now:
@@ -117,6 +129,10 @@ class HelperChecks(DoctorBase):
                 )
                 self._hub_alias = alias
                 break
+
+    def _check_routes(self, cfg: dockerconfig.DockerConfig) -> None:
+        """Which helper docker calls for every registry it or credhelper knows."""
+        path = self.docker_path
         stored = set(self.snapshot.auths) if self.snapshot is not None else set()
         registries = sorted(stored | set(cfg.auths()) | set(cfg.cred_helpers()))
         for server in registries:
