@@ -43,6 +43,7 @@ VAULT_EXTRA = {
     "credhelper.keys.vault",
     "credhelper.keys.vault.settings",
     "credhelper.keys.vault.transit",
+    "credhelper.keys.vault.wire",
     "_socket",
     "credhelper.gob64",
     "binascii",

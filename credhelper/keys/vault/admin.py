@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from credhelper.errors import KeyProblem
 from credhelper.keys.vault import settings
-from credhelper.keys.vault.transit import _oneline
+from credhelper.keys.vault.wire import oneline
 
 T = TypeVar("T")
 
@@ -62,7 +62,7 @@ class Admin:
             kind, cause = "missing", "no such path (is the engine mounted, does the key exist?)"
         except hvac.exceptions.VaultError as err:
             errors = getattr(err, "errors", None) or []
-            first = _oneline(errors[0]) if errors else type(err).__name__
+            first = oneline(errors[0]) if errors else type(err).__name__
             kind, cause = "refused", f"refused: {first}"
         except requests.exceptions.SSLError:
             kind = "tls"
@@ -82,7 +82,7 @@ class Admin:
             try:
                 reply = self.client.sys.read_health_status(method="GET")
             except hvac.exceptions.VaultDown as err:  # 503 sealed
-                return {"sealed": True, "detail": _oneline(str(err))}
+                return {"sealed": True, "detail": oneline(str(err))}
             return reply if isinstance(reply, dict) else reply.json()
 
         return self.call("read the server's health", read)

@@ -12,7 +12,7 @@ import ssl
 from collections.abc import Callable
 
 from credhelper.keys.vault import settings
-from credhelper.keys.vault.transit import VaultError, _oneline
+from credhelper.keys.vault.wire import VaultError, oneline
 
 
 def context() -> ssl.SSLContext:
@@ -24,7 +24,7 @@ def context() -> ssl.SSLContext:
     except (OSError, ssl.SSLError) as err:
         raise VaultError(
             "credhelper: cannot load the TLS files named by VAULT_CACERT/VAULT_CAPATH/"
-            f"VAULT_CLIENT_CERT ({_oneline(getattr(err, 'strerror', None) or str(err))}); "
+            f"VAULT_CLIENT_CERT ({oneline(getattr(err, 'strerror', None) or str(err))}); "
             "check those paths"
         ) from None
     return ctx
@@ -40,11 +40,11 @@ def wrap(
     except ssl.SSLCertVerificationError as err:
         raise VaultError(
             f"credhelper: the TLS certificate of {endpoint.url} is not trusted "
-            f"({_oneline(err.verify_message or str(err))}); set VAULT_CACERT to the CA "
+            f"({oneline(err.verify_message or str(err))}); set VAULT_CACERT to the CA "
             "file that signed it"
         ) from None
     except ssl.SSLError as err:
         raise VaultError(
-            f"credhelper: TLS with {endpoint.url} failed ({_oneline(err.reason or str(err))}); "
+            f"credhelper: TLS with {endpoint.url} failed ({oneline(err.reason or str(err))}); "
             "check that VAULT_ADDR is the server's https:// address"
         ) from None

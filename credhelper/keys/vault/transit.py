@@ -1,26 +1,22 @@
 """The transit calls the vault key provider makes, over a minimal HTTP/1.1 client.
 
 On the `get` hot path (one `transit/decrypt` per call), so it is built on the
-standard library's socket (and ssl only for https) rather than requests/hvac,
-and every call has one deadline for connect, TLS handshake, send and receive
-(CREDHELPER_VAULT_TIMEOUT). Every failure is one KeyProblem line naming the
-cause and the fix; the token is sent in a header and never appears in one.
+minimal HTTP client of wire.py rather than requests/hvac, and every call has one
+deadline (CREDHELPER_VAULT_TIMEOUT). Every failure is one KeyProblem line naming
+the cause and the fix; the token is sent in a header and never appears in one.
 """
 
 from __future__ import annotations
 
-import time
-
-from credhelper import fastjson as json  # json.loads/json.dumps without importing json
 from credhelper import gob64
 from credhelper.errors import KeyProblem
 from credhelper.keys.vault import settings
+from credhelper.keys.vault.wire import VaultError, oneline, request
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # mypy only: `typing` (and `re`) cost milliseconds at start-up
+if TYPE_CHECKING:  # mypy only: `typing` costs milliseconds at start-up
     from typing import Any
 
-_RESPONSE_LIMIT = 1 << 20
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
@@ -61,18 +57,8 @@ def valid_ciphertext(text: object) -> bool:
     )
 
 
-class VaultError(KeyProblem):
-    """The server could not be used: unreachable, sealed, token or policy refused."""
-
-
 class Disallowed(VaultError):
     """The wrapped data key can never be unwrapped again (e.g. min_decryption_version)."""
-
-
-def _oneline(text: str, limit: int = 160) -> str:
-    flat = " ".join(str(text).replace("*", " ").split())
-    flat = "".join(c if " " <= c <= "~" else "?" for c in flat)
-    return flat[:limit]
 
 
 class Transit:
@@ -81,10 +67,10 @@ class Transit:
     def __init__(self, mount: str, key: str) -> None:
         if not valid_mount(mount):
             raise KeyProblem(
-                f"credhelper: {_oneline(repr(mount))} is not a valid transit mount path"
+                f"credhelper: {oneline(repr(mount))} is not a valid transit mount path"
             )
         if not valid_name(key):
-            raise KeyProblem(f"credhelper: {_oneline(repr(key))} is not a valid transit key name")
+            raise KeyProblem(f"credhelper: {oneline(repr(key))} is not a valid transit key name")
         self.mount = mount
         self.key = key
         self._endpoint: settings.Endpoint | None = None
@@ -136,7 +122,7 @@ class Transit:
     def _failure(self, path: str, status: int, reply: dict[str, Any], token: str) -> VaultError:
         url = self.endpoint.url
         errors = reply.get("errors")
-        first = _oneline(errors[0]) if isinstance(errors, list) and errors else ""
+        first = oneline(errors[0]) if isinstance(errors, list) and errors else ""
         if status == 503 and "sealed" in first:
             return VaultError(
                 f"credhelper: Vault/OpenBao at {url} is sealed; unseal it "
@@ -205,165 +191,3 @@ def _ciphertext_field(data: dict[str, Any], where: str) -> str:
     if not isinstance(value, str) or not valid_ciphertext(value):
         raise KeyProblem(f"credhelper: the {where} returned a malformed ciphertext")
     return value
-
-
-# ---------------------------------------------------------------- HTTP/1.1
-
-
-def request(
-    method: str,
-    path: str,
-    body: dict[str, Any] | None,
-    token: str,
-    endpoint: settings.Endpoint,
-) -> tuple[int, dict[str, Any]]:
-    """One HTTP exchange with the server within the deadline: (status, JSON object)."""
-    deadline = time.monotonic() + settings.timeout()
-    payload = json.dumps(body).encode() if body is not None else b""
-    host = endpoint.host if ":" not in endpoint.host else f"[{endpoint.host}]"
-    lines = [
-        f"{method} /v1/{path} HTTP/1.1",
-        f"Host: {host}:{endpoint.port}",
-        "User-Agent: credhelper",
-        "Accept: application/json",
-        "Connection: close",
-        "X-Vault-Request: true",
-        f"X-Vault-Token: {token}",
-        f"Content-Length: {len(payload)}",
-    ]
-    if body is not None:
-        lines.append("Content-Type: application/json")
-    namespace = settings.namespace()
-    if namespace:
-        lines.append(f"X-Vault-Namespace: {namespace}")
-    raw = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + payload
-    status, reply = _parse(_exchange(endpoint, raw, deadline), endpoint)
-    return status, reply
-
-
-def _late(endpoint: settings.Endpoint) -> VaultError:
-    return VaultError(
-        f"credhelper: Vault/OpenBao at {endpoint.url} did not answer within "
-        f"{settings.timeout():g}s ({settings.TIMEOUT_ENV}); check that it is up and reachable, "
-        "or run: credhelper doctor"
-    )
-
-
-def _remaining(deadline: float, endpoint: settings.Endpoint) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise _late(endpoint)
-    return left
-
-
-def _connect(endpoint: settings.Endpoint, timeout: float) -> Any:
-    """A connected TCP socket; plain http uses the C module `_socket` directly, which
-    spares the hot path `socket.py` and the `enum` classes it builds."""
-    if endpoint.tls:
-        import socket
-
-        return socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
-    import _socket
-
-    last: OSError | None = None
-    # bytes: a str host would import the idna codec (and unicodedata) to encode it.
-    host = endpoint.host.encode("ascii")
-    for family, kind, proto, _name, address in _socket.getaddrinfo(
-        host, endpoint.port, 0, _socket.SOCK_STREAM
-    ):
-        sock = _socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(timeout)
-            sock.connect(address)
-            return sock
-        except OSError as err:
-            sock.close()
-            if isinstance(err, TimeoutError):
-                raise
-            last = err
-    raise last or OSError("no address")
-
-
-def _exchange(endpoint: settings.Endpoint, raw: bytes, deadline: float) -> bytes:
-    try:
-        sock = _connect(endpoint, _remaining(deadline, endpoint))
-    except TimeoutError:
-        raise _late(endpoint) from None
-    except OSError as err:
-        raise VaultError(
-            f"credhelper: Vault/OpenBao at {endpoint.url} is unreachable "
-            f"({_oneline(err.strerror or type(err).__name__)}); check VAULT_ADDR and that the "
-            "server is running, or run: credhelper doctor"
-        ) from None
-    try:
-        if endpoint.tls:
-            from credhelper.keys.vault.tls import wrap
-
-            sock = wrap(sock, endpoint, lambda: _remaining(deadline, endpoint))
-        sock.settimeout(_remaining(deadline, endpoint))
-        sock.sendall(raw)
-        chunks: list[bytes] = []
-        total = 0
-        while total <= _RESPONSE_LIMIT:
-            sock.settimeout(_remaining(deadline, endpoint))
-            data = sock.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-            total += len(data)
-        return b"".join(chunks)
-    except TimeoutError:
-        raise _late(endpoint) from None
-    except OSError as err:
-        raise VaultError(
-            f"credhelper: the connection to Vault/OpenBao at {endpoint.url} failed "
-            f"({_oneline(err.strerror or str(err) or type(err).__name__)}); run: credhelper doctor"
-        ) from None
-    finally:
-        sock.close()
-
-
-def _parse(response: bytes, endpoint: settings.Endpoint) -> tuple[int, dict[str, Any]]:
-    def bad(why: str) -> VaultError:
-        return VaultError(
-            f"credhelper: {endpoint.url} did not answer like Vault/OpenBao ({why}); "
-            "check VAULT_ADDR, or run: credhelper doctor"
-        )
-
-    head, sep, body = response.partition(b"\r\n\r\n")
-    if not sep or len(response) > _RESPONSE_LIMIT:
-        raise bad("no complete HTTP response" if not sep else "response too large")
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-        raise bad("not HTTP")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        body = _dechunk(body)
-    elif headers.get("content-length", "").isdigit():
-        body = body[: int(headers["content-length"])]
-    if not body.strip():
-        return int(parts[1]), {}
-    try:
-        reply = json.loads(body)
-    except ValueError:
-        raise bad(f"HTTP {parts[1]} with a body that is not JSON") from None
-    return int(parts[1]), reply if isinstance(reply, dict) else {}
-
-
-def _dechunk(body: bytes) -> bytes:
-    out: list[bytes] = []
-    while body:
-        size_line, sep, rest = body.partition(b"\r\n")
-        try:
-            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-        except ValueError:
-            break
-        if not sep or size == 0:
-            break
-        out.append(rest[:size])
-        body = rest[size + 2 :]
-    return b"".join(out)
