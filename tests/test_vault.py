@@ -200,3 +200,22 @@ def test_vault_namespace(tmp_path: Path, openbao: OpenBao) -> None:  # noqa: F81
     assert outside.returncode == 1 and b"does not exist" in outside.stdout
     ch.env = {**scoped, "VAULT_NAMESPACE": "bad\nname"}
     assert b"VAULT_NAMESPACE" in ch.helper("get", "reg.example").stdout
+
+
+def test_switching_to_another_transit_key_keeps_logins(
+    host: Host,
+    openbao: OpenBao,  # noqa: F811
+) -> None:
+    host.ch.store_creds("reg.example", "alice", "pw")
+    other = openbao.new_key("other")
+    admin = openbao.token('path "transit/*" { capabilities = ["update"] }\n')
+    env = {**host.ch.env, "VAULT_TOKEN": admin}
+    proc = host.ch.cli("install", "--key-provider", "vault", "--vault-key", other, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert host.record()["key"] == other
+    host.ch.env = env
+    assert json.loads(host.get("reg.example")[1])["Secret"] == "pw"
+    # The old transit key no longer opens this store: it can be deleted.
+    openbao.api("POST", f"transit/keys/{host.key}/config", {"deletion_allowed": True})
+    openbao.api("DELETE", f"transit/keys/{host.key}")
+    assert host.get("reg.example")[0] == 0
