@@ -17,8 +17,12 @@ from typing import Any
 from credhelper import crypto, durations
 from credhelper.errors import CredhelperError, ExitCode, KeyProblem
 from credhelper.keys import env as env_keys
-from credhelper.store import Store, Transaction, utc_now
+from credhelper.store import LockedStore, Store, Transaction, utc_now
 from credhelper.store.rekey import RekeyReport
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from credhelper.keys.base import KeyProvider
 
 MODE_FORCED = "forced"
 MODE_REENCRYPT = "reencrypt"
@@ -180,31 +184,42 @@ def rotate(
                 "stored logins cannot be opened; run `credhelper rotate` (without --reencrypt) "
                 "and log in again"
             )
-        key = crypto.new_key()
-        new = crypto.Sealer(key)
-        report = txn.rekey(new, reencrypt=reencrypt)
-        result.record(report, new.key_id, utc_now())
-        provider.write_pending(key)
-        del key
-        step("pending-written")
-        txn.mark_rotation(
-            {
-                "newKeyId": new.key_id,
-                "oldKeyId": result.old_key_id,
-                "mode": mode,
-                "started": result.rotated_at,
-            }
-        )
-        session.write(txn)
-        step("store-written")
-        provider.promote_pending()
-        step("key-promoted")
-        txn.mark_rotation(None)
-        session.write(txn)
+        _replace_key(session, txn, provider, result, step)
         if not reencrypt:
             result.removed = store.purge_backups()
         step("done")
         return result
+
+
+def _replace_key(
+    session: LockedStore,
+    txn: Transaction,
+    provider: KeyProvider,
+    result: RotationResult,
+    step: Callable[[str], None],
+) -> None:
+    """Steps 1-4 of `rotate` for a provider that holds its own key."""
+    key = crypto.new_key()
+    new = crypto.Sealer(key)
+    report = txn.rekey(new, reencrypt=result.mode == MODE_REENCRYPT)
+    result.record(report, new.key_id, utc_now())
+    provider.write_pending(key)
+    del key
+    step("pending-written")
+    txn.mark_rotation(
+        {
+            "newKeyId": new.key_id,
+            "oldKeyId": result.old_key_id,
+            "mode": result.mode,
+            "started": result.rotated_at,
+        }
+    )
+    session.write(txn)
+    step("store-written")
+    provider.promote_pending()
+    step("key-promoted")
+    txn.mark_rotation(None)
+    session.write(txn)
 
 
 def rotate_from_env(*, reencrypt: bool = False, store: Store | None = None) -> RotationResult:

@@ -23,6 +23,10 @@ from credhelper.doctor.base import (
 from credhelper.errors import CredhelperError, KeyProblem, StoreError
 from credhelper.store import STATE_CORRUPT, STATE_EXPIRED, STATE_OK, STATE_RELOGIN
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from credhelper.keys.base import KeyProvider
+
 
 def _is_dedicated(directory: str) -> bool:
     """Whether `directory` holds only credhelper's own files (so doctor may chmod it)."""
@@ -185,31 +189,8 @@ class StoreChecks(DoctorBase):
             self.add("key.provider", ERROR, err.message, self.store.directory, "credhelper install")
             return
         sealed = self._sealed_key_ids()
-        key_path = getattr(provider, "path", None) if name == "file" else None
-        if isinstance(key_path, str):
-            st = _lstat(key_path)
-            if st is None:
-                if sealed:
-                    self.add(
-                        "key.missing",
-                        ERROR,
-                        f"the key file is missing, so the {len(sealed)} stored login(s) sealed "
-                        "with it cannot be opened (deleted, or the store copied without it?)",
-                        key_path,
-                        "restore the aeskey from a backup, or log in again to each registry "
-                        "(credhelper list shows them)",
-                    )
-                else:
-                    self.add(
-                        "key.not-created",
-                        INFO,
-                        "no key yet; it is created at the first login",
-                        key_path,
-                        "credhelper install",
-                    )
-                return
-            if not self._check_node(key_path, st, "key", "key file", 0o600):
-                return
+        if name == "file" and not self._check_key_file(provider, sealed):
+            return
         try:
             key = provider.load()
         except KeyProblem as err:
@@ -226,7 +207,8 @@ class StoreChecks(DoctorBase):
                     ERROR,
                     f"{provider.describe()} holds no key; {len(sealed)} stored login(s) need it",
                     self.store.directory,
-                    "restore the key, or log in again to each registry",
+                    "restore the key, or start over: credhelper rotate, then log in again to "
+                    "each registry",
                 )
             return
         self.key_ok = True
@@ -259,8 +241,37 @@ class StoreChecks(DoctorBase):
                 f"the current key ({current}, {provider.describe()}) sealed none of the stored "
                 f"logins (they need key {', '.join(sorted(sealed))}): the key was replaced",
                 self.store.path,
-                "restore the old key, or log in again to each registry (credhelper list)",
+                "restore the old key, or start over: credhelper rotate, then log in again to "
+                "each registry (credhelper list)",
             )
+
+    def _check_key_file(self, provider: KeyProvider, sealed: set[str]) -> bool:
+        """The file provider's key file exists and is private; False: stop checking the key."""
+        key_path = getattr(provider, "path", None)
+        if isinstance(key_path, str):
+            st = _lstat(key_path)
+            if st is None:
+                if sealed:
+                    self.add(
+                        "key.missing",
+                        ERROR,
+                        f"the key file is missing, so the {len(sealed)} stored login(s) sealed "
+                        "with it cannot be opened (deleted, or the store copied without it?)",
+                        key_path,
+                        "restore the aeskey from a backup, or start over: credhelper rotate, "
+                        "then log in again to each registry (credhelper list shows them)",
+                    )
+                else:
+                    self.add(
+                        "key.not-created",
+                        INFO,
+                        "no key yet; it is created at the first login",
+                        key_path,
+                        "credhelper install",
+                    )
+                return False
+            return self._check_node(key_path, st, "key", "key file", 0o600)
+        return True
 
     def _sealed_key_ids(self) -> set[str]:
         return self.snapshot.key_ids_in_use() if self.snapshot is not None else set()

@@ -64,29 +64,40 @@ def configure_provider(
             record["backend"] = new.backend_path
 
         old_key = old.load()
-        needed = txn.key_ids_in_use()
         if name == "env":
-            _switch_to_env(txn, old, old_key, new, needed)
-        elif old_name != name:
-            new_key = new.load()
-            # vault: a key no entry needs is not moved (that would need transit/encrypt,
-            # which a runner's least-privilege policy lacks); a new data key is made.
-            if old_key is not None and (needed or name != "vault") and (
-                new_key is None
-                or crypto.key_id(new_key) not in needed
-                or crypto.key_id(old_key) in needed
-            ):
-                new.store_key(old_key)
-                txn.use_key(old_key, created=False)
-            elif new_key is None:
-                txn.use_key(new.load_or_create(), created=True)
-        elif old_key is None:
-            txn.use_key(new.load_or_create(), created=True)
+            _switch_to_env(txn, old, old_key, new, txn.key_ids_in_use())
+        else:
+            _move_key(txn, old_key, new, moving=old_name != name)
         txn.set_provider(record)
         session.write(txn)
         # Only now that the store names the new provider may the old copy go.
         if old_name != name and old.name != "env" and old_key is not None:
             old.remove_key()
+
+
+def _move_key(txn: Transaction, old_key: bytes | None, new: KeyProvider, *, moving: bool) -> None:
+    """Give `new` the store's key: the old provider's (moving), else one made if none."""
+    needed = txn.key_ids_in_use()
+    if not moving:
+        if old_key is None:
+            txn.use_key(new.load_or_create(), created=True)
+        return
+    new_key = new.load()
+    # vault: a key no entry needs is not moved (that would need transit/encrypt,
+    # which a runner's least-privilege policy lacks); a new data key is made.
+    if (
+        old_key is not None
+        and (needed or new.name != "vault")
+        and (
+            new_key is None
+            or crypto.key_id(new_key) not in needed
+            or crypto.key_id(old_key) in needed
+        )
+    ):
+        new.store_key(old_key)
+        txn.use_key(old_key, created=False)
+    elif new_key is None:
+        txn.use_key(new.load_or_create(), created=True)
 
 
 def _switch_to_env(
