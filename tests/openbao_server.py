@@ -6,10 +6,13 @@ tests.registry_server.make_pki, over TLS; its HOME is its own directory so the
 dev server's ~/.vault-token never lands in the user's home. The session fixture
 `openbao` is shared (each test makes its own transit key); `private_openbao` is
 for tests that stop or seal their server. Every server is stopped by its fixture.
+`make_host` is one runner: its own store directory, installed with the vault
+provider against a server, with only that server's VAULT_ADDR and token.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -26,7 +29,7 @@ from typing import Any
 import pytest
 
 from credhelper.keys.vault.policy import runner_policy
-from tests.conftest import BIN
+from tests.conftest import BIN, Env, make_env
 from tests.registry_server import free_port, make_pki
 
 STARTUP_TIMEOUT = 30.0
@@ -181,6 +184,49 @@ def start_openbao(directory: Path) -> OpenBao:
         time.sleep(0.1)
     server.api("POST", "sys/mounts/transit", {"type": "transit"})
     return server
+
+
+# ---------------------------------------------------------------- hosts
+
+
+NOT_FOUND = b"credentials not found in native keychain\n"
+
+
+@dataclass
+class Host:
+    """One runner: its own store directory, sharing the transit key `key`."""
+
+    ch: Env
+    key: str
+    token: str
+
+    def get(self, server: str) -> tuple[int, bytes, bytes]:
+        proc = self.ch.helper("get", server)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def record(self) -> dict[str, object]:
+        doc = json.loads(self.ch.store.read_text())
+        record: dict[str, object] = doc["keyProvider"]
+        return record
+
+
+def make_host(root: Path, server: OpenBao, key: str, token: str | None = None) -> Host:
+    ch = make_env(root)
+    token = token or server.runner_token(key)
+    ch.env = server.env(ch.env, token)
+    ch.env["TMPDIR"] = str(root / "tmp")
+    (root / "tmp").mkdir(mode=0o700, exist_ok=True)
+    host = Host(ch, key, token)
+    proc = ch.cli("install", "--key-provider", "vault", "--vault-key", key)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return host
+
+
+def data_key(server: OpenBao, host: Host) -> bytes:
+    """The host's data key, unwrapped with the admin token (what an attacker wants)."""
+    wrapped = host.record()["wrapped"]
+    reply = server.api("POST", f"transit/decrypt/{host.key}", {"ciphertext": wrapped})
+    return base64.b64decode(reply["data"]["plaintext"])
 
 
 @pytest.fixture(scope="session")

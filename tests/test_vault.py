@@ -10,57 +10,17 @@ from __future__ import annotations
 import base64
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Env, make_env
-from tests.openbao_server import OpenBao, openbao  # noqa: F401 -- the fixture
-
-NOT_FOUND = b"credentials not found in native keychain\n"
-
-
-@dataclass
-class Host:
-    """One runner: its own store directory, sharing the transit key `key`."""
-
-    ch: Env
-    key: str
-    token: str
-
-    def get(self, server: str) -> tuple[int, bytes, bytes]:
-        proc = self.ch.helper("get", server)
-        return proc.returncode, proc.stdout, proc.stderr
-
-    def record(self) -> dict[str, object]:
-        doc = json.loads(self.ch.store.read_text())
-        record: dict[str, object] = doc["keyProvider"]
-        return record
-
-
-def make_host(root: Path, server: OpenBao, key: str, token: str | None = None) -> Host:
-    ch = make_env(root)
-    token = token or server.runner_token(key)
-    ch.env = server.env(ch.env, token)
-    ch.env["TMPDIR"] = str(root / "tmp")
-    (root / "tmp").mkdir(mode=0o700, exist_ok=True)
-    host = Host(ch, key, token)
-    proc = ch.cli("install", "--key-provider", "vault", "--vault-key", key)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return host
+from tests.conftest import make_env
+from tests.openbao_server import NOT_FOUND, Host, OpenBao, data_key, make_host, openbao  # noqa: F401
 
 
 @pytest.fixture
 def host(tmp_path: Path, openbao: OpenBao) -> Host:  # noqa: F811
     return make_host(tmp_path / "host-a", openbao, openbao.new_key())
-
-
-def data_key(server: OpenBao, host: Host) -> bytes:
-    """The host's data key, unwrapped with the admin token (what an attacker wants)."""
-    wrapped = host.record()["wrapped"]
-    reply = server.api("POST", f"transit/decrypt/{host.key}", {"ciphertext": wrapped})
-    return base64.b64decode(reply["data"]["plaintext"])
 
 
 def test_install_records_only_the_wrapped_data_key(host: Host) -> None:

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from credhelper.doctor.vault_checks import vault_findings
-from tests.openbao_server import OpenBao, openbao, private_openbao  # noqa: F401
-from tests.test_vault import Host, make_host
+from tests.openbao_server import Host, OpenBao, make_host, openbao, private_openbao  # noqa: F401
 
 
 def use(monkeypatch: pytest.MonkeyPatch, server: OpenBao, token: str) -> None:

@@ -23,8 +23,7 @@ from hypothesis import strategies as st
 from credhelper.errors import KeyProblem
 from credhelper.keys.vault.settings import Endpoint
 from tests.conftest import HELPER
-from tests.openbao_server import OpenBao, openbao, private_openbao  # noqa: F401
-from tests.test_vault import Host, make_host
+from tests.openbao_server import Host, OpenBao, make_host, openbao, private_openbao  # noqa: F401
 
 NOT_FOUND = b"credentials not found in native keychain\n"
 BOUND = 30

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_env
-from tests.openbao_server import OpenBao, openbao  # noqa: F401 -- the fixture
+from tests.openbao_server import Host, OpenBao, make_host, openbao  # noqa: F401 -- the fixture
 from tests.test_hot_path import imports_of, top
-from tests.test_vault import Host, make_host
 
 # hvac and requests (and what they drag in) are for the admin commands only.
 NEVER = {

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.openbao_server import OpenBao, openbao  # noqa: F401 -- the fixture
-from tests.test_vault import NOT_FOUND, Host, data_key, make_host
+from tests.openbao_server import NOT_FOUND, Host, OpenBao, data_key, make_host, openbao  # noqa: F401 -- the fixture
 
 # What a host running `credhelper rotate --reencrypt` needs beyond the runner policy.
 ROTATOR = """
