@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from credhelper.errors import KeyProblem
 from credhelper.keys.vault.settings import Endpoint
-from tests.conftest import HELPER
+from tests.conftest import HELPER, require_tool
 from tests.openbao_server import Host, OpenBao, make_host, openbao, private_openbao  # noqa: F401
 
 NOT_FOUND = b"credentials not found in native keychain\n"
@@ -176,6 +177,11 @@ def test_tls_with_vault_cacert(host: Host, openbao: OpenBao) -> None:  # noqa: F
     capath = get(host, VAULT_ADDR=openbao.tls_addr, VAULT_CAPATH=str(openbao.ca_file.parent))
     # A CA directory needs OpenSSL's hash links, which the test CA dir lacks: a clear line.
     assert capath.returncode == 1 and b"not trusted" in capath.stdout
+    hashed = host.ch.root / "ca-dir"
+    hashed.mkdir()
+    shutil.copy(openbao.ca_file, hashed / "ca.pem")
+    subprocess.run([require_tool("openssl"), "rehash", str(hashed)], check=True, timeout=BOUND)
+    assert get(host, VAULT_ADDR=openbao.tls_addr, VAULT_CAPATH=str(hashed)).returncode == 0
     untrusted = get(host, VAULT_ADDR=openbao.tls_addr)
     assert_one_line_failure(untrusted, "not trusted", "VAULT_CACERT", token=host.token)
     plain = get(host, VAULT_ADDR=openbao.tls_addr.replace("https", "http"))
