@@ -59,6 +59,9 @@ class OpenBao:
     ca_file: Path
     root_token: str
     proc: subprocess.Popen[bytes]
+    mtls_addr: str = ""  # https:// that demands a client certificate (client_cert/key)
+    client_cert: Path | None = None
+    client_key: Path | None = None
 
     def api(
         self, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None
@@ -139,11 +142,14 @@ def start_openbao(directory: Path) -> OpenBao:
     binary = bao_binary()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     pki = make_pki(directory / "pki")
-    http_port, tls_port = free_port(), free_port()
+    http_port, tls_port, mtls_port = free_port(), free_port(), free_port()
     config = directory / "tls-listener.hcl"
+    tls = f'  tls_cert_file = "{pki.cert_file}"\n  tls_key_file = "{pki.key_file}"\n'
     config.write_text(
-        f'listener "tcp" {{\n  address = "127.0.0.1:{tls_port}"\n'
-        f'  tls_cert_file = "{pki.cert_file}"\n  tls_key_file = "{pki.key_file}"\n}}\n'
+        f'listener "tcp" {{\n  address = "127.0.0.1:{tls_port}"\n{tls}}}\n'
+        f'listener "tcp" {{\n  address = "127.0.0.1:{mtls_port}"\n{tls}'
+        f"  tls_require_and_verify_client_cert = true\n"
+        f'  tls_client_ca_file = "{pki.ca_file}"\n}}\n'
     )
     root = secrets.token_hex(16)
     env = {
@@ -174,6 +180,9 @@ def start_openbao(directory: Path) -> OpenBao:
         pki.ca_file,
         root,
         proc,
+        f"https://127.0.0.1:{mtls_port}",
+        pki.client_cert_file,
+        pki.client_key_file,
     )
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while not _healthy(server.addr):

@@ -190,6 +190,19 @@ def test_tls_with_vault_cacert(host: Host, openbao: OpenBao) -> None:  # noqa: F
     assert_one_line_failure(missing, "VAULT_CACERT")
 
 
+def test_mutual_tls_with_vault_client_cert(host: Host, openbao: OpenBao) -> None:  # noqa: F811
+    tls = {"VAULT_ADDR": openbao.mtls_addr, "VAULT_CACERT": str(openbao.ca_file)}
+    assert_one_line_failure(get(host, **tls), "Vault/OpenBao", token=host.token)  # no client cert
+    both = {
+        "VAULT_CLIENT_CERT": str(openbao.client_cert),
+        "VAULT_CLIENT_KEY": str(openbao.client_key),
+    }
+    ok = get(host, **tls, **both)
+    assert ok.returncode == 0, ok.stdout
+    proc = get(host, **tls, VAULT_CLIENT_CERT=str(host.ch.root / "missing.crt"))
+    assert_one_line_failure(proc, "VAULT_CLIENT_CERT")
+
+
 def test_a_miss_needs_no_server(host: Host) -> None:
     proc = get(host, "unknown.example", VAULT_ADDR="http://127.0.0.1:9")
     assert proc.returncode == 1 and proc.stdout == NOT_FOUND
