@@ -203,6 +203,13 @@ def test_mutual_tls_with_vault_client_cert(host: Host, openbao: OpenBao) -> None
     assert_one_line_failure(proc, "VAULT_CLIENT_CERT")
 
 
+def test_a_host_name_is_looked_up_within_the_deadline(host: Host, openbao: OpenBao) -> None:  # noqa: F811
+    by_name = openbao.addr.replace("127.0.0.1", "localhost")
+    assert get(host, VAULT_ADDR=by_name).returncode == 0
+    unknown = get(host, VAULT_ADDR="http://no-such-host.invalid:8200")
+    assert_one_line_failure(unknown, "unreachable", token=host.token)
+
+
 def test_a_miss_needs_no_server(host: Host) -> None:
     proc = get(host, "unknown.example", VAULT_ADDR="http://127.0.0.1:9")
     assert proc.returncode == 1 and proc.stdout == NOT_FOUND

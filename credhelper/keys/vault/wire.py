@@ -78,24 +78,58 @@ def _remaining(deadline: float, endpoint: settings.Endpoint) -> float:
     return left
 
 
-def _connect(endpoint: settings.Endpoint, timeout: float) -> Any:
-    """A connected TCP socket; plain http uses the C module `_socket` directly, which
-    spares the hot path `socket.py` and the `enum` classes it builds."""
-    if endpoint.tls:
-        import socket
+def _resolve(host: str, port: int, timeout: float) -> list[Any]:
+    """getaddrinfo within `timeout` (a name lookup is not bound by socket timeouts).
 
-        return socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
+    IP literals need no lookup; a name is looked up on a bare `_thread` (no
+    threading.py) that is left behind if the resolver hangs past the deadline.
+    """
     import _socket
 
-    last: OSError | None = None
     # bytes: a str host would import the idna codec (and unicodedata) to encode it.
-    host = endpoint.host.encode("ascii")
-    for family, kind, proto, _name, address in _socket.getaddrinfo(
-        host, endpoint.port, 0, _socket.SOCK_STREAM
-    ):
-        sock = _socket.socket(family, kind, proto)
+    name = host.encode("ascii")
+    for family in (_socket.AF_INET, _socket.AF_INET6):
         try:
-            sock.settimeout(timeout)
+            _socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return list(_socket.getaddrinfo(name, port, family, _socket.SOCK_STREAM))
+    import _thread
+
+    done = _thread.allocate_lock()
+    done.acquire()
+    box: list[Any] = []
+
+    def lookup() -> None:
+        try:
+            box.append(_socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM))
+        except OSError as err:
+            box.append(err)
+        finally:
+            done.release()
+
+    _thread.start_new_thread(lookup, ())
+    if not done.acquire(timeout=timeout):
+        raise TimeoutError
+    if isinstance(box[0], OSError):
+        raise box[0]
+    return list(box[0])
+
+
+def _connect(endpoint: settings.Endpoint, deadline: float) -> Any:
+    """A connected TCP socket; plain http uses the C module `_socket` directly, which
+    spares the hot path `socket.py` and the `enum` classes it builds (ssl needs it)."""
+    if endpoint.tls:
+        import socket as module
+    else:
+        import _socket as module  # type: ignore[no-redef]
+    last: OSError | None = None
+    for family, kind, proto, _name, address in _resolve(
+        endpoint.host, endpoint.port, _remaining(deadline, endpoint)
+    ):
+        sock = module.socket(family, kind, proto)
+        try:
+            sock.settimeout(_remaining(deadline, endpoint))
             sock.connect(address)
             return sock
         except OSError as err:
@@ -108,7 +142,7 @@ def _connect(endpoint: settings.Endpoint, timeout: float) -> Any:
 
 def _exchange(endpoint: settings.Endpoint, raw: bytes, deadline: float) -> bytes:
     try:
-        sock = _connect(endpoint, _remaining(deadline, endpoint))
+        sock = _connect(endpoint, deadline)
     except TimeoutError:
         raise _late(endpoint) from None
     except OSError as err:
