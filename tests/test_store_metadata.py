@@ -237,3 +237,19 @@ def test_any_metadata_value_is_refused_or_harmless(
     assert ch.key.exists() and ch.key.read_bytes() == key
     if proc.returncode != 0:
         assert proc.stdout.count(b"\n") == 1 and b"Traceback" not in proc.stderr
+
+
+def test_doctor_names_an_edited_provider_record_and_fix_puts_back_the_real_one(ch: Env) -> None:
+    seeded(ch)
+    doc = load(ch)
+    doc["keyProvider"] = {"name": "file", "backend": "this.Zen"}
+    save(ch, doc)
+    out = json.loads(ch.cli("doctor", "--json").stdout)
+    [finding] = [f for f in out["findings"] if f["id"] == "store.provider-edited"]
+    assert finding["severity"] == "error" and "keyProvider" in finding["message"]
+    fixed = ch.cli("doctor", "--fix")
+    assert "put back the store's keyProvider record null" in fixed.stdout
+    assert "keyProvider" not in load(ch)
+    assert json.loads(ch.helper("get", b"a.example").stdout)["Secret"] == "SECRET-A-123"
+    after = json.loads(ch.cli("doctor", "--json").stdout)
+    assert "store.provider-edited" not in {f["id"] for f in after["findings"]}

@@ -98,6 +98,7 @@ class DoctorBase:
         self._stale_temps = False
         self._store_move_aside = False
         self._unfinished_rotation = False  # a rotation killed before its key was promoted
+        self._restore_provider = False  # keyProvider record edited; the header has the real one
         self._corrupt: list[str] = []
         self._strip: list[EntryCheck] = []  # undecodable: removed, re-login needed
         self._imports: list[migrate.Candidate] = []

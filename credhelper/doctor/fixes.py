@@ -5,6 +5,7 @@ destroyed, and with nothing left to fix nothing is written.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Callable
@@ -54,8 +55,15 @@ class Fixes(DoctorBase):
 
     def _fix_store(self, report: FixReport) -> None:
         planned = self._store_move_aside or self._corrupt or self._stale_temps
-        if not (planned or self._unfinished_rotation):
+        if not (planned or self._unfinished_rotation or self._restore_provider):
             return
+        if self._restore_provider:
+            restored = self.store.restore_provider_record()
+            if restored is not None:
+                report.actions.append(
+                    f"put back the store's keyProvider record {json.dumps(restored[1])} (it "
+                    f"had been edited to {json.dumps(restored[0])})"
+                )
         directory = self.store.directory
         fsutil.check_private_dir(directory)
         if self._store_move_aside:

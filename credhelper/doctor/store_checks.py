@@ -21,7 +21,13 @@ from credhelper.doctor.base import (
     _mode,
 )
 from credhelper.errors import CredhelperError, KeyProblem, StoreError
-from credhelper.store import STATE_CORRUPT, STATE_EXPIRED, STATE_OK, STATE_RELOGIN
+from credhelper.store import (
+    STATE_CORRUPT,
+    STATE_EXPIRED,
+    STATE_OK,
+    STATE_RELOGIN,
+    ProviderRecordEdited,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -218,6 +224,17 @@ class StoreChecks(DoctorBase):
         try:
             unfinished = self.snapshot.unfinished_rotation() if self.snapshot else None
             created = self.snapshot.key_created() if self.snapshot else None
+        except ProviderRecordEdited as err:
+            self.add(
+                "store.provider-edited",
+                ERROR,
+                err.message.removeprefix("credhelper: ").split("; run:")[0],
+                self.store.path,
+                f"{FIX_COMMAND} (puts back the record the key authenticates)",
+                fixable=True,
+            )
+            self._restore_provider = True
+            return
         except CredhelperError as err:
             self.add("key.unreadable", ERROR, err.message, self.store.path, KEY_FIX)
             return

@@ -64,7 +64,7 @@ from credhelper.store.model import (
     utc_now,
 )
 from credhelper.store.rekey import RekeyReport
-from credhelper.store.snapshot import Snapshot
+from credhelper.store.snapshot import ProviderRecordEdited, Snapshot
 from credhelper.store.txn import Transaction
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "Document",
     "EntryStatus",
     "LockedStore",
+    "ProviderRecordEdited",
     "RekeyReport",
     "Snapshot",
     "Store",

@@ -13,13 +13,14 @@ from credhelper import crypto, fsutil, paths
 from credhelper.errors import StoreError
 from credhelper.store.document import Document, empty_document, parse_document
 from credhelper.store.model import STATE_CORRUPT, Credentials
-from credhelper.store.snapshot import Snapshot
+from credhelper.store.snapshot import ProviderRecordEdited, Snapshot
 from credhelper.store.txn import Transaction
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for mypy: `typing`, `collections` and contextlib cost start-up time
     import contextlib
     from collections.abc import Callable, Iterator
+    from typing import Any
 
     from credhelper.keys.base import KeyProvider
 else:
@@ -182,6 +183,24 @@ class Store:
                 fsutil.fsync_dir(self.directory)
                 return path
             return None
+
+    def restore_provider_record(self) -> tuple[Any, Any] | None:
+        """Put back the keyProvider record the header authenticates, if it was edited.
+
+        (edited record, restored record), or None if nothing was edited. Safe: the
+        header only opened because the key it vouches for was loaded.
+        """
+        with self.exclusive() as session:
+            txn = session.read()
+            try:
+                txn.sealer()
+                return None
+            except ProviderRecordEdited as err:
+                edited, txn.doc.provider = txn.doc.provider, err.authenticated
+            txn.reload_key()
+            txn.dirty = True
+            session.write(txn)
+            return edited, txn.doc.provider
 
     def remembered_username(self, server: str) -> str | None:
         """The username last stored for `server`, even if it needs a new login."""

@@ -44,6 +44,18 @@ if TYPE_CHECKING:  # for mypy: `typing` and the Protocol class cost start-up tim
 _REREADS = 2
 
 
+class ProviderRecordEdited(StoreError):
+    """The plaintext keyProvider record differs from the one the key authenticates.
+
+    The key that opened the header is genuine, so `authenticated` is the record
+    to restore (`Store.restore_provider_record`, used by `doctor --fix`).
+    """
+
+    def __init__(self, message: str, authenticated: Any) -> None:
+        super().__init__(message)
+        self.authenticated = authenticated
+
+
 def _refusal(path: str, cause: str) -> StoreError:
     return StoreError(f"credhelper: refusing to use store {path}: {cause}; run: credhelper doctor")
 
@@ -141,12 +153,19 @@ class Snapshot:
                 f"format version {self.doc.version!r} is not the authenticated {version!r}",
             )
         if not same_record(provider, self.doc.provider):
-            raise _refusal(
-                self.path,
-                f"its keyProvider record {json.dumps(self.doc.provider)} is not the "
-                f"authenticated {json.dumps(provider)} (edited outside credhelper?)",
+            raise ProviderRecordEdited(
+                f"credhelper: refusing to use store {self.path}: its keyProvider record "
+                f"{json.dumps(self.doc.provider)} is not the authenticated "
+                f"{json.dumps(provider)} (edited outside credhelper?); run: credhelper doctor",
+                provider,
             )
         self._header = Header(sealed, kid, provider, created if isinstance(created, str) else None)
+
+    def reload_key(self) -> None:
+        """Forget the loaded keys and header: the next use loads and verifies again."""
+        self._provider = self._sealer = self._pending = self._header = None
+        self._key_loaded = self._pending_loaded = False
+        self.sealer()
 
     def header(self) -> Header | None:
         """The verified header (loads the key), or None if there is none we can open."""
