@@ -324,3 +324,23 @@ def test_rotation_killed_after_the_store_write_is_named_and_finished_by_doctor(c
     after = json.loads(faked(ch, None, "doctor", "--json").stdout)
     assert not {f["id"] for f in after["findings"]} & {"store.rotation-unfinished", "key.mismatch"}
     assert json.loads(ch.helper("get", b"b.example").stdout)["Secret"] == "SECRET-B-2"
+
+
+def test_if_older_than_works_with_the_keyring_provider(ch: Env, tmp_path: Path) -> None:
+    from tests.keyring_session import secret_service
+
+    require_tool("secret-tool")
+    with secret_service(tmp_path / "ss") as extra:
+        ch.env = {**ch.env, **extra}
+        assert faked(ch, None, "install", "--key-provider", "keyring").returncode == 0
+        seed(ch)
+        assert not ch.key.exists()
+        young = faked(ch, "+1 hour", "rotate", "--if-older-than", "2h", "--yes", "--json")
+        assert one_json_line(young.stdout)["rotated"] is False
+        old = faked(
+            ch, "+3 hours", "rotate", "--if-older-than", "2h", "--yes", "--json", "--reencrypt"
+        )
+        result = one_json_line(old.stdout)
+        assert result["rotated"] is True and result["keyProvider"] == "keyring"
+        assert json.loads(ch.helper("get", b"a.example").stdout)["Secret"] == "SECRET-A-1"
+        assert not ch.key.exists()

@@ -253,3 +253,13 @@ def test_doctor_names_an_edited_provider_record_and_fix_puts_back_the_real_one(c
     assert json.loads(ch.helper("get", b"a.example").stdout)["Secret"] == "SECRET-A-123"
     after = json.loads(ch.cli("doctor", "--json").stdout)
     assert "store.provider-edited" not in {f["id"] for f in after["findings"]}
+
+
+def test_list_never_sends_control_characters_from_the_file(ch: Env) -> None:
+    seeded(ch)
+    doc = load(ch)
+    doc["auths"]["evil\x1b]0;owned\x07\nx.example"] = {"invalidated": "t", "reason": "r"}
+    save(ch, doc)
+    out = ch.cli("list").stdout
+    assert "\x1b" not in out and "\x07" not in out
+    assert "evil\\x1b]0;owned\\x07\\nx.example" in out

@@ -96,3 +96,21 @@ def test_writing_into_a_v1_store_keeps_every_old_entry(v1: Env) -> None:
     for server in ENTRIES:
         assert v1.helper("get", server.encode()).stdout == GET_OUTPUT[server]
     assert (v1.home / "aeskey").read_bytes() == (DATA / "aeskey").read_bytes()
+
+
+def test_the_first_write_makes_it_version_2_with_a_header_and_no_invented_key_age(
+    v1: Env,
+) -> None:
+    v1.store_creds("new.example", "carol", "pw")
+    doc = json.loads((v1.home / "config.json").read_bytes())
+    assert doc["version"] == 2 and set(doc["header"]) == {"sealed", "keyId"}
+    old = json.loads((DATA / "config.json").read_bytes())["auths"]
+    for server, entry in old.items():
+        assert doc["auths"][server] == entry  # v1 records are kept as they were
+    listed = {e["server"]: e for e in json.loads(v1.cli("list", "--json").stdout)}
+    # The key predates recorded ages: unknown, never the time of this write.
+    assert {e["keyCreated"] for e in listed.values()} == {None}
+    # A second write keeps it so (the header is re-sealed, the age still unknown).
+    v1.store_creds("new2.example", "dave", "pw2")
+    listed = {e["server"]: e for e in json.loads(v1.cli("list", "--json").stdout)}
+    assert listed["new2.example"]["keyCreated"] is None

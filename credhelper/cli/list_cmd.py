@@ -10,6 +10,14 @@ from credhelper import durations
 from credhelper.store import STATE_OK, Store
 
 
+def _shown(text: str) -> str:
+    """`text` as one safe terminal line: server names come from a file anyone with
+    write access could edit, so control characters are shown escaped, never sent."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def _key_line(created: str | None) -> str:
     if created is None:
         return "Key created: unknown (made before credhelper recorded key ages, or an env key)"
@@ -54,7 +62,8 @@ def command(as_json: bool) -> None:
         return
     rows = [("SERVER", "STATE", "USERNAME", "UPDATED", "EXPIRES")]
     for s in statuses:
-        rows.append((s.server, s.state, s.username or "-", s.updated or "-", s.expires or "-"))
+        user, when, until = s.username or "-", s.updated or "-", s.expires or "-"
+        rows.append((_shown(s.server), s.state, _shown(user), _shown(when), _shown(until)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         click.echo(
@@ -64,6 +73,5 @@ def command(as_json: bool) -> None:
     for s in statuses:
         if s.state != STATE_OK:
             # The detail is already a whole sentence naming the server and the fix.
-            click.echo(
-                s.detail if s.detail.startswith("credhelper:") else f"{s.server}: {s.detail}"
-            )
+            line = s.detail if s.detail.startswith("credhelper:") else f"{s.server}: {s.detail}"
+            click.echo(_shown(line))
