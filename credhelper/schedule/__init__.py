@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from credhelper import fsutil
 from credhelper.errors import CredhelperError, UsageError
-from credhelper.schedule import cron, systemd
-from credhelper.schedule.job import Job, check_text
+from credhelper.schedule import cron, providers, systemd
+from credhelper.schedule.job import Job
 from credhelper.store import Store
 
 SCHEDULER_ENV = "CREDHELPER_SCHEDULER"
@@ -161,9 +161,9 @@ def install(job: Job, store: Store | None = None, scheduler: str | None = None) 
     store = store if store is not None else Store()
     scheduler = scheduler or choose()
     provider = check_provider(store)
+    job = _with_provider_env(job, provider, scheduler)
     with _locked(store, create=True):
         if scheduler == "cron":
-            job = _with_session_bus(job, provider)
             replaced = cron.install(job, store.directory)
             replaced |= bool(_remove_units())
             return Result("cron", "crontab of the current user", job, replaced, True)
@@ -175,16 +175,10 @@ def install(job: Job, store: Store | None = None, scheduler: str | None = None) 
         return Result("systemd", systemd.unit_paths()[1], job, replaced, manage, notes)
 
 
-def _with_session_bus(job: Job, provider: str) -> Job:
-    # cron starts jobs outside the desktop session: a keyring key is reachable only
-    # through the session bus the user has now (a systemd user manager has its own).
-    bus = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
-    if provider != "keyring" or not bus or job.env_value("DBUS_SESSION_BUS_ADDRESS"):
-        return job
-    return dataclasses.replace(
-        job,
-        env=(*job.env, ("DBUS_SESSION_BUS_ADDRESS", check_text("DBUS_SESSION_BUS_ADDRESS", bus))),
-    )
+def _with_provider_env(job: Job, provider: str, scheduler: str) -> Job:
+    have = {name for name, _ in job.env}
+    extra = [(n, v) for n, v in providers.job_environment(provider, scheduler) if n not in have]
+    return dataclasses.replace(job, env=(*job.env, *extra)) if extra else job
 
 
 def _systemd_notes(manage: bool) -> list[str]:
