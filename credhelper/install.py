@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from credhelper import dockerconfig, keys, legacy, migrate
+from credhelper.advice import login_command
 from credhelper.errors import CredhelperError, KeyProblem
-from credhelper.store import STATE_OK, Store, login_command
+from credhelper.store import STATE_OK, Store
 
 TOKEN_USERNAME = dockerconfig.TOKEN_USERNAME
 

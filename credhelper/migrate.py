@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from credhelper import backups, dockerconfig, legacy
+from credhelper.advice import DOCKER_HUB, login_command
 from credhelper.dockerconfig import AUTH_BINARY, AUTH_INVALID, AUTH_PLAINTEXT, EntryCheck
 from credhelper.errors import CredhelperError
 from credhelper.gojson import scrub_surrogates
-from credhelper.store import DOCKER_HUB, STATE_OK, Store, login_command
+from credhelper.store import STATE_OK, Store
 
 SOURCES = ("docker", "openeuler", "isulad")
 

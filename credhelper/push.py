@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import IO
 
 from credhelper import cleanup, fsutil, reference
+from credhelper.advice import login_command
 from credhelper.errors import CredhelperError, ExitCode, Invalidated, NotFound
-from credhelper.store import Credentials, Store, login_command
+from credhelper.store import Credentials, Store
 
 ENGINES = ("docker", "podman", "skopeo")
 HELPER_PROGRAM = "docker-credential-credhelper"

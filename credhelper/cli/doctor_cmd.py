@@ -6,10 +6,10 @@ import json
 
 import click
 
+from credhelper.advice import login_command
 from credhelper.cli.install_cmd import DOCKER_CONFIG_HELP, use_docker_config
 from credhelper.doctor import ERROR, INFO, WARNING, Doctor, Finding, FixReport
 from credhelper.errors import ExitCode
-from credhelper.store import login_command
 
 
 def _print_findings(findings: list[Finding], verbose: bool) -> None:

@@ -8,8 +8,8 @@ import os
 import click
 
 from credhelper import dockerconfig
+from credhelper.advice import login_command
 from credhelper.install import InstallReport, UninstallReport, install, uninstall
-from credhelper.store import login_command
 
 DOCKER_CONFIG_HELP = (
     "Docker's configuration directory (default: $DOCKER_CONFIG or ~/.docker). Unless "

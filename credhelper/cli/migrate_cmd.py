@@ -6,10 +6,10 @@ import json
 
 import click
 
+from credhelper.advice import login_command
 from credhelper.cli.install_cmd import DOCKER_CONFIG_HELP, use_docker_config
 from credhelper.errors import ExitCode
 from credhelper.migrate import MigrationReport, migrate_docker, migrate_isulad
-from credhelper.store import login_command
 
 
 def _print(report: MigrationReport) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from credhelper import backups, dockerconfig, legacy, migrate
+from credhelper.advice import login_command
 from credhelper.dockerconfig import (
     AUTH_BASE64,
     AUTH_BINARY,
@@ -17,7 +18,6 @@ from credhelper.dockerconfig import (
 )
 from credhelper.doctor.base import ERROR, FIX_COMMAND, INFO, WARNING, DoctorBase, _mode
 from credhelper.errors import CredhelperError
-from credhelper.store import login_command
 
 
 class DockerConfigChecks(DoctorBase):

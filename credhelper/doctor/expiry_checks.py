@@ -9,9 +9,10 @@ the entry corrupt, reported as such).
 from __future__ import annotations
 
 from credhelper import durations
+from credhelper.advice import login_command
 from credhelper.doctor.base import WARNING, DoctorBase
 from credhelper.errors import CredhelperError
-from credhelper.store import STATE_OK, login_command
+from credhelper.store import STATE_OK
 
 # How far ahead doctor warns: a day covers a nightly job and a working day.
 WARN_AHEAD_SECONDS = 86400
