@@ -274,8 +274,6 @@ def _flock_bounded(fd: int, wait: float) -> bool:
     until the holder releases, and a one-shot real-time timer bounds the wait.
     """
     import fcntl
-    import signal
-    import threading
 
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -283,6 +281,8 @@ def _flock_bounded(fd: int, wait: float) -> bool:
     except BlockingIOError:
         if wait <= 0:
             return False
+    import signal  # only when another process holds the lock: each costs ~1 ms to import
+    import threading
     if threading.current_thread() is not threading.main_thread():
         # Signals reach only the main thread; other threads poll with backoff.
         deadline = time.monotonic() + wait
