@@ -9,6 +9,7 @@ keyring, whose messages the provider then reports.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import subprocess
 import sys
@@ -192,3 +193,76 @@ def test_keyring_get_imports_no_keyring_library(ch: Env, service: dict[str, str]
     get = ch.helper("get", b"a.example")
     assert get.stdout == b'{"ServerURL":"a.example","Username":"alice","Secret":"pw"}\n'
     assert not ch.key.exists()  # the key stayed in the keyring
+
+
+# ---------------------------------------------------------------- a hostile bus
+
+
+def _fake_bus(tmp_path: Path, reply: bytes) -> tuple[str, object]:
+    """A unix socket that accepts SASL EXTERNAL, then answers every call with `reply`."""
+    import socket
+    import threading
+
+    path = str(tmp_path / "bus")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    server.settimeout(10)
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while b"BEGIN\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+                if b"AUTH" in data and b"OK" not in data:
+                    conn.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")
+                    data += b"OK"
+            with contextlib.suppress(OSError):
+                conn.sendall(reply)
+                conn.recv(1 << 16)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"unix:path={path}", (server, thread)
+
+
+def _reply_header(body_len: int, signature: str, reply_serial: int = 1) -> bytes:
+    fields = bytearray()
+    secretservice._put(fields, "a(yv)", [(5, ("u", reply_serial)), (8, ("g", signature))])
+    head = bytearray(b"l\x02\x00\x01") + body_len.to_bytes(4, "little") + (1).to_bytes(4, "little")
+    head += fields[0:]
+    secretservice._pad(head, 8)
+    return bytes(head)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        _reply_header(1 << 30, "s"),  # a 1 GiB body announced
+        _reply_header(8, "(" * 40 + "y" + ")" * 40) + b"\0" * 8,  # absurd nesting
+        _reply_header(8, "s") + b"\xff\xff\xff\x7fabcd",  # a string longer than the body
+        _reply_header(4, "z") + b"\0\0\0\0",  # an unknown type
+        b"B" + b"\0" * 15,  # big-endian
+        b"",  # silence until the bus closes
+    ],
+)
+def test_a_hostile_bus_is_left_to_keyring(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reply: bytes
+) -> None:
+    address, (server, thread) = _fake_bus(tmp_path, reply)  # type: ignore[misc]
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+    monkeypatch.setattr(secretservice, "TIMEOUT", 2.0)
+    try:
+        with pytest.raises(secretservice.Unsupported):
+            secretservice.get_password("credhelper", "acct")
+    finally:
+        server.close()  # type: ignore[attr-defined]
+        thread.join(timeout=10)  # type: ignore[attr-defined]

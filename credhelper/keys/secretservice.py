@@ -41,6 +41,7 @@ _PRIME = int(
     "FFFFFFFFFFFFFFFF",
     16,
 )
+_MAX_MESSAGE = 1 << 20  # the replies here are a few hundred bytes
 TIMEOUT = 10.0  # seconds for the whole exchange; keyring itself would wait as long
 
 
@@ -170,7 +171,11 @@ class _Bus:
         self._sock.settimeout(TIMEOUT)
         self._serial = 0
         self._buf = b""
-        self._sock.connect(_address(os.environ.get("DBUS_SESSION_BUS_ADDRESS", "")))
+        try:
+            self._sock.connect(_address(os.environ.get("DBUS_SESSION_BUS_ADDRESS", "")))
+        except BaseException:
+            self._sock.close()
+            raise
         uid = str(os.getuid()).encode("ascii").hex()
         self._sock.sendall(b"\0AUTH EXTERNAL " + uid.encode("ascii") + b"\r\n")
         line = self._line()
@@ -218,6 +223,8 @@ class _Bus:
             body_len = int.from_bytes(self._buf[4:8], "little")
             fields_len = int.from_bytes(self._buf[12:16], "little")
             total = 16 + fields_len + (-fields_len % 8) + body_len
+            if total > _MAX_MESSAGE:
+                raise Unsupported("oversized message")
             while len(self._buf) < total:
                 self._more()
             message, self._buf = self._buf[:total], self._buf[total:]
@@ -289,16 +296,17 @@ def _decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
 
 def get_password(service: str, account: str) -> str | None:
     """keyring's SecretService get_password(service, account), or Unsupported."""
+    bus = None
     try:
         bus = _Bus()
-    except OSError as err:
-        raise Unsupported(f"cannot reach the session bus ({err})") from None
-    try:
         return _exchange(bus, service, account)
-    except (OSError, ValueError, IndexError, KeyError, TypeError, UnicodeDecodeError) as err:
+    except Unsupported:
+        raise
+    except Exception as err:  # any surprise (a hostile or odd bus included): keyring decides
         raise Unsupported(type(err).__name__) from None
     finally:
-        bus.close()
+        if bus is not None:
+            bus.close()
 
 
 def _exchange(bus: _Bus, service: str, account: str) -> str | None:
