@@ -136,21 +136,17 @@ def rotate(
     """Replace the key; forced re-login by default, re-sealed logins with `reencrypt`.
 
     With `if_older_than` (seconds), only when the key is older (decided under
-    the lock). Under the store lock (an interrupted earlier rotation is
-    finished first):
+    the lock). Under the store lock (a killed earlier rotation is finished first):
 
-    1. the new key is written durably as the provider's *pending* key
-       (`aeskey.pending`); the store and current key are untouched — killed
-       here, the next writer discards the pending key (state before);
-    2. the store is atomically rewritten: entries re-sealed under the new key id
-       (or turned into "invalidated" records keeping the username), the header
-       sealed under the new key, plus a rotation mark naming the new key id —
-       killed here, readers find the new key as the pending key, and the next
-       writer (or `doctor --fix`) promotes it (state after);
-    3. the pending key is promoted over the current one (rename(2) for a file):
-       the old key is gone in that same step;
+    1. the new key is written durably as the provider's *pending* key — killed
+       here, the next writer discards it (state before);
+    2. the store is rewritten atomically under the new key id (entries re-sealed
+       or invalidated keeping the username, the header re-sealed) with a rotation
+       mark naming the new key — killed here, readers use the pending key, and
+       the next writer (or `doctor --fix`) promotes it (state after);
+    3. the pending key is promoted (rename(2) for a file): the old key is gone;
     4. the store is rewritten without the mark; after a forced rotation the
-       store's backups (which the old key opens) are removed.
+       store's backups, which the old key opens, are removed.
 
     So no instant exists at which an entry needs a key that is not on disk.
     """

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from credhelper.advice import DOCKER_HUB, login_command
 from credhelper.store.document import Document, parse_document, serialize_document
+from credhelper.store.header import ProviderRecordEdited
 from credhelper.store.locked import ROTATION_MARK, LockedStore, Store, recover_rotation
 from credhelper.store.model import (
     FORMAT_VERSION,
@@ -64,7 +65,7 @@ from credhelper.store.model import (
     utc_now,
 )
 from credhelper.store.rekey import RekeyReport
-from credhelper.store.snapshot import ProviderRecordEdited, Snapshot
+from credhelper.store.snapshot import Snapshot
 from credhelper.store.txn import Transaction
 
 __all__ = [

@@ -12,8 +12,9 @@ import os
 from credhelper import crypto, fsutil, paths
 from credhelper.errors import StoreError
 from credhelper.store.document import Document, empty_document, parse_document
+from credhelper.store.header import ProviderRecordEdited
 from credhelper.store.model import STATE_CORRUPT, Credentials
-from credhelper.store.snapshot import ProviderRecordEdited, Snapshot
+from credhelper.store.snapshot import Snapshot
 from credhelper.store.txn import Transaction
 
 TYPE_CHECKING = False

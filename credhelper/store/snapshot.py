@@ -16,9 +16,8 @@ from credhelper.store.document import (
     Header,
     empty_document,
     parse_document,
-    parse_header_plaintext,
-    same_record,
 )
+from credhelper.store.header import verify_header
 from credhelper.store.model import (
     STATE_CORRUPT,
     STATE_EXPIRED,
@@ -42,22 +41,6 @@ if TYPE_CHECKING:  # for mypy: `typing` and the Protocol class cost start-up tim
 # rotation changes the store once and the key once, so two re-reads always see a
 # consistent pair unless another rotation starts meanwhile.
 _REREADS = 2
-
-
-class ProviderRecordEdited(StoreError):
-    """The plaintext keyProvider record differs from the one the key authenticates.
-
-    The key that opened the header is genuine, so `authenticated` is the record
-    to restore (`Store.restore_provider_record`, used by `doctor --fix`).
-    """
-
-    def __init__(self, message: str, authenticated: Any) -> None:
-        super().__init__(message)
-        self.authenticated = authenticated
-
-
-def _refusal(path: str, cause: str) -> StoreError:
-    return StoreError(f"credhelper: refusing to use store {path}: {cause}; run: credhelper doctor")
 
 
 class Snapshot:
@@ -125,41 +108,7 @@ class Snapshot:
 
     def _verify_header(self) -> None:
         """Open the header with the key that sealed it (current or pending), if held."""
-        record = self.doc.header_record()
-        if record is None:
-            # Every writer of version 2 records writes a header with them, so
-            # records without one mean the header was stripped: refuse, rather
-            # than trust the unauthenticated keyProvider record.
-            if self.doc.has_v2_records() or (self.doc.version >= 2 and self.doc.auths):
-                raise _refusal(self.path, "its authenticated header is missing (edited?)")
-            return
-        sealed, kid = record
-        opener = self._sealer if self._sealer is not None and self._sealer.key_id == kid else None
-        if opener is None and self.doc.rotation_target() == kid:
-            opener = self._pending_sealer(kid)
-        if opener is None:
-            if self._sealer is not None and self._sealer.key_id in self.doc.key_ids_in_use():
-                # Our key seals entries, yet the header names another: one was edited.
-                raise _refusal(self.path, "its header names another key than its logins (edited?)")
-            return  # sealed by a key we do not hold: entries report it, writers refuse
-        try:
-            plaintext = opener.open_record(crypto.DOMAIN_HEADER, "", sealed)
-        except crypto.SealError:
-            raise _refusal(self.path, "its header fails authentication (edited?)") from None
-        version, provider, created = parse_header_plaintext(plaintext)
-        if version != self.doc.version:
-            raise _refusal(
-                self.path,
-                f"format version {self.doc.version!r} is not the authenticated {version!r}",
-            )
-        if not same_record(provider, self.doc.provider):
-            raise ProviderRecordEdited(
-                f"credhelper: refusing to use store {self.path}: its keyProvider record "
-                f"{json.dumps(self.doc.provider)} is not the authenticated "
-                f"{json.dumps(provider)} (edited outside credhelper?); run: credhelper doctor",
-                provider,
-            )
-        self._header = Header(sealed, kid, provider, created if isinstance(created, str) else None)
+        self._header = verify_header(self.doc, self.path, self._sealer, self._pending_sealer)
 
     def reload_key(self) -> None:
         """Forget the loaded keys and header: the next use loads and verifies again."""
