@@ -143,10 +143,10 @@ def seeds(target: str) -> list[bytes]:
 def _v2_seed(sealer: Any) -> dict[str, Any]:
     """A format-2 store: authenticated header, an expiring entry, a kept username."""
     from credhelper import crypto
-    from credhelper.store import model
+    from credhelper.store import document
 
     header = sealer.seal_record(
-        crypto.DOMAIN_HEADER, "", model.header_plaintext({"name": "env"}, None)
+        crypto.DOMAIN_HEADER, "", document.header_plaintext({"name": "env"}, None)
     )
     user = sealer.seal_record(crypto.DOMAIN_USERNAME, "gone.example", b'{"Username": "u"}')
     return {
