@@ -208,6 +208,18 @@ def clean_imports(ch: Env, action: str, stdin: bytes) -> set[str]:
 )
 def test_read_path_imports_no_heavy_stdlib(stored: Env, action: str, stdin: bytes) -> None:
     modules = clean_imports(stored, action, stdin)
+    assert "credhelper.keys.file" in modules or stdin == b"missing.example"
     assert not (modules & HEAVY_ON_READ), sorted(modules & HEAVY_ON_READ)
     if stdin == b"reg.example":
         assert "cryptography.hazmat.bindings._rust" in modules  # it really decrypted
+
+
+def test_env_provider_read_path_imports_no_heavy_stdlib(ch: Env) -> None:
+    import base64
+    import os
+
+    ch.env = {**ch.env, "CREDHELPER_AESKEY": base64.b64encode(os.urandom(32)).decode()}
+    ch.store_creds("reg.example", "alice", "pw")
+    modules = clean_imports(ch, "get", b"reg.example")
+    assert "credhelper.keys.env" in modules
+    assert not (modules & HEAVY_ON_READ), sorted(modules & HEAVY_ON_READ)

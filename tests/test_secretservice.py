@@ -266,3 +266,36 @@ def test_a_hostile_bus_is_left_to_keyring(
     finally:
         server.close()  # type: ignore[attr-defined]
         thread.join(timeout=10)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- AES-CBC
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=16, max_size=16), st.binary(min_size=16, max_size=16), st.data())
+def test_libcrypto_cbc_is_cryptographys(key: bytes, iv: bytes, data: st.DataObject) -> None:
+    from credhelper.keys import cbc
+
+    blocks = data.draw(st.integers(min_value=1, max_value=8))
+    ciphertext = data.draw(st.binary(min_size=16 * blocks, max_size=16 * blocks))
+    via_libcrypto = cbc._libcrypto(key, iv, ciphertext)
+    assert via_libcrypto is not None, "the system libcrypto was not used"
+    assert via_libcrypto == cbc._cryptography(key, iv, ciphertext)
+    assert cbc.decrypt(key, iv, ciphertext) == via_libcrypto
+
+
+def test_cbc_without_libcrypto_uses_cryptography(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from credhelper.keys import cbc
+
+    key, iv = bytes(range(16)), bytes(range(16, 32))
+    plain = b"k" * 44 + b"\x04" * 4  # a base64 key and its padding
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    ciphertext = encryptor.update(plain) + encryptor.finalize()
+    monkeypatch.setattr(cbc, "_SONAMES", ("libcrypto-that-does-not-exist.so",))
+    assert cbc._libcrypto(key, iv, ciphertext) is None
+    assert cbc.decrypt(key, iv, ciphertext) == plain
+    # Odd sizes never reach libcrypto; cryptography refuses them as before.
+    with pytest.raises(ValueError):
+        cbc.decrypt(key, iv, ciphertext[:-1])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import binascii
 import os
 import stat
-from base64 import b64decode
 
 from credhelper.crypto import KEY_BYTES
 from credhelper.errors import KeyProblem
@@ -26,7 +25,8 @@ OLD_ENV_KEY_FILE = "CREDHELPER_OLD_AESKEY_FILE"
 
 def _decode(text: bytes, source: str) -> bytes:
     try:
-        key = b64decode(text.strip(), validate=True)
+        # base64.b64decode(..., validate=True), without base64 (which imports re)
+        key = binascii.a2b_base64(text.strip(), strict_mode=True)
     except (binascii.Error, ValueError):
         raise KeyProblem(
             f"credhelper: {source} is not valid base64; it must hold a 32-byte key, "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import binascii
 import os
-from base64 import b64decode, b64encode
 
 from credhelper.crypto import KEY_BYTES, new_key
 from credhelper.errors import KeyProblem
@@ -159,7 +158,8 @@ class KeyringKeyProvider:
         if value is None:
             return None
         try:
-            key = b64decode(str(value).encode("ascii", "replace"), validate=True)
+            # base64.b64decode(..., validate=True), without base64 (which imports re)
+            key = binascii.a2b_base64(str(value).encode("ascii", "replace"), strict_mode=True)
         except (binascii.Error, ValueError):
             key = b""
         if len(key) != KEY_BYTES:
@@ -183,7 +183,8 @@ class KeyringKeyProvider:
 
     def _set(self, account: str, key: bytes) -> None:
         backend = self.backend()
-        self._call("stored", backend.set_password, SERVICE, account, b64encode(key).decode())
+        value = binascii.b2a_base64(key, newline=False).decode()  # base64.b64encode(key)
+        self._call("stored", backend.set_password, SERVICE, account, value)
 
     def _delete(self, account: str) -> None:
         backend = self.backend()

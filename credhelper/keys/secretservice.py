@@ -10,7 +10,7 @@ and does exactly what that backend's get_password does when all is well:
     SearchItems {"username": account, "service": service}, the first item;
     that item unlocked; GetSecret through a dh-ietf1024-sha256-aes128-cbc-pkcs7
     session (the same encrypted transfer secretstorage uses), AES-CBC decrypted
-    by cryptography's public Cipher API, unpadded as secretstorage does.
+    by OpenSSL (credhelper.keys.cbc), unpadded as secretstorage does.
 
 Whenever anything else happens (no session bus address we can use, a locked
 collection or item that keyring would try to unlock with a prompt, a D-Bus
@@ -287,11 +287,12 @@ def session_key(private: int, server_public: int) -> bytes:
 
 
 def _decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from credhelper.keys import cbc
 
-    decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
-    padded = decryptor.update(data) + decryptor.finalize()
-    return padded[: -padded[-1]] if padded else padded  # as secretstorage unpads
+    if not data:
+        raise Unsupported("empty secret")  # secretstorage fails on it: keyring reports
+    padded = cbc.decrypt(key, iv, data)
+    return padded[: -padded[-1]]  # as secretstorage unpads
 
 
 def get_password(service: str, account: str) -> str | None:
