@@ -16,6 +16,8 @@ message and exception class is `json`'s own. Modules use it as
 
 from __future__ import annotations
 
+import gc  # built in: nothing to load
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # mypy only: `typing` itself costs milliseconds at start-up
     from typing import Any
@@ -33,6 +35,7 @@ def _private() -> tuple[Any, Any, Any]:
 
 _quote, _quote_ascii, _make_scanner = _private()
 _SPACE = " \t\n\r"  # json's WHITESPACE
+_BIG = 1 << 16  # documents this long (a store of a few hundred entries) pause the GC
 _MAX_DEPTH = 64  # deeper documents (or cycles) take the slow path, which reports them
 _CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
 
@@ -96,9 +99,7 @@ def _decode(s: str, scan: Any, idx: int) -> tuple[Any, int]:
     # Building a big store's thousands of dicts would trigger cyclic garbage
     # collections that find nothing (parsed JSON has no cycles): ~10% of a
     # 10,000-entry `get`. Collection resumes as before once the scan is done.
-    import gc
-
-    if not gc.isenabled():
+    if len(s) < _BIG or not gc.isenabled():
         return scan(s, idx)  # type: ignore[no-any-return]
     gc.disable()
     try:
