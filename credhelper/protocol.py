@@ -183,7 +183,12 @@ def action_get(stdin: Any) -> None:
     from credhelper.store import Store
 
     url = server_url(read_input(stdin))
-    creds = Store().get(url)
+    key = url
+    if url == "docker.io" and os.environ.get("CREDHELPER_DOCKER_IO_IS_HUB") == "1":
+        # Set by `credhelper push` in skopeo's/podman's environment only:
+        # containers/image names Docker Hub "docker.io", docker stores it as below.
+        key = "https://index.docker.io/v1/"
+    creds = Store().get(key)
     _write(go_json({"ServerURL": url, "Username": creds.username, "Secret": creds.secret}) + "\n")
 
 
