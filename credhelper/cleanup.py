@@ -28,7 +28,7 @@ API
     Context manager: a fresh 0700 directory (tempfile.mkdtemp), removed with all
     its content on every exit, signals included.
 
-``Child(argv, *, grace=5.0, new_group=True, **popen_kwargs)``
+``Child(argv, *, grace=5.0, new_group=True, before_exec=None, **popen_kwargs)``
     A started child process (``.proc`` is the Popen). As a context manager it
     stops the child on every exit that leaves it running: SIGTERM (to its whole
     process group when ``new_group``), then SIGKILL after ``grace`` seconds. On
@@ -36,7 +36,9 @@ API
     credhelper does not orphan it. ``wait()`` waits in short slices so a signal
     is always handled promptly, whatever thread the kernel delivered it to.
     ``new_group=False`` keeps the child in our process group (needed for an
-    interactive child that reads the terminal).
+    interactive child that reads the terminal). ``before_exec`` runs in the
+    child after the prctl, just before the exec (an exception there fails the
+    start with subprocess.SubprocessError).
 
 ``start_thread(target, *args)``
     A daemon thread with the four signals blocked, so they reach the main thread.
@@ -157,30 +159,42 @@ def die(signum: int) -> NoReturn:
 @contextlib.contextmanager
 def temp_dir(prefix: str = "credhelper-") -> Iterator[str]:
     """A 0700 temporary directory, removed on every exit (signals included)."""
-    with critical():
-        path = tempfile.mkdtemp(prefix=prefix)
+    path: str | None = None
+    # The try starts first: a signal held during mkdtemp is raised as the
+    # critical block ends, and the removal must already be in place by then.
     try:
+        with critical():
+            path = tempfile.mkdtemp(prefix=prefix)
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        if path is not None:
+            with critical():  # a signal during the removal is raised once it is done
+                shutil.rmtree(path, ignore_errors=True)
 
 
-def _die_with_parent(parent: int) -> Callable[[], None] | None:
-    """preexec_fn: SIGKILL the child when its parent dies (Linux prctl), if available."""
+def _die_with_parent(
+    parent: int, then: Callable[[], None] | None = None
+) -> Callable[[], None] | None:
+    """preexec_fn: SIGKILL the child when its parent dies (Linux prctl), if available.
+
+    `then` runs next in the child, before the exec.
+    """
     if not sys.platform.startswith("linux"):
-        return None
+        return then
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         prctl = libc.prctl
     except (OSError, AttributeError):
-        return None
+        return then
 
     def preexec() -> None:
         prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
+        if then is not None:
+            then()
 
     return preexec
 
@@ -194,11 +208,12 @@ class Child:
         *,
         grace: float = DEFAULT_GRACE,
         new_group: bool = True,
+        before_exec: Callable[[], None] | None = None,
         **popen_kwargs: Any,
     ) -> None:
         self.grace = grace
         self.new_group = new_group
-        preexec = _die_with_parent(os.getpid())
+        preexec = _die_with_parent(os.getpid(), before_exec)
         try:
             with critical():
                 self.proc = subprocess.Popen(

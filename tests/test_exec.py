@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -364,6 +365,14 @@ def test_sigkill_leaves_a_job_that_the_next_run_removes(
     assert_untouched(ch)
 
 
+def job_tag() -> tuple[str, str]:
+    """(pid-namespace inode, boot id) as a job's name carries them."""
+    found = re.fullmatch(r"pid:\[([0-9]+)\]", os.readlink("/proc/self/ns/pid"))
+    assert found is not None
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")
+    return found.group(1), boot
+
+
 def test_sweep_keeps_live_jobs_and_anything_it_cannot_prove_dead(
     job_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -371,35 +380,46 @@ def test_sweep_keeps_live_jobs_and_anything_it_cannot_prove_dead(
     try:
         root = jobs_root(job_env)
         fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        me = f"job-{os.getpid()}-{fields[19]}-0123abcd"  # this test process: alive
+        ns, boot = job_tag()
+        tag = f"{ns}-{boot}"
+        me = f"job-{os.getpid()}-{fields[19]}-{tag}-0123abcd"  # this test process: alive
+        orphan = f"job-999999996-5-{tag}-deadbeef"
+        in_group = f"job-999999993-5-{tag}-deadbeef"
         others = {
             me: True,
-            "job-999999996-5-deadbeef": True,  # owner dead, but its child is alive
+            orphan: True,  # owner dead, but its child is alive
+            in_group: True,  # owner and child dead, but their process group is not empty
             "not-a-job": False,
-            f"job-{os.getpid()}-x-01234567": False,
-            "job-999999999-5-0123abcd": False,  # no such pid: dead, child file odd
+            f"job-{os.getpid()}-x-{tag}-01234567": False,
+            f"job-999999999-5-{tag}-0123abcd": False,  # no such pid: dead, child file odd
+            "job-999999992-5-0123abcd": False,  # the old name without namespace and boot
+            f"job-999999991-5-1-{boot}-0123abcd": False,  # another pid namespace
+            f"job-999999990-5-{ns}-{'0' * 31}1-0123abcd": False,  # another boot / host
         }
         for name in others:
             (root / name).mkdir(mode=0o700)
             (root / name / "store").mkdir()
-        (root / "job-999999996-5-deadbeef" / "child").write_text(f"{os.getpid()} {fields[19]}\n")
-        (root / "job-999999999-5-0123abcd" / "child").write_text("garbage\n")
-        (root / "job-999999998-5-0123abcd").symlink_to(tmp_path)
-        fifo = root / "job-999999995-5-0123abcd"
+        me_record = f"{os.getpid()} {fields[19]} {os.getpgid(0)} {os.getsid(0)}\n"
+        (root / orphan / "child").write_text(me_record)
+        (root / in_group / "child").write_text(f"999999997 5 {os.getpgid(0)} 999999997\n")
+        (root / f"job-999999999-5-{tag}-0123abcd" / "child").write_text("garbage\n")
+        (root / f"job-999999998-5-{tag}-0123abcd").symlink_to(tmp_path)
+        fifo = root / f"job-999999995-5-{tag}-0123abcd"
         fifo.mkdir(mode=0o700)
         os.mkfifo(fifo / "child")  # must neither hang the sweep nor count as proof
         proc = run([CLI, "list"], job_env)
         assert proc.returncode == 0, proc.stderr
         remaining = {p.name for p in root.iterdir()}
-        assert set(others) | {"job-999999998-5-0123abcd", fifo.name} <= remaining
+        assert set(others) | {f"job-999999998-5-{tag}-0123abcd", fifo.name} <= remaining
         assert tmp_path.exists()
         assert live.poll() is None
         live_dir = Path(info.read_text().splitlines()[0]).parent
         assert live_dir.exists()
         # once the child of that job is provably gone (its record points at a dead pid)
-        (root / "job-999999996-5-deadbeef" / "child").write_text("999999997 5\n")
+        (root / orphan / "child").write_text("999999997 5 999999997 999999997\n")
         run([CLI, "list"], job_env)
-        assert not (root / "job-999999996-5-deadbeef").exists()
+        assert not (root / orphan).exists()
+        assert (root / in_group).exists()
     finally:
         live.send_signal(signal.SIGTERM)
         live.wait(timeout=60)

@@ -25,6 +25,16 @@ class Group(click.Group):
         except CredhelperError as err:
             click.echo(err.message, err=True)
             ctx.exit(int(err.exit_code))
+        except click.UsageError as err:
+            # click quotes stray words back ("... extra argument (ghp_...)"), and a
+            # stray word is often a password given by mistake: never print it.
+            if err.message.startswith("Got unexpected extra argument"):
+                raise click.UsageError(
+                    "Got an unexpected extra argument (not shown: it may be a secret); "
+                    "passwords go on stdin (--password-stdin)",
+                    err.ctx,
+                ) from None
+            raise
         return None
 
 

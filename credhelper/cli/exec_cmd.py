@@ -11,7 +11,10 @@ then the job is removed and credhelper dies of the same signal.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import select
 import shutil
 import signal
 import subprocess
@@ -60,6 +63,7 @@ _VALUE_OPTIONS = {
     "--expires-at": "expires_at",
 }
 _FLAGS = {"--password-stdin": "password_stdin", "--insecure": "insecure"}
+_OPTION_NAME = re.compile(r"--[a-z][a-z-]{0,30}|-[A-Za-z]")  # what a real option looks like
 
 
 def _option(token: str) -> tuple[str, str | None]:
@@ -67,6 +71,13 @@ def _option(token: str) -> tuple[str, str | None]:
         name, value = token.split("=", 1)
         return name, value
     return token, None
+
+
+def _shown(name: str) -> str:
+    """An unknown option as it may be quoted: only the shape of a real option name."""
+    if _OPTION_NAME.fullmatch(name):
+        return repr(name)
+    return "(not shown: it may be a secret)"
 
 
 def parse_args(args: list[str]) -> tuple[list[LoginSpec], list[str]]:
@@ -90,7 +101,9 @@ def parse_args(args: list[str]) -> tuple[list[LoginSpec], list[str]]:
             logins.append(LoginSpec(server=str(value)))
             continue
         if not logins:
-            raise UsageError(f"credhelper: exec: {name} must follow a --login SERVER; {USAGE}")
+            raise UsageError(
+                f"credhelper: exec: option {_shown(name)} must follow a --login SERVER; {USAGE}"
+            )
         if name in _VALUE_OPTIONS:
             setattr(logins[-1], _VALUE_OPTIONS[name], value)
         elif name in _FLAGS and inline is None:
@@ -98,9 +111,13 @@ def parse_args(args: list[str]) -> tuple[list[LoginSpec], list[str]]:
         elif name == "--no-verify" and inline is None:
             logins[-1].verify = False
         elif not name.startswith("-"):
-            raise UsageError(f"credhelper: exec: put `--` before COMMAND ({name!r}); {USAGE}")
+            # Never quoted: a stray word here is often a password (`--password-stdin "$TOKEN"`).
+            raise UsageError(
+                "credhelper: exec: unexpected argument (not shown: it may be a secret); "
+                f"passwords go on stdin, and `--` goes before COMMAND; {USAGE}"
+            )
         else:
-            raise UsageError(f"credhelper: exec: unknown option {name!r}; {USAGE}")
+            raise UsageError(f"credhelper: exec: unknown option {_shown(name)}; {USAGE}")
     command = args[pos + 1 :]
     if pos >= len(args) or not command:
         raise UsageError(f"credhelper: exec: COMMAND is missing after `--`; {USAGE}")
@@ -117,14 +134,29 @@ def parse_args(args: list[str]) -> tuple[list[LoginSpec], list[str]]:
     return logins, command
 
 
+def _read_byte() -> bytes:
+    """One byte of stdin; b"" only at end of input (or a stdin that cannot be read).
+
+    A stdin left non-blocking by a parent (O_NONBLOCK is shared by every process
+    holding the pipe) gives EAGAIN whenever the writer is slower than us: that is
+    no end of line, so wait until there is more and read again.
+    """
+    while True:
+        try:
+            return os.read(0, 1)
+        except BlockingIOError:
+            select.select([0], [], [], 0.5)  # a slice: a signal is handled promptly anyway
+        except OSError as err:
+            if err.errno == errno.EINTR:
+                continue
+            return b""  # EBADF, EIO, ...: no (more) input
+
+
 def read_password_line(server: str) -> str:
     """One line of stdin, read byte by byte so that nothing past it is consumed."""
     raw = bytearray()
-    while len(raw) <= MAX_LINE:
-        try:
-            byte = os.read(0, 1)
-        except OSError:
-            byte = b""
+    while len(raw) <= MAX_LINE:  # the bound: at most 1 MiB + 1 bytes are ever read
+        byte = _read_byte()
         if not byte or byte == b"\n":
             break
         raw += byte
@@ -160,7 +192,17 @@ def _run_child(job: jobs.Job, argv: list[str]) -> int:
     # With a terminal, COMMAND stays in our process group so that it can read it.
     interactive = sys.stdin.isatty() if sys.stdin else False
     try:
-        child = cleanup.Child(argv, env=env, new_group=not interactive, grace=STOP_GRACE)
+        child = cleanup.Child(
+            argv,
+            env=env,
+            new_group=not interactive,
+            grace=STOP_GRACE,
+            before_exec=job.child_recorder(),
+        )
+    except subprocess.SubprocessError:
+        raise CommandNotExecutable(
+            f"credhelper: exec: cannot start {argv[0]}: the job could not record it"
+        ) from None
     except FileNotFoundError:
         raise CommandNotFound(f"credhelper: exec: {argv[0]}: command not found") from None
     except PermissionError:
@@ -170,7 +212,6 @@ def _run_child(job: jobs.Job, argv: list[str]) -> int:
             f"credhelper: exec: cannot run {argv[0]}: {err.strerror}"
         ) from None
     with child:
-        job.record_child(child.proc.pid)
         try:
             return _exit_status(child.wait())
         except cleanup.Terminated as stop:
@@ -220,11 +261,14 @@ def run(logins: list[LoginSpec], argv: list[str]) -> int:
     context_settings={
         "ignore_unknown_options": True,
         "allow_interspersed_args": False,
-        "help_option_names": ["-h", "--help"],
+        # Only --help for click: a -h inside a short-option cluster ("-ghp_...") would
+        # print the help and exit 0 without running COMMAND. A lone -h is handled below.
+        "help_option_names": ["--help"],
     },
 )
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(args: tuple[str, ...]) -> None:
+@click.pass_context
+def command(ctx: click.Context, args: tuple[str, ...]) -> None:
     """Run COMMAND with logins that exist only for it, in a private store.
 
     \b
@@ -255,6 +299,9 @@ def command(args: tuple[str, ...]) -> None:
     4 unsafe jobs directory; 5 a login was rejected; 6 registry unreachable;
     126/127 COMMAND cannot be run / not found.
     """
+    if args[:1] == ("-h",):
+        click.echo(ctx.get_help())
+        ctx.exit(0)
     logins, argv = parse_args(list(args))
     with cleanup.guard():
         status = run(logins, argv)
