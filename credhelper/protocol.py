@@ -262,6 +262,8 @@ def main() -> int:
 
     # Closed fds 0-2 become /dev/null before any file is opened (see stdstreams).
     stdstreams.reserve_std_fds()
+    # A failing stderr (hints) never turns into an "internal error" on stdout.
+    stdstreams.quiet_stderr()
     try:
         return run(sys.argv)
     except _StdoutFailed as failed:

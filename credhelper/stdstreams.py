@@ -11,6 +11,9 @@
   /dev/null first, so the interpreter's final flush cannot print a traceback.
   The CLI's sys.stdout raises StdoutError (`guard_stdout()`), so that failure is
   told apart from every other OSError.
+- A stderr that fails (`2>/dev/full`, a full CI log disk) loses the message but
+  never the exit code: `quiet_stderr()` makes sys.stderr drop what it cannot
+  write, so a usage error still exits 2, a rejected login 5, and so on.
 """
 
 from __future__ import annotations
@@ -71,6 +74,55 @@ def guard_stdout() -> None:
     sys.stdout = _GuardedText(
         binary, encoding=out.encoding, errors=out.errors, line_buffering=out.line_buffering
     )
+
+
+class _QuietStderr(io.TextIOBase):
+    """sys.stderr writing straight to fd 2 and dropping what fd 2 refuses (no buffer kept)."""
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__()
+        self._encoding = encoding
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # read-only, as on any stream
+        return self._encoding
+
+    @property
+    def errors(self) -> str:  # type: ignore[override]  # read-only, as on any stream
+        return "backslashreplace"
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 2
+
+    def isatty(self) -> bool:
+        try:
+            return os.isatty(2)
+        except OSError:
+            return False
+
+    def write(self, text: str) -> int:
+        data = text.encode(self._encoding, "backslashreplace")
+        try:
+            while data:  # os.write may write part of it (a pipe)
+                data = data[os.write(2, data) :]
+        except OSError:
+            pass  # the message is lost; the exit code the caller returns is not
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def quiet_stderr() -> None:
+    """Make a real sys.stderr drop what it cannot write instead of raising OSError."""
+    err = sys.stderr
+    if err is None or (err is not sys.__stderr__ and sys.__stderr__ is not None):
+        return  # already replaced (a test harness capturing it): left alone
+    # Nothing is pending: the interpreter's stderr writes through, and this runs first.
+    sys.stderr = _QuietStderr(getattr(err, "encoding", None) or "utf-8")
 
 
 def neutralise_stdout() -> None:

@@ -7,6 +7,8 @@
 - A closed stdout (`>&-`): the output is discarded as the Go helpers do; no traceback.
 - A full stdout (`>/dev/full`): one line on stderr, exit 1, no traceback.
 - Closed fds 1 and 2 while writing: the store still parses (no file can land on them).
+- A failing stderr (`2>/dev/full`): usage errors, command failures and the helper's
+  hints keep their documented exit code and stdout; only the message is lost.
 """
 
 from __future__ import annotations
@@ -193,3 +195,113 @@ def test_closed_stdout_and_stderr_cannot_receive_store_writes(ch: Env) -> None:
     assert got["Secret"] == "s3"
     leftovers = [p.name for p in Path(ch.home).iterdir() if ".tmp" in p.name]
     assert leftovers == []
+
+
+# ---------------------------------------------------------------- a failing stderr
+
+
+def _with_full_stderr(argv: list[str], env: dict[str, str], stdin: bytes) -> tuple[int, int]:
+    """(exit code with a working stderr, exit code with stderr on /dev/full)."""
+    normal = _run(argv, env, stdin=stdin)
+    with open("/dev/full", "wb") as full:
+        failing = subprocess.run(
+            argv,
+            input=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=full,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    return normal.returncode, failing.returncode
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["login", "localhost:5000@evil.example", "-u", "u", "--password-stdin"],
+        ["logout", "localhost:5000@evil.example"],
+        ["push", "localhost:5000@evil.example/team/app:1"],
+    ],
+    ids=["login", "logout", "push"],
+)
+def test_failing_stderr_turns_the_documented_exit_code_into_1(ch: Env, args: list[str]) -> None:
+    """A malformed server name is refused with exit 2 (README: "refused with one line
+    (exit 2)"), and it is with a working or closed stderr. When stderr *fails* (`2>/dev/full`, a CI
+    log on a full disk, a broken pipe) the OSError from writing the one-line message
+    escaped and the command exited 1 instead: scripts that branch on credhelper's exit
+    codes (2 usage, 3 needs login, 5 rejected, 8 engine...) got the wrong answer."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [CLI, *args],
+            input="pw-2024\n",
+            stdout=subprocess.DEVNULL,
+            stderr=full,
+            text=True,
+            env=ch.env,
+            timeout=60,
+            check=False,
+        )
+    normal = subprocess.run(
+        [CLI, *args],
+        input="pw-2024\n",
+        capture_output=True,
+        text=True,
+        env=ch.env,
+        timeout=60,
+        check=False,
+    )
+    assert normal.returncode == 2, normal.stderr
+    assert proc.returncode == 2, f"exit {proc.returncode} with a failing stderr (2 expected)"
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--bogus"], 2),  # click's own usage output
+        (["rotate", "--bogus"], 2),
+        (["login", SERVER, "--bogus"], 2),
+        (["login", SERVER, "-u", "u", "--password-stdin", "extra-word"], 2),
+        (["login", SERVER, "-u", "u", "--password-stdin", "--no-verify"], 2),  # empty stdin
+    ],
+    ids=["group-option", "rotate-option", "login-option", "extra-argument", "empty-password"],
+)
+def test_cli_usage_errors_keep_their_code_with_a_failing_stderr(
+    ch: Env, args: list[str], code: int
+) -> None:
+    normal, failing = _with_full_stderr([CLI, *args], ch.env, stdin=b"")
+    assert normal == code
+    assert failing == code
+
+
+def test_cli_failure_keeps_its_code_with_a_failing_stderr(ch: Env) -> None:
+    """A command failure past parsing (a corrupt store: never overwritten) keeps its code."""
+    ch.store_creds(SERVER, "u", "s0")
+    ch.store.write_text("{not json")
+    normal, failing = _with_full_stderr([CLI, "rotate"], ch.env, stdin=b"")
+    assert normal not in (0, 1)  # a documented code, not the generic one
+    assert failing == normal
+    assert ch.store.read_text() == "{not json"
+
+
+def test_helper_hint_on_a_failing_stderr_changes_nothing(ch: Env) -> None:
+    """The helper's stderr hints (an invalidated login) are lost, its stdout and code are not."""
+    ch.store_creds(SERVER, "u", "s0")
+    ch.key.unlink()  # the entry now needs a new login: `get` and `list` hint on stderr
+    for action, stdin in (("get", SERVER.encode()), ("list", b"")):
+        normal = _run([HELPER, action], ch.env, stdin=stdin)
+        assert normal.stderr, action  # the hint really is written
+        with open("/dev/full", "wb") as full:
+            failing = subprocess.run(
+                [HELPER, action],
+                input=stdin,
+                capture_output=False,
+                stdout=subprocess.PIPE,
+                stderr=full,
+                env=ch.env,
+                timeout=60,
+                check=False,
+            )
+        assert failing.returncode == normal.returncode, action
+        assert failing.stdout == normal.stdout, action
+        assert b"internal error" not in failing.stdout

@@ -110,6 +110,8 @@ def main() -> int:
     # Closed fds 0-2 become /dev/null before any file is opened (see stdstreams).
     stdstreams.reserve_std_fds()
     stdstreams.guard_stdout()
+    # A failing stderr loses the one-line message, never the documented exit code.
+    stdstreams.quiet_stderr()
     _sweep_stale_jobs()
     try:
         # Signals unwind every command (temp files removed, children stopped).
