@@ -5,6 +5,12 @@ server health, the token's own lookup and capabilities, reading and rotating
 the transit key. Same settings as the hot path (settings.py); every failure is
 one KeyProblem line, built here so that no hvac/requests text, which can quote
 URLs and bodies, is shown as is, and never the token.
+
+The requests session under hvac is credhelper's own: TLS through tls.context()
+(the same CAs, VAULT_CAPATH read as Vault reads it, client certificate and
+VAULT_TLS_SERVER_NAME as the hot path), never the system's CA bundle when a CA is
+named, and no redirect is ever followed: requests would resend X-Vault-Token to
+wherever a 3xx points, plain http:// included (`bao` refuses a downgrade).
 """
 
 from __future__ import annotations
@@ -27,6 +33,47 @@ class AdminError(KeyProblem):
         self.kind = kind
 
 
+class Redirected(Exception):
+    """The server answered a request with a redirect, which is never followed."""
+
+
+def _session(endpoint: settings.Endpoint) -> Any:
+    """A requests session that follows no redirect and verifies TLS with tls.context()."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    session.trust_env = False  # no proxy or netrc from the environment: only VAULT_*/BAO_*
+    session.max_redirects = 0
+
+    def refuse_redirect(response: Any, *args: Any, **kwargs: Any) -> None:
+        if response.is_redirect or 300 <= response.status_code < 400:
+            response.close()
+            raise Redirected
+
+    session.hooks["response"].append(refuse_redirect)
+    if endpoint.tls:
+        from credhelper.keys.vault.tls import context
+
+        ctx = context()
+        name = settings.tls_options()["server_name"]
+
+        class Adapter(HTTPAdapter):
+            def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+                kwargs["ssl_context"] = ctx
+                if name:
+                    kwargs["server_hostname"] = name
+                super().init_poolmanager(*args, **kwargs)
+
+            def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+                # ctx holds the CAs and the client certificate; requests would add
+                # its own CA bundle (or a capath it cannot read) to it.
+                conn.cert_reqs = "CERT_REQUIRED"
+
+        session.mount("https://", Adapter())
+    return session
+
+
 class Admin:
     """An hvac client for the server and token the environment names."""
 
@@ -34,16 +81,14 @@ class Admin:
         import hvac
 
         self.endpoint = settings.endpoint()
-        tls = settings.tls_options()
-        verify: bool | str = tls["cafile"] or tls["capath"] or True
-        cert = (tls["certfile"], tls["keyfile"]) if tls["certfile"] else None
         self.client = hvac.Client(
             url=self.endpoint.url,
             token=settings.token(),
-            verify=verify,
-            cert=cert,
+            verify=True,
             timeout=settings.timeout(),
             namespace=settings.namespace(),
+            session=_session(self.endpoint),
+            allow_redirects=False,
         )
 
     def call(self, what: str, func: Callable[[], T]) -> T:
@@ -64,6 +109,12 @@ class Admin:
             errors = getattr(err, "errors", None) or []
             first = oneline(errors[0]) if errors else type(err).__name__
             kind, cause = "refused", f"refused: {first}"
+        except (Redirected, requests.exceptions.TooManyRedirects):
+            kind = "redirect"
+            cause = (
+                "it answered with a redirect, which is never followed (the token would go "
+                "with it); set VAULT_ADDR to the address it redirects to, if you trust it"
+            )
         except requests.exceptions.SSLError:
             kind = "tls"
             cause = "its TLS certificate is not trusted; set VAULT_CACERT to its CA file"

@@ -2,17 +2,21 @@
 
 Read from the environment only, never from the store: a store record an attacker
 edited must not be able to send the token to another address or read another
-file as the token. The names are Vault's own (and OpenBao's BAO_* spellings):
+file as the token. The names are Vault's own and OpenBao's BAO_* spellings; for
+every setting a non-empty BAO_X wins over VAULT_X, exactly as the `bao` CLI
+decides, so credhelper never sends one family's token to the other's address
+when both are set:
 
-    VAULT_ADDR / BAO_ADDR            server URL (default https://127.0.0.1:8200)
-    VAULT_TOKEN / BAO_TOKEN          the token itself
+    BAO_ADDR / VAULT_ADDR            server URL (default https://127.0.0.1:8200)
+    BAO_TOKEN / VAULT_TOKEN          the token itself
     CREDHELPER_VAULT_TOKEN_FILE      a token file, e.g. the sink of Vault/OpenBao Agent
     ~/.vault-token, ~/.bao-token     the CLI's token helper file (last resort)
-    VAULT_NAMESPACE / BAO_NAMESPACE  namespace header (Vault Enterprise, OpenBao)
-    VAULT_CACERT / VAULT_CAPATH      CA file / directory for TLS (BAO_* too)
+    BAO_NAMESPACE / VAULT_NAMESPACE  namespace header (Vault Enterprise, OpenBao)
+    BAO_CACERT / VAULT_CACERT        CA file for TLS
+    BAO_CAPATH / VAULT_CAPATH        a directory whose every PEM file is a trusted CA
     VAULT_CLIENT_CERT / _KEY         client certificate for mutual TLS
     VAULT_TLS_SERVER_NAME            the name to verify in the server certificate
-    CREDHELPER_VAULT_TIMEOUT         the deadline of one call, seconds (default 5)
+    CREDHELPER_VAULT_TIMEOUT         the deadline of one command's calls, seconds (default 5)
 
 On the `get` hot path: standard library only, no I/O until asked.
 """
@@ -46,28 +50,38 @@ def env(*names: str) -> str | None:
     return None
 
 
+def setting(name: str) -> str | None:
+    """Setting `name` (e.g. "ADDR"): BAO_<name> if set, else VAULT_<name>, as `bao` reads them."""
+    return env(f"BAO_{name}", f"VAULT_{name}")
+
+
+def source(name: str) -> str:
+    """The variable setting `name` comes from, for messages: BAO_<name> or VAULT_<name>."""
+    return f"BAO_{name}" if env(f"BAO_{name}") else f"VAULT_{name}"
+
+
 class Endpoint:
     """A parsed server address: scheme, host, port."""
 
     __slots__ = ("host", "port", "tls", "url")
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, var: str = "VAULT_ADDR") -> None:
         self.url = url.rstrip("/")
         scheme, sep, rest = self.url.partition("://")
         if not sep or scheme not in ("http", "https") or not rest or "/" in rest:
             raise KeyProblem(
-                f"credhelper: VAULT_ADDR {_shown(url)} is not an http:// or https:// server "
+                f"credhelper: {var} {_shown(url)} is not an http:// or https:// server "
                 "address (e.g. https://vault.example.com:8200)"
             )
         if "@" in rest or any(c in rest for c in " \r\n\t?#"):
-            raise KeyProblem(f"credhelper: VAULT_ADDR {_shown(url)} is not a plain host:port")
+            raise KeyProblem(f"credhelper: {var} {_shown(url)} is not a plain host:port")
         self.tls = scheme == "https"
         host, port = rest, ""
         if rest.startswith("["):  # [::1]:8200
             end = rest.find("]")
             host, port = rest[1:end], rest[end + 1 :].removeprefix(":")
             if end < 0 or (port == "" and rest[end + 1 :]):
-                raise KeyProblem(f"credhelper: VAULT_ADDR {_shown(url)} is not a valid address")
+                raise KeyProblem(f"credhelper: {var} {_shown(url)} is not a valid address")
         elif ":" in rest:
             host, _, port = rest.rpartition(":")
         if not port:
@@ -75,34 +89,42 @@ class Endpoint:
         elif port.isdigit() and 0 < int(port) < 65536:
             self.port = int(port)
         else:
-            raise KeyProblem(f"credhelper: VAULT_ADDR {_shown(url)} has an invalid port")
+            raise KeyProblem(f"credhelper: {var} {_shown(url)} has an invalid port")
         if not host:
-            raise KeyProblem(f"credhelper: VAULT_ADDR {_shown(url)} has no host")
+            raise KeyProblem(f"credhelper: {var} {_shown(url)} has no host")
         if not host.isascii():
             raise KeyProblem(
-                f"credhelper: VAULT_ADDR {_shown(url)} has a non-ASCII host; give its "
+                f"credhelper: {var} {_shown(url)} has a non-ASCII host; give its "
                 "punycode (xn--) form"
             )
         if not set(host.lower()) <= _HOST_CHARS:  # it goes into the Host header
-            raise KeyProblem(f"credhelper: VAULT_ADDR {_shown(url)} has an invalid host")
+            raise KeyProblem(f"credhelper: {var} {_shown(url)} has an invalid host")
         self.host = host
 
 
 def _shown(text: str) -> str:
-    """The address for a message, without any user:password@ part."""
+    """The address for a message, never with any part of a user:password@.
+
+    Everything up to the last "@" goes, whatever comes before it: with or without
+    a scheme ("admin:pw@host:8200"), a mistyped one ("https:/admin:pw@host"), a
+    password holding "@" or "://". Only a plain scheme (letters) is kept.
+    """
+    text = text[:1024]
     scheme, sep, rest = text.partition("://")
+    if not (sep and scheme.isascii() and scheme.isalpha()):
+        scheme, sep, rest = "", "", text
     if "@" in rest:
         rest = "***@" + rest.rpartition("@")[2]
-    return repr((scheme + sep + rest)[:200])
+    return repr(scheme + sep + rest)[:200]
 
 
 def shown_addr() -> str:
-    """VAULT_ADDR as messages show it (never a user:password@ part)."""
-    return _shown(env("VAULT_ADDR", "BAO_ADDR") or DEFAULT_ADDR)[1:-1]
+    """The server address as messages show it (never a user:password@ part)."""
+    return _shown(setting("ADDR") or DEFAULT_ADDR)[1:-1]
 
 
 def endpoint() -> Endpoint:
-    return Endpoint(env("VAULT_ADDR", "BAO_ADDR") or DEFAULT_ADDR)
+    return Endpoint(setting("ADDR") or DEFAULT_ADDR, source("ADDR"))
 
 
 def timeout() -> float:
@@ -122,9 +144,11 @@ def timeout() -> float:
 
 
 def namespace() -> str | None:
-    value = env("VAULT_NAMESPACE", "BAO_NAMESPACE")
+    value = setting("NAMESPACE")
     if value is not None and not _header_safe(value):
-        raise KeyProblem("credhelper: VAULT_NAMESPACE contains characters a header cannot carry")
+        raise KeyProblem(
+            f"credhelper: {source('NAMESPACE')} contains characters a header cannot carry"
+        )
     return value
 
 
@@ -134,10 +158,8 @@ def _header_safe(value: str) -> bool:
 
 def token_source() -> str:
     """Where the token comes from, for messages (never the token itself)."""
-    if env("VAULT_TOKEN"):
-        return "VAULT_TOKEN"
-    if env("BAO_TOKEN"):
-        return "BAO_TOKEN"
+    if setting("TOKEN"):
+        return source("TOKEN")
     path = env(TOKEN_FILE_ENV)
     if path:
         return f"the token file {path} ({TOKEN_FILE_ENV})"
@@ -146,8 +168,8 @@ def token_source() -> str:
 
 def token() -> str:
     """The token, or a KeyProblem saying where it was looked for."""
-    value = env("VAULT_TOKEN", "BAO_TOKEN")
-    source = token_source()
+    value = setting("TOKEN")
+    where = token_source()
     if value is None:
         path = env(TOKEN_FILE_ENV)
         if path:
@@ -162,7 +184,7 @@ def token() -> str:
     if not _header_safe(value):
         # Never echo it: it is (or is near) a secret.
         raise KeyProblem(
-            f"credhelper: the Vault token from {source} contains characters a token "
+            f"credhelper: the Vault token from {where} contains characters a token "
             f"cannot have; {LOGIN_ADVICE}"
         )
     return value
@@ -200,9 +222,9 @@ def _read_token_file(path: str, *, required: bool) -> str | None:
 
 def tls_options() -> dict[str, str | None]:
     return {
-        "cafile": env("VAULT_CACERT", "BAO_CACERT"),
-        "capath": env("VAULT_CAPATH", "BAO_CAPATH"),
-        "certfile": env("VAULT_CLIENT_CERT", "BAO_CLIENT_CERT"),
-        "keyfile": env("VAULT_CLIENT_KEY", "BAO_CLIENT_KEY"),
-        "server_name": env("VAULT_TLS_SERVER_NAME", "BAO_TLS_SERVER_NAME"),
+        "cafile": setting("CACERT"),
+        "capath": setting("CAPATH"),
+        "certfile": setting("CLIENT_CERT"),
+        "keyfile": setting("CLIENT_KEY"),
+        "server_name": setting("TLS_SERVER_NAME"),
     }

@@ -1,9 +1,11 @@
 """The transit calls the vault key provider makes, over a minimal HTTP/1.1 client.
 
 On the `get` hot path (one `transit/decrypt` per call), so it is built on the
-minimal HTTP client of wire.py rather than requests/hvac, and every call has one
-deadline (CREDHELPER_VAULT_TIMEOUT). Every failure is one KeyProblem line naming
-the cause and the fix; the token is sent in a header and never appears in one.
+minimal HTTP client of wire.py rather than requests/hvac. One Transit serves one
+command, and all its requests share one deadline (CREDHELPER_VAULT_TIMEOUT from
+the first): a slow server cannot stretch `get` by answering each call just in
+time. Every failure is one KeyProblem line naming the cause and the fix; the
+token is sent in a header and never appears in one.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 from credhelper import gob64
 from credhelper.errors import KeyProblem
 from credhelper.keys.vault import settings
-from credhelper.keys.vault.wire import VaultError, oneline, request
+from credhelper.keys.vault.wire import VaultError, deadline, oneline, request
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # mypy only: `typing` costs milliseconds at start-up
     from typing import Any
 
+DATA_KEY_BYTES = 32  # AES-256
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
@@ -74,6 +77,7 @@ class Transit:
         self.mount = mount
         self.key = key
         self._endpoint: settings.Endpoint | None = None
+        self._until: float | None = None  # the deadline, from the first request
 
     @property
     def endpoint(self) -> settings.Endpoint:
@@ -89,31 +93,55 @@ class Transit:
     # ------------------------------------------------------------ operations
 
     def decrypt(self, ciphertext: str) -> bytes:
+        """The data key `ciphertext` wraps (always 32 bytes, or a KeyProblem)."""
         check_ciphertext(ciphertext)
         data = self._call(f"{self.mount}/decrypt/{self.key}", {"ciphertext": ciphertext})
-        return _b64_field(data, "plaintext", self.where())
+        return self._data_key(data, "unwrapped")
 
     def datakey(self) -> tuple[bytes, str]:
         """A new 256-bit data key: (plaintext, its wrapped form)."""
         data = self._call(f"{self.mount}/datakey/plaintext/{self.key}", {"bits": 256})
-        plaintext = _b64_field(data, "plaintext", self.where())
+        plaintext = self._data_key(data, "made")
         return plaintext, _ciphertext_field(data, self.where())
+
+    def _data_key(self, data: dict[str, Any], verb: str) -> bytes:
+        # Every key that comes from the server is checked here: AES-256 needs 32
+        # bytes, and a server (or whatever answers at the address) may send any.
+        key = _b64_field(data, "plaintext", self.where())
+        if len(key) != DATA_KEY_BYTES:
+            raise KeyProblem(
+                f"credhelper: the {self.where()} on {self.endpoint.url} {verb} a "
+                f"{len(key)}-byte data key, not {DATA_KEY_BYTES}; check that the address "
+                "is the right Vault/OpenBao server, or run: credhelper doctor"
+            )
+        return key
 
     def encrypt(self, plaintext: bytes) -> str:
         body = {"plaintext": gob64.encode(plaintext)}
         data = self._call(f"{self.mount}/encrypt/{self.key}", body)
         return _ciphertext_field(data, self.where())
 
-    def rewrap(self, ciphertext: str) -> str:
+    def rewrap(self, ciphertext: str, version: int | None = None) -> str:
+        """`ciphertext` wrapped again, by key `version` (the latest if None)."""
         check_ciphertext(ciphertext)
-        data = self._call(f"{self.mount}/rewrap/{self.key}", {"ciphertext": ciphertext})
+        body: dict[str, Any] = {"ciphertext": ciphertext}
+        if version is not None:
+            body["key_version"] = version
+        data = self._call(f"{self.mount}/rewrap/{self.key}", body)
         return _ciphertext_field(data, self.where())
 
     # ------------------------------------------------------------ plumbing
 
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None, token: str
+    ) -> tuple[int, dict[str, Any]]:
+        if self._until is None:
+            self._until = deadline()
+        return request(method, path, body, token, self.endpoint, self._until)
+
     def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         token = settings.token()
-        status, reply = request("POST", path, body, token, self.endpoint)
+        status, reply = self._request("POST", path, body, token)
         if status == 200 and isinstance(reply.get("data"), dict):
             data: dict[str, Any] = reply["data"]
             return data
@@ -130,6 +158,11 @@ class Transit:
             )
         if status == 403:
             return self._refused(path, token)
+        if 300 <= status < 400:  # never followed: the token would go wherever it points
+            return VaultError(
+                f"credhelper: {url} answered {path} with a redirect (HTTP {status}), which "
+                f"is never followed; set {settings.source('ADDR')} to the server's own address"
+            )
         if status == 404:
             return VaultError(
                 f"credhelper: no transit engine is mounted at {self.mount}/ on {url}; "
@@ -156,7 +189,7 @@ class Transit:
     def _refused(self, path: str, token: str) -> VaultError:
         # 403 means a bad token or a missing policy; lookup-self (allowed by the
         # default policy) tells the two apart at the cost of a second call.
-        status, _reply = request("GET", "auth/token/lookup-self", None, token, self.endpoint)
+        status, _reply = self._request("GET", "auth/token/lookup-self", None, token)
         source = settings.token_source()
         if status == 403:
             return VaultError(

@@ -2,8 +2,9 @@
 
 On the `get` hot path, so standard library only: the C module `_socket` for
 http:// (no `socket.py`, no enum classes), `socket` + ssl (tls.py) for https://.
-Connect, TLS handshake, send and receive share one deadline
-(CREDHELPER_VAULT_TIMEOUT); the response is bounded (1 MiB) and parsed for a
+Connect, TLS handshake, send and receive share the deadline the caller passes
+(transit.py gives every request of one command the same one, so a 403 that
+needs a second call gets no new time); the response is bounded (1 MiB) and parsed for a
 status and a JSON object. The token goes into one header and into nothing else.
 """
 
@@ -22,6 +23,11 @@ if TYPE_CHECKING:  # mypy only: `typing` costs milliseconds at start-up
 _RESPONSE_LIMIT = 1 << 20
 
 
+def deadline() -> float:
+    """A new deadline: CREDHELPER_VAULT_TIMEOUT from now (time.monotonic)."""
+    return time.monotonic() + settings.timeout()
+
+
 class VaultError(KeyProblem):
     """The server could not be used: unreachable, sealed, token or policy refused."""
 
@@ -38,9 +44,9 @@ def request(
     body: dict[str, Any] | None,
     token: str,
     endpoint: settings.Endpoint,
+    until: float,
 ) -> tuple[int, dict[str, Any]]:
-    """One HTTP exchange with the server within the deadline: (status, JSON object)."""
-    deadline = time.monotonic() + settings.timeout()
+    """One HTTP exchange with the server, done by `until` (monotonic): (status, JSON)."""
     payload = json.dumps(body).encode() if body is not None else b""
     host = endpoint.host if ":" not in endpoint.host else f"[{endpoint.host}]"
     lines = [
@@ -59,7 +65,7 @@ def request(
     if namespace:
         lines.append(f"X-Vault-Namespace: {namespace}")
     raw = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + payload
-    status, reply = _parse(_exchange(endpoint, raw, deadline), endpoint)
+    status, reply = _parse(_exchange(endpoint, raw, until), endpoint)
     return status, reply
 
 

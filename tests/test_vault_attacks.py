@@ -1,0 +1,429 @@
+"""Attacks on the vault key provider (credhelper/keys/vault/, doctor, install, rotate).
+
+Each test is an attack a security review found to work, kept with its assertion
+now that it does not: a password in an address without a scheme, a second request
+with a fresh deadline, a wrong-length data key, a VAULT_CAPATH of plain PEM files,
+mixed BAO_*/VAULT_* families, an https -> http redirect of the admin client, a
+restored pre-rotation store, two hosts rotating at once. A hostile "vault" is a
+small socket server on 127.0.0.1 (tests/hostile_vault.py); the real one is OpenBao.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import ssl
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from credhelper.errors import KeyProblem
+from credhelper.keys.vault import settings
+from credhelper.keys.vault.rotation import ROUND, round_version, should_rotate
+from tests.conftest import HELPER, Env, make_env
+from tests.hostile_vault import Hostile, forwarder, hostile, http  # noqa: F401 -- the fixture
+from tests.openbao_server import OpenBao, bao_binary, data_key, make_host, openbao  # noqa: F401
+from tests.registry_server import make_pki
+
+FAKE_TOKEN = "s.attacker-test-token"
+CREDHELPER = str(Path(HELPER).parent / "credhelper")
+
+
+def vault_env(ch: Env, addr: str, token: str = FAKE_TOKEN) -> dict[str, str]:
+    env = {k: v for k, v in ch.env.items() if not k.startswith(("VAULT_", "BAO_"))}
+    env.update(VAULT_ADDR=addr, VAULT_TOKEN=token, TMPDIR=str(ch.root))
+    return env
+
+
+def run_get(env: dict[str, str], server: str = "reg.example.com") -> tuple[float, int, bytes]:
+    start = time.monotonic()
+    proc = subprocess.run(
+        [HELPER, "get"], input=server.encode(), env=env, capture_output=True, timeout=60
+    )
+    return time.monotonic() - start, proc.returncode, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------ 1. userinfo in the address
+
+
+def test_vault_addr_password_is_not_echoed_when_scheme_is_missing(tmp_path: Path) -> None:
+    """An address without a scheme (or with a one-slash typo) is refused without its
+    user:password@ part: before, the mask applied only after "://"."""
+    ch = make_env(tmp_path)
+    for addr in ("admin:S3cretPW@127.0.0.1:8200", "https:/admin:S3cretPW@127.0.0.1:8200"):
+        proc = ch.cli("install", "--key-provider", "vault", env=vault_env(ch, addr))
+        assert proc.returncode != 0
+        out = proc.stdout + proc.stderr
+        assert "VAULT_ADDR" in out, out
+        assert "S3cretPW" not in out, f"VAULT_ADDR password echoed: {out!r}"
+        doctor = ch.cli("doctor", env=vault_env(ch, addr))
+        assert "S3cretPW" not in doctor.stdout + doctor.stderr
+
+
+_SECRET = st.text(st.characters(codec="ascii", exclude_characters="@\r\n"), min_size=6).filter(
+    lambda s: s.strip() == s and "***" not in s
+)
+
+
+@given(
+    secret=_SECRET,
+    prefix=st.sampled_from(["", "https://", "http:/", "https:", "//", "x://", "https://u:"]),
+    extra=st.sampled_from(["", "@", "a@b", "://"]),
+)
+def test_no_part_of_a_userinfo_is_ever_shown(secret: str, prefix: str, extra: str) -> None:
+    """Whatever precedes the last "@" of an address never reaches a message."""
+    addr = f"{prefix}{secret}{extra}@vault.example:8200"
+    shown = settings._shown(addr)
+    assert secret not in shown, shown
+    assert shown.endswith("@vault.example:8200'"), shown
+
+
+def test_bao_addr_is_named_in_its_own_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BAO_ADDR", "admin:S3cretPW@127.0.0.1:8200")
+    monkeypatch.setenv("VAULT_ADDR", "https://127.0.0.1:8200")
+    with pytest.raises(KeyProblem) as err:
+        settings.endpoint()
+    assert "BAO_ADDR" in err.value.message and "S3cretPW" not in err.value.message
+
+
+# ------------------------------------------------------------ 2. one deadline per command
+
+
+def test_get_keeps_one_deadline_across_the_403_lookup_self(
+    tmp_path: Path,
+    openbao: OpenBao,  # noqa: F811
+    hostile: Callable[..., Hostile],  # noqa: F811
+) -> None:
+    """A 403 to transit/decrypt triggers a second request (auth/token/lookup-self); it
+    shares the first one's deadline, so a slow server cannot keep `get` for ~2x."""
+    key = openbao.new_key()
+    host = make_host(tmp_path / "h", openbao, key)
+    host.ch.store_creds("reg.example.com", "u", "pw")
+
+    def slow_403(path: str, raw: bytes) -> bytes:
+        time.sleep(1.7)  # within one deadline of 2s, each time
+        return http(403, {"errors": ["permission denied"]})
+
+    server = hostile(slow_403)
+    env = dict(host.ch.env, VAULT_ADDR=server.addr, CREDHELPER_VAULT_TIMEOUT="2")
+    elapsed, rc, out = run_get(env)
+    assert rc == 1, out
+    assert b"did not answer within 2s" in out, out
+    assert elapsed < 2.0 + 0.8, (
+        f"get took {elapsed:.2f}s with CREDHELPER_VAULT_TIMEOUT=2 "
+        f"(requests: {[r.split(b' ')[1] for r in server.requests]})"
+    )
+
+
+# ------------------------------------------------------------ 3. wrong-length data keys
+
+
+@pytest.mark.parametrize("plaintext", [b"A" * 16, b"", b"B" * 33])
+def test_wrong_length_datakey_is_one_line_not_an_internal_error(
+    tmp_path: Path,
+    hostile: Callable[..., Hostile],  # noqa: F811
+    plaintext: bytes,
+) -> None:
+    """A server that returns a 16-byte (or no) data key from datakey: one line naming
+    the cause and the fix, not `internal error (ValueError)`; nothing is installed."""
+    ciphertext = "vault:v1:" + base64.b64encode(b"x" * 60).decode()
+
+    def short_key(path: str, raw: bytes) -> bytes:
+        data = {"ciphertext": ciphertext}
+        if plaintext:
+            data["plaintext"] = base64.b64encode(plaintext).decode()
+        return http(200, {"data": data})
+
+    server = hostile(short_key)
+    ch = make_env(tmp_path)
+    proc = ch.cli("install", "--key-provider", "vault", env=vault_env(ch, server.addr))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "internal error" not in out, out
+    assert f"{len(plaintext)}-byte data key, not 32" in out, out
+    assert len(out.strip().splitlines()) == 1, out
+    assert not ch.store.exists()
+
+
+def test_wrong_length_key_from_decrypt_on_get_is_one_line(
+    tmp_path: Path,
+    openbao: OpenBao,  # noqa: F811
+    hostile: Callable[..., Hostile],  # noqa: F811
+) -> None:
+    host = make_host(tmp_path / "h", openbao, openbao.new_key())
+    host.ch.store_creds("reg.example.com", "u", "pw")
+    plaintext = base64.b64encode(b"k" * 16).decode()
+    server = hostile(lambda path, raw: http(200, {"data": {"plaintext": plaintext}}))
+    _, rc, out = run_get(dict(host.ch.env, VAULT_ADDR=server.addr))
+    assert rc == 1 and b"16-byte data key, not 32" in out and b"internal error" not in out
+
+
+# ------------------------------------------------------------ 4. VAULT_CAPATH of PEM files
+
+
+def test_vault_capath_directory_of_pem_files_is_trusted(
+    tmp_path: Path,
+    openbao: OpenBao,  # noqa: F811
+) -> None:
+    """VAULT_CAPATH holding the CA's PEM file (no c_rehash names) works for bao and so
+    for credhelper: get (hot path) and doctor (hvac/requests) alike."""
+    key = openbao.new_key()
+    host = make_host(tmp_path / "h", openbao, key)
+    host.ch.store_creds("reg.example.com", "u", "pw")
+    capath = tmp_path / "capath"
+    capath.mkdir()
+    shutil.copy(openbao.ca_file, capath / "ca.pem")
+    env = {k: v for k, v in host.ch.env.items() if k != "VAULT_CACERT"}
+    env.update(VAULT_ADDR=openbao.tls_addr, VAULT_CAPATH=str(capath))
+    # The ecosystem's own client accepts this VAULT_CAPATH:
+    bao = subprocess.run(
+        [bao_binary(), "token", "lookup", "-format=json"],
+        env=dict(env, VAULT_TOKEN=host.token, BAO_TOKEN=host.token),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert bao.returncode == 0, bao.stderr
+    _, rc, out = run_get(env)
+    assert rc == 0, f"bao trusts VAULT_CAPATH={capath}, credhelper does not: {out!r}"
+    doctor = host.ch.cli("doctor", "--json", env=env)
+    ids = [f["id"] for f in json.loads(doctor.stdout)["findings"]]
+    assert "vault.unreachable" not in ids and "vault.token" in ids, doctor.stdout
+
+
+# ------------------------------------------------------------ 5. BAO_* and VAULT_* together
+
+
+def test_bao_token_goes_to_bao_addr_as_bao_does(
+    tmp_path: Path,
+    openbao: OpenBao,  # noqa: F811
+    hostile: Callable[..., Hostile],  # noqa: F811
+) -> None:
+    """With BAO_ADDR/BAO_TOKEN for the OpenBao server and an unrelated VAULT_ADDR also set,
+    `bao` uses BAO_ADDR and BAO_TOKEN; so does credhelper: nothing reaches VAULT_ADDR."""
+    key = openbao.new_key()
+    host = make_host(tmp_path / "h", openbao, key)
+    host.ch.store_creds("reg.example.com", "u", "pw")
+    other = hostile(lambda path, raw: http(403, {"errors": ["permission denied"]}))
+    env = {k: v for k, v in host.ch.env.items() if not k.startswith(("VAULT_", "BAO_"))}
+    env.update(BAO_ADDR=openbao.addr, BAO_TOKEN=host.token, VAULT_ADDR=other.addr)
+    bao = subprocess.run(
+        [bao_binary(), "token", "lookup", "-format=json"],
+        env=env,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert bao.returncode == 0, bao.stderr  # bao talks to BAO_ADDR
+    assert not other.requests
+    _, rc, out = run_get(env)
+    leaked = [r for r in other.requests if host.token.encode() in r]
+    assert not leaked, f"the BAO_TOKEN was sent to VAULT_ADDR {other.addr} ({len(leaked)}x)"
+    assert rc == 0, out
+    host.ch.cli("doctor", env=env)
+    assert not other.requests, "doctor used VAULT_ADDR although BAO_ADDR is set"
+
+
+@pytest.mark.parametrize(
+    "name", ["ADDR", "TOKEN", "NAMESPACE", "CACERT", "CAPATH", "CLIENT_CERT", "TLS_SERVER_NAME"]
+)
+def test_every_setting_prefers_bao_over_vault(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"VAULT_{name}", "from-vault")
+    monkeypatch.setenv(f"BAO_{name}", "from-bao")
+    assert settings.setting(name) == "from-bao" and settings.source(name) == f"BAO_{name}"
+    monkeypatch.setenv(f"BAO_{name}", "")  # empty counts as unset, as for bao
+    assert settings.setting(name) == "from-vault" and settings.source(name) == f"VAULT_{name}"
+
+
+# ------------------------------------------------------------ 6. redirects of the admin client
+
+
+def _tls_redirector(
+    tmp_path: Path,
+    hostile: Callable[..., Hostile],  # noqa: F811
+    target: str,
+) -> tuple[Hostile, Path]:
+    pki = make_pki(tmp_path / "pki")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki.cert_file, pki.key_file)
+
+    def redirect(path: str, raw: bytes) -> bytes:
+        return (
+            f"HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}{path}\r\n"
+            "Content-Length: 0\r\n\r\n"
+        ).encode()
+
+    return hostile(redirect, tls=ctx), pki.ca_file
+
+
+def test_doctor_and_rotate_follow_no_redirect_with_the_token(
+    tmp_path: Path,
+    openbao: OpenBao,  # noqa: F811
+    hostile: Callable[..., Hostile],  # noqa: F811
+) -> None:
+    """The admin side (hvac/requests: doctor, rotate --reencrypt) got a 307 from the
+    https:// VAULT_ADDR to plain http:// and resent X-Vault-Token there in cleartext;
+    `bao` refuses ("redirect would cause protocol downgrade"). Now no redirect is
+    followed at all, and the refusal is one line."""
+    key = openbao.new_key()
+    host = make_host(tmp_path / "h", openbao, key)
+    host.ch.store_creds("reg.example.com", "u", "pw")
+    plain = hostile(lambda path, raw: http(200, {"data": {}}))
+    tls, ca_file = _tls_redirector(tmp_path, hostile, plain.addr)
+    env = dict(host.ch.env, VAULT_ADDR=tls.addr, VAULT_CACERT=str(ca_file))
+    doctor = host.ch.cli("doctor", env=env)
+    assert "redirect" in doctor.stdout + doctor.stderr
+    rotate = host.ch.cli("rotate", "--reencrypt", "--yes", env=env)
+    assert rotate.returncode == 4 and "redirect" in rotate.stderr, rotate.stderr
+    assert len(rotate.stderr.strip().splitlines()) == 1
+    cleartext = [r.split(b"\r\n")[0] for r in plain.requests if host.token.encode() in r]
+    assert not cleartext, f"token sent over plain http after a redirect from https: {cleartext}"
+    assert not plain.requests, "a redirect was followed"
+
+
+# ------------------------------------------------------------ 7. a restored pre-rotation store
+
+
+def test_forced_rotation_prints_how_to_revoke_the_old_data_key(
+    tmp_path: Path,
+    openbao: OpenBao,  # noqa: F811
+) -> None:
+    """A forced `rotate` makes a new data key, but the old wrapped form still unwraps
+    while transit accepts its version: no local state can tell a restored copy of the
+    store (a snapshot, a CI cache) from the real file. So rotate says, on one line,
+    the admin steps that revoke it; following them, the restored file's key is dead
+    and the next login is sealed under a new data key, never the leaked one."""
+    key = openbao.new_key()
+    host = make_host(tmp_path / "h", openbao, key)
+    host.ch.store_creds("reg.example.com", "u", "pw")
+    before = host.ch.store.read_text()
+    leaked = data_key(openbao, host)
+    proc = host.ch.cli("rotate", "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert data_key(openbao, host) != leaked
+    advice = proc.stderr.strip().splitlines()
+    assert len(advice) == 1, advice
+    assert f"bao write -f transit/keys/{key}/rotate" in advice[0]
+    assert "credhelper rotate --reencrypt on every host" in advice[0]
+    assert f"bao write transit/keys/{key}/config min_decryption_version=2" in advice[0]
+    # The admin follows the advice (rotate --reencrypt needs read/rotate/rewrap).
+    openbao.api("POST", f"transit/keys/{key}/rotate", {})
+    admin_env = dict(host.ch.env, VAULT_TOKEN=openbao.root_token)
+    again = host.ch.cli("rotate", "--reencrypt", "--yes", env=admin_env)
+    assert again.returncode == 0, again.stderr
+    assert openbao.key_info(key)["latest_version"] == 2  # rewrapped, not rotated again
+    openbao.api("POST", f"transit/keys/{key}/config", {"min_decryption_version": 2})
+
+    host.ch.store.write_text(before)  # the attacker's edit: the old, authentic file
+    host.ch.helper(
+        "store", json.dumps({"ServerURL": "reg.example.com", "Username": "u", "Secret": "new"})
+    )
+    record = json.loads(host.ch.store.read_text())
+    assert record.get("keyProvider", {}).get("wrapped"), record
+    assert data_key(openbao, host) != leaked, "a new login was sealed under the leaked data key"
+    code, out, _err = host.get("reg.example.com")
+    assert code == 0 and json.loads(out)["Secret"] == "new"
+
+
+# ------------------------------------------------------------ 8. two hosts rotating at once
+
+
+def test_concurrent_fleet_reencrypt_leaves_every_host_on_one_version(
+    tmp_path: Path,
+    openbao: OpenBao,  # noqa: F811
+    hostile: Callable[..., Hostile],  # noqa: F811
+) -> None:
+    """Two hosts whose runs overlap (a fleet cron at the same minute; here the key read is
+    made slow by a relay) both read the key before either rotated, and transit has no
+    compare-and-set, so both rotate. Before, each rewrapped under its own new version
+    (v2 and v3) and raising min_decryption_version to the latest retired a host. Now
+    both rewrap under the first version of that rotation round: one version for all."""
+    key = openbao.new_key()
+    hosts = [
+        make_host(
+            tmp_path / f"h{i}",
+            openbao,
+            key,
+            openbao.token('path "transit/*" { capabilities = ["create", "read", "update"] }'),
+        )
+        for i in range(2)
+    ]
+    relay = hostile(forwarder(openbao.addr, delay_on=f"/transit/keys/{key}", delay=2.0))
+    procs = []
+    for host in hosts:
+        host.ch.store_creds("reg.example.com", "u", "pw")
+        env = dict(host.ch.env, VAULT_ADDR=relay.addr, CREDHELPER_VAULT_TIMEOUT="10")
+        procs.append(
+            subprocess.Popen(
+                [CREDHELPER, "rotate", "--reencrypt", "--yes"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    outs = [p.communicate(timeout=60)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    versions = sorted(str(h.record()["wrapped"]).split(":")[1] for h in hosts)
+    latest = openbao.key_info(key)["latest_version"]
+    assert latest >= 2 and versions == ["v2", "v2"], (
+        f"transit key rotated to v{latest}; hosts wrapped by {versions}"
+    )
+    # Retiring everything older than the round's version retires no host.
+    openbao.api("POST", f"transit/keys/{key}/config", {"min_decryption_version": 2})
+    for host in hosts:
+        code, out, err = host.get("reg.example.com")
+        assert code == 0 and json.loads(out)["Secret"] == "pw", out + err
+
+
+def test_a_host_on_the_newest_version_does_not_rotate_it_again_at_once(
+    tmp_path: Path,
+    openbao: OpenBao,  # noqa: F811
+) -> None:
+    """A host installed just after a rotation (its data key is already on the newest
+    version) runs its cron: the version is less than a round old, so it only rewraps."""
+    key = openbao.new_key()
+    token = openbao.token('path "transit/*" { capabilities = ["create", "read", "update"] }')
+    first = make_host(tmp_path / "first", openbao, key, token)
+    first.ch.store_creds("reg.example.com", "u", "pw")
+    assert first.ch.cli("rotate", "--reencrypt", "--yes").returncode == 0
+    late = make_host(tmp_path / "late", openbao, key, token)
+    late.ch.store_creds("reg.example.com", "u", "pw")
+    assert str(late.record()["wrapped"]).startswith("vault:v2:")
+    proc = late.ch.cli("rotate", "--reencrypt", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert openbao.key_info(key)["latest_version"] == 2
+    assert str(late.record()["wrapped"]).startswith("vault:v2:")
+
+
+def _info(created: dict[int, float], **extra: int) -> dict[str, object]:
+    keys = {str(v): int(t) for v, t in created.items()}
+    return {"latest_version": max(created), "keys": keys, **extra}
+
+
+@given(
+    gaps=st.lists(st.integers(0, 3 * int(ROUND)), min_size=1, max_size=8),
+    age=st.integers(0, 3 * int(ROUND)),
+)
+def test_rotation_round_rules(gaps: list[int], age: int) -> None:
+    """The round's first version is >= 2 (1 is the key's creation), within ROUND of the
+    newest, and every host computes the same one from the key alone."""
+    created = {1: 1_000_000.0}
+    for version, gap in enumerate(gaps, start=2):
+        created[version] = created[version - 1] + gap
+    info = _info(created)
+    latest = max(created)
+    first = round_version(info)
+    assert first is not None and 2 <= first <= latest
+    assert created[latest] - created[first] < ROUND
+    assert first == 2 or created[latest] - created[first - 1] >= ROUND
+    assert round_version(_info(created, min_decryption_version=latest)) == latest
+    now = created[latest] + age
+    assert should_rotate(info, latest, now) == (age >= ROUND)
+    assert not should_rotate(info, latest - 1, now)  # a newer version exists: rewrap only
+    assert should_rotate(_info({1: created[1]}), 1, created[1])  # a new key: rotate
