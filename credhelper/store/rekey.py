@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 class RekeyReport:
     """What a rekey did to each server (rotation's result is built from it)."""
 
-    __slots__ = ("dropped_expired", "kept_lost", "needs_login", "reencrypted")
+    __slots__ = ("at", "dropped_expired", "kept_lost", "needs_login", "reencrypted")
 
-    def __init__(self) -> None:
+    def __init__(self, at: str = "") -> None:
+        self.at = at  # the rotation's time, as written into invalidated records
         self.reencrypted: list[str] = []
         self.needs_login: list[str] = []
         self.kept_lost: list[str] = []  # sealed by a key not held: left exactly as they were
@@ -50,8 +51,8 @@ def rekey_entries(
     `opener(server, entry)` opens an entry under an old key; Invalidated from it
     means "sealed by a key not held". Entries already sealed by `new` are kept.
     """
-    report = RekeyReport()
     now = utc_now()
+    report = RekeyReport(now)
     for server in txn.servers():
         _rekey_one(txn, server, txn.doc.entry(server), new, reencrypt, opener, now, report)
     return report
