@@ -226,8 +226,12 @@ def test_bao_token_goes_to_bao_addr_as_bao_does(
     leaked = [r for r in other.requests if host.token.encode() in r]
     assert not leaked, f"the BAO_TOKEN was sent to VAULT_ADDR {other.addr} ({len(leaked)}x)"
     assert rc == 0, out
-    host.ch.cli("doctor", env=env)
+    doctor = host.ch.cli("doctor", "--json", env=env)
     assert not other.requests, "doctor used VAULT_ADDR although BAO_ADDR is set"
+    mixed = [f for f in json.loads(doctor.stdout)["findings"] if f["id"] == "vault.env-mixed"]
+    assert [f["severity"] for f in mixed] == ["warning"], doctor.stdout
+    assert "BAO_ADDR is used" in mixed[0]["message"]
+    assert host.token not in doctor.stdout + doctor.stderr
 
 
 @pytest.mark.parametrize(

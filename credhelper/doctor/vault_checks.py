@@ -45,6 +45,7 @@ def vault_findings(record: Mapping[str, Any] | None) -> list[Finding]:
             )
         ]
     where = admin.endpoint.url
+    out.extend(_mixed_families(where))
     if settings.env("VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY"):
         out.append(
             _finding(
@@ -61,8 +62,8 @@ def vault_findings(record: Mapping[str, Any] | None) -> list[Finding]:
             _finding(
                 "plain-http",
                 WARNING,
-                "VAULT_ADDR is plain http:// to another host: anyone on the path sees the "
-                "token and every unwrapped data key",
+                f"{settings.source('ADDR')} is plain http:// to another host: anyone on the "
+                "path sees the token and every unwrapped data key",
                 where,
                 "use the server's https:// address (and VAULT_CACERT)",
             )
@@ -71,6 +72,28 @@ def vault_findings(record: Mapping[str, Any] | None) -> list[Finding]:
         return out
     _policy(admin, where, mount, key, out)
     _transit_key(admin, where, mount, key, record.get("wrapped"), out)
+    return out
+
+
+_SETTINGS = ("ADDR", "TOKEN", "NAMESPACE", "CACERT", "CAPATH", "CLIENT_CERT", "CLIENT_KEY")
+
+
+def _mixed_families(where: str) -> list[Finding]:
+    """A warning for each setting given differently by BAO_X and VAULT_X (BAO_X wins)."""
+    out = []
+    for name in (*_SETTINGS, "TLS_SERVER_NAME"):
+        bao, vault = settings.env(f"BAO_{name}"), settings.env(f"VAULT_{name}")
+        if bao and vault and bao != vault:
+            out.append(
+                _finding(
+                    "env-mixed",
+                    WARNING,
+                    f"BAO_{name} and VAULT_{name} are both set and differ; BAO_{name} is used "
+                    "(as by bao)",
+                    where,
+                    f"unset the one you do not mean (unset VAULT_{name} or BAO_{name})",
+                )
+            )
     return out
 
 
