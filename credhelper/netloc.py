@@ -76,6 +76,12 @@ class Authority:
 
 
 def _refuse(text: str, why: str) -> MalformedServer:
+    if "@" in text:
+        # Never echo a user:password@ (a CI log keeps it): everything up to the
+        # last "@" goes, with or without a scheme ("https:/u:pw@h" included).
+        scheme, sep, _rest = text.partition("://")
+        keep = scheme + sep if sep and scheme.isascii() and scheme.isalpha() else ""
+        text = keep + "***@" + text.rpartition("@")[2]
     return MalformedServer(
         f"credhelper: {text!r} is not a registry name ({why}); give host[:port], "
         "e.g. registry.example.com or 127.0.0.1:5000"

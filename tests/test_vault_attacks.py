@@ -431,3 +431,26 @@ def test_rotation_round_rules(gaps: list[int], age: int) -> None:
     assert should_rotate(info, latest, now) == (age >= ROUND)
     assert not should_rotate(info, latest - 1, now)  # a newer version exists: rewrap only
     assert should_rotate(_info({1: created[1]}), 1, created[1])  # a new key: rotate
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "https://admin:S3cretPW@reg.example",
+        "admin:S3cretPW@reg.example",
+        "https:/admin:S3cretPW@reg.example",
+        "https://admin:S3cretPW@reg.example/v2/?x=@y",
+    ],
+)
+def test_registry_names_never_echo_a_password_either(name: str, tmp_path: Path) -> None:
+    """The sibling of finding 1 in the registry-name parser (credhelper/netloc.py):
+    a refused name is shown without any user:password@ part, by login too."""
+    from credhelper import netloc
+    from credhelper.errors import UsageError
+
+    with pytest.raises(UsageError) as caught:
+        netloc.parse_server(name)
+    assert "S3cretPW" not in caught.value.message, caught.value.message
+    ch = make_env(tmp_path)
+    proc = ch.cli("login", name, "-u", "u", "--password-stdin", stdin="pw\n")
+    assert proc.returncode != 0 and "S3cretPW" not in proc.stdout + proc.stderr
