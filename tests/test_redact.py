@@ -3,20 +3,27 @@
 The property tests build real requests.Response objects (what the handshake
 receives) with the secret placed anywhere in the body, in any encoding, across the
 200-character cut, with double spaces, tabs, newlines and non-ASCII characters in
-it; the encodings are computed here independently of credhelper.redact. The last
-test runs `credhelper login` against a real HTTP server on 127.0.0.1 that echoes
-the Authorization header and the password.
+it; the encodings are computed here independently of credhelper.redact. They then
+read the message the way a person could: as is, HTML-unescaped, percent-decoded,
+with whitespace removed, and every base64-looking run decoded; no run of
+`redact.run_length(secret)` characters of the secret may appear in any of these.
+The last tests run `credhelper login` against real HTTP servers on 127.0.0.1 that
+echo the Authorization header and the password (plain, HTML-escaped, Go- and
+JS-style URL-escaped, mixed-case percent-encoded, MIME-wrapped base64, truncated).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import html
 import http.server
 import json
 import re
+import subprocess
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -24,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from credhelper import redact, registry
-from tests.conftest import Env
+from tests.conftest import CLI, Env
 
 
 def encodings(secret: str, username: str) -> list[str]:
@@ -158,3 +165,371 @@ def test_login_against_an_echoing_registry(ch: Env, echo_server: str, password: 
     assert "rejected" in out
     assert_masked(out, password, "alice")
     assert not ch.store.exists()
+
+
+# ---------------------------------------------------------------- every view of the message
+
+USER = "alice"
+_B64 = re.compile(r"[A-Za-z0-9+/_-]+")
+
+
+def readings(message: str) -> list[str]:
+    """What a reader (or a script) can make of `message`, computed without credhelper."""
+    decoded = [
+        message,
+        html.unescape(message),
+        urllib.parse.unquote(message),
+        urllib.parse.unquote_plus(message),
+        urllib.parse.unquote(html.unescape(message)),
+    ]
+    out = decoded + ["".join(text.split()) for text in decoded]
+    for text in list(out):
+        for run in _B64.findall("".join(text.split())):
+            run = run.replace("-", "+").replace("_", "/")
+            for shift in range(4):
+                part = run[shift:]
+                part = part[:-1] if len(part) % 4 == 1 else part + "=" * (-len(part) % 4)
+                try:
+                    out.append(base64.b64decode(part).decode("utf-8", "replace"))
+                except (binascii.Error, ValueError):
+                    continue  # not base64 at this alignment
+    return out
+
+
+def assert_no_run(message: str, secret: str) -> None:
+    """No `run_length(secret)` characters of the secret in a row, in any reading."""
+    size = redact.run_length(secret)
+    pieces = {
+        spelled[i : i + size]
+        for spelled in (secret, " ".join(secret.split()), "".join(secret.split()))
+        for i in range(len(spelled) - size + 1)
+    }
+    for reading in readings(message):
+        for i in range(len(reading) - size + 1):
+            assert reading[i : i + size] not in pieces, (reading[i : i + size], message)
+
+
+def _mixed_hex(quoted: str, flip: int) -> str:
+    return re.sub(
+        r"%[0-9A-Fa-f]{2}",
+        lambda m: m.group(0).upper() if (m.start() + flip) % 2 else m.group(0).lower(),
+        quoted,
+    )
+
+
+# How servers echo a value (each computed with the stdlib, not with credhelper.redact).
+ECHOES: dict[str, Callable[[str, int], str]] = {
+    "plain": lambda v, _: v,
+    "html": lambda v, _: html.escape(v),
+    "html-charrefs": lambda v, _: "".join(f"&#{ord(c)};" if i % 2 else c for i, c in enumerate(v)),
+    "html-hexrefs": lambda v, _: "".join(f"&#x{ord(c):X};" for c in v),
+    "quote": lambda v, _: urllib.parse.quote(v, safe=""),
+    "go-path-escape": lambda v, _: urllib.parse.quote(v, safe="$&+:=@"),
+    "js-encodeuricomponent": lambda v, _: urllib.parse.quote(v, safe="!'()*~"),
+    "quote-plus": lambda v, _: urllib.parse.quote_plus(v),
+    "mixed-hex": lambda v, flip: _mixed_hex(urllib.parse.quote(v, safe=""), flip),
+    "html-of-quote": lambda v, _: html.escape(urllib.parse.quote(v, safe="&")),
+    "b64": lambda v, _: base64.b64encode(v.encode()).decode(),
+    "b64-basic": lambda v, _: "Basic " + base64.b64encode(f"{USER}:{v}".encode()).decode(),
+    "b64-url-nopad": lambda v, _: base64.urlsafe_b64encode(v.encode()).decode().rstrip("="),
+    "b64-mime": lambda v, _: base64.encodebytes(f"{USER}:{v}".encode()).decode(),
+    "b64-crlf": lambda v, flip: "\r\n".join(
+        re.findall(f".{{1,{4 + flip % 60}}}", base64.b64encode(f"{USER}:{v}".encode()).decode())
+    ),
+    "json-ascii": lambda v, _: json.dumps(v)[1:-1],
+}
+
+_MARKUP = st.sampled_from(
+    ["", "<p>", "</p>", "<b>", "&amp;", "%", "+", "'", '"', "\n", "  ", "\t", "...", "="]
+)
+
+
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    secret=st.one_of(
+        st.text(st.characters(codec="utf-8"), min_size=3, max_size=48),
+        st.text(st.sampled_from("abcXYZ019&<>\"'%+/=:@$!()* _-"), min_size=3, max_size=48),
+    ),
+    echo=st.sampled_from(sorted(ECHOES)),
+    flip=st.integers(0, 1000),
+    cut=st.sampled_from(["whole", "prefix", "suffix", "middle"]),
+    piece=st.integers(0, 1000),
+    before=st.lists(st.one_of(_MARKUP, st.text(max_size=30)), max_size=12).map("".join),
+    after=st.lists(st.one_of(_MARKUP, st.text(max_size=30)), max_size=12).map("".join),
+    pad=st.integers(0, 230),
+    spaces=st.lists(
+        st.tuples(st.integers(0, 10_000), st.sampled_from([" ", "\n", "\t"])), max_size=3
+    ),
+    shape=st.sampled_from(["text", "errors", "oauth"]),
+)
+def test_no_run_of_the_secret_survives_in_any_reading(
+    secret: str,
+    echo: str,
+    flip: int,
+    cut: str,
+    piece: int,
+    before: str,
+    after: str,
+    pad: int,
+    spaces: list[tuple[int, str]],
+    shape: str,
+) -> None:
+    size = redact.run_length(secret)
+    # The part of the secret the server echoes: all of it, or a truncation of it.
+    keep = size + piece % max(1, len(secret) - size + 1)
+    value = {
+        "whole": secret,
+        "prefix": secret[:keep],
+        "suffix": secret[-keep:],
+        "middle": secret[piece % 3 : piece % 3 + keep],
+    }[cut]
+    echoed = ECHOES[echo](value, flip)
+    for where, space in spaces:  # whitespace inside the echo (a wrapped or reflowed line)
+        at = where % (len(echoed) + 1)
+        echoed = echoed[:at] + space + echoed[at:]
+    body = "e" * pad + before + echoed + after  # `pad` moves it across the 200-character cut
+    if shape == "text":
+        resp = response(401, body, "text/html")
+    elif shape == "errors":
+        resp = response(401, json.dumps({"errors": [{"code": "DENIED", "message": body}]}))
+    else:
+        resp = response(401, json.dumps({"error_description": body}))
+    message = registry.error_text(resp, secret, USER)
+    assert message.endswith(" (HTTP 401)") or message == "HTTP 401"
+    assert "\n" not in message and len(message) <= redact.MAX_TEXT + len(" (HTTP 401)")
+    assert_no_run(message.removesuffix("(HTTP 401)"), secret)
+
+
+@pytest.mark.parametrize(("length", "size"), [(3, 3), (6, 3), (8, 4), (12, 6), (16, 8), (80, 8)])
+def test_run_length_is_half_the_secret_at_most_eight(length: int, size: int) -> None:
+    assert redact.run_length("x" * length) == size
+
+
+def test_unrelated_text_is_left_readable() -> None:
+    text = "unauthorized: authentication required; invalid username or password"
+    shown = registry.error_text(response(401, text), "hunter2-long-pw", USER)
+    assert shown == f"{text} (HTTP 401)"
+
+
+def test_short_secrets_are_not_masked() -> None:
+    assert redact.server_text("no such user ab", "ab") == "no such user ab"
+
+
+def test_body_is_withheld_when_masking_cannot_hide_the_secret() -> None:
+    """A secret made of the mask itself: every masked spelling still shows three of it."""
+    secret = "******"
+    shown = registry.error_text(response(401, f"bad password {secret}"), secret, USER)
+    assert shown == f"{redact.WITHHELD} (HTTP 401)"
+    assert_no_run(shown.removesuffix("(HTTP 401)"), secret)
+
+
+def test_truncated_body_scan_still_masks_the_cut_secret() -> None:
+    """A body longer than the part examined, with the secret across that boundary."""
+    secret = "Zq8-tok-" * 4
+    body = "x" * (redact.MAX_SCAN - 10) + secret
+    shown = redact.server_text(body, secret, USER, limit=10**6)
+    assert_no_run(shown, secret)
+
+
+# ---------------------------------------------------------------- real echoing servers
+
+
+class _EchoRegistry(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, body: Callable[[str], tuple[str, str]]) -> None:
+        self.body = body
+        self.seen: list[str] = []
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """A Basic challenge, then a refusal whose body echoes the password as `body` says."""
+
+    server: _EchoRegistry
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        auth = self.headers.get("Authorization")
+        if not auth:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="registry"')
+            self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.server.seen.append(auth)
+        password = base64.b64decode(auth.split()[1]).decode("utf-8").split(":", 1)[1]
+        ctype, text = self.server.body(password)
+        data = text.encode("utf-8")
+        self.send_response(401)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _serve(body: Callable[[str], tuple[str, str]]) -> Iterator[_EchoRegistry]:
+    server = _EchoRegistry(body)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _login(
+    ch: Env, server: _EchoRegistry, password: str, stderr: int | None = subprocess.PIPE
+) -> subprocess.CompletedProcess[str]:
+    host = f"127.0.0.1:{server.server_address[1]}"
+    env = dict(ch.env, CREDHELPER_CERTS_D=str(ch.root / "certs.d"))
+    proc = subprocess.run(
+        [CLI, "login", host, "-u", USER, "--password-stdin"],
+        input=password,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    # The handshake really reached the credential check and was refused.
+    assert server.seen, proc.stderr
+    assert proc.returncode != 0, proc.stderr
+    return proc
+
+
+def test_control_plain_echo_is_masked(ch: Env) -> None:
+    secret = 's3cr&t<pw>"2024'
+    for server in _serve(lambda pw: ("text/plain", f"invalid password {pw}")):
+        proc = _login(ch, server, secret)
+    assert secret not in proc.stdout + proc.stderr
+    assert "***" in proc.stderr
+
+
+def test_html_escaped_echo_of_password_is_printed(ch: Env) -> None:
+    """An HTML error page (a reverse proxy, a WAF, a web UI in front of the registry)
+    echoes the password HTML-escaped: it is masked through the HTML-unescaped view."""
+    secret = 's3cr&t<pw>"2024'
+    escaped = html.escape(secret)  # s3cr&amp;t&lt;pw&gt;&quot;2024
+    for server in _serve(
+        lambda pw: (
+            "text/html",
+            f"<html><body><p>Login failed for password {html.escape(pw)}</p></body></html>",
+        )
+    ):
+        proc = _login(ch, server, secret)
+    shown = proc.stdout + proc.stderr
+    assert escaped not in shown, f"password printed HTML-escaped: {proc.stderr!r}"
+    assert html.unescape(shown).count(secret) == 0, proc.stderr
+    assert_no_run(proc.stderr, secret)
+
+
+def test_go_path_escaped_echo_of_password_is_printed(ch: Env) -> None:
+    """Go's url.PathEscape leaves `$&+:=@` unescaped, JavaScript's encodeURIComponent
+    `!'()*`: masked through the percent-decoded view, whatever the escaping style."""
+    secret = "p@ss w:rd=2024!"
+    go_path = urllib.parse.quote(secret, safe="$&+:=@")  # p@ss%20w:rd=2024%21
+    for server in _serve(
+        lambda pw: (
+            "text/plain",
+            f"denied: bad credentials in /v2/login/{urllib.parse.quote(pw, safe='$&+:=@')}",
+        )
+    ):
+        proc = _login(ch, server, secret)
+    shown = proc.stdout + proc.stderr
+    assert go_path not in shown, f"password printed URL-escaped: {proc.stderr!r}"
+    assert secret not in urllib.parse.unquote(shown), proc.stderr
+    assert_no_run(proc.stderr, secret)
+
+
+def test_js_escaped_echo_of_password_is_masked(ch: Env) -> None:
+    secret = "it's (a)*secret!2024"  # encodeURIComponent: it's%20(a)*secret!2024
+    for server in _serve(
+        lambda pw: ("text/plain", "bad password=" + urllib.parse.quote(pw, safe="!'()*"))
+    ):
+        proc = _login(ch, server, secret)
+    assert_no_run(proc.stdout + proc.stderr, secret)
+
+
+def test_mixed_case_percent_encoding_of_password_is_printed(ch: Env) -> None:
+    """Percent-encoding hex digits are case-insensitive (RFC 3986 2.1): `%C3%a4` is
+    decoded like `%C3%A4` before matching."""
+    secret = "pässwörd-2024"
+    quoted = urllib.parse.quote(secret, safe="")  # p%C3%A4ssw%C3%B6rd-2024
+
+    def mixed(text: str) -> str:
+        # escapes alternately in upper- and lower-case hex: %C3%a4 ... %C3%b6
+        out, i, n = [], 0, 0
+        while i < len(text):
+            if text[i] == "%":
+                pair = text[i + 1 : i + 3]
+                out.append("%" + (pair.upper() if n % 2 == 0 else pair.lower()))
+                n += 1
+                i += 3
+            else:
+                out.append(text[i])
+                i += 1
+        return "".join(out)
+
+    spelled = mixed(quoted)  # p%C3%a4ssw%C3%b6rd-2024
+    assert spelled not in (quoted, quoted.lower())
+    for server in _serve(
+        lambda pw: ("text/plain", f"invalid password {mixed(urllib.parse.quote(pw, safe=''))}")
+    ):
+        proc = _login(ch, server, secret)
+    shown = proc.stdout + proc.stderr
+    assert secret not in urllib.parse.unquote(shown), (
+        f"password printed percent-encoded: {proc.stderr!r}"
+    )
+    assert_no_run(proc.stderr, secret)
+
+
+def test_line_wrapped_base64_of_authorization_is_printed(ch: Env) -> None:
+    """A server echoing the Authorization header as MIME base64 (76-column lines, as
+    base64.encodebytes / Go's mime encoders write it): the run is read with its line
+    breaks removed, decoded, and masked whole."""
+    secret = "tok_" + "Q7f9Xk2LmP4vR8sT1wY6zB3nH5jD0cA" * 2  # a 66-character token
+    for server in _serve(
+        lambda pw: (
+            "text/plain",
+            "unauthorized; you sent:\n"
+            + base64.encodebytes(f"{USER}:{pw}".encode()).decode("ascii"),
+        )
+    ):
+        proc = _login(ch, server, secret)
+    shown = proc.stdout + proc.stderr
+    first_line = base64.encodebytes(f"{USER}:{secret}".encode()).decode("ascii").splitlines()[0]
+    leaked = base64.b64decode(first_line).decode()
+    assert first_line not in shown, (
+        f"printed base64 that decodes to {leaked!r} (most of the password): {proc.stderr!r}"
+    )
+    assert_no_run(proc.stderr, secret)
+
+
+def test_truncated_echo_of_password_is_printed(ch: Env) -> None:
+    """A server that echoes only the start of the value it refused (`'...'` cut at 24
+    characters): any run of run_length(secret) characters of the secret is masked."""
+    secret = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6"[:36]
+    for server in _serve(
+        lambda pw: ("text/plain", f"invalid token '{pw[:24]}...' for user {USER}")
+    ):
+        proc = _login(ch, server, secret)
+    shown = proc.stdout + proc.stderr
+    assert secret[:24] not in shown, f"24 of 40 password characters printed: {proc.stderr!r}"
+    assert_no_run(proc.stderr, secret)
+    assert f"for user {USER}" in proc.stderr  # the rest of the server's text is still shown
+
+
+def test_rejected_login_keeps_exit_5_with_a_failing_stderr(ch: Env) -> None:
+    secret = "plain-secret-123"
+    with open("/dev/full", "w") as full:
+        for server in _serve(lambda pw: ("text/plain", f"invalid password {pw}")):
+            proc = _login(ch, server, secret, stderr=full.fileno())
+    assert proc.returncode == 5
+    assert secret not in proc.stdout
