@@ -9,9 +9,9 @@ backslash-unescaped (JSON, C), a few of these chained, and each of those with al
 whitespace removed (a line-wrapped echo). In every view, every run of at least
 `run_length(secret)` characters that the view shares with the secret is masked in
 the original text (each view character remembers where in the text it came
-from), and every base64-looking run (whitespace inside allowed) that decodes to
-such a run is masked whole. Masking repeats until no view changes; the shown
-text is then collapsed to one line, control characters become `?` (no terminal
+from), and every base64- or hex-looking run (whitespace inside allowed) that
+decodes to such a run is masked whole. Masking repeats until no view changes;
+the text is then made one line, control characters become `?` (no terminal
 escapes), it is cut to length, and checked once more: if any view of what would
 be printed still shares such a run with the secret, no server text is printed at
 all, only WITHHELD.
@@ -50,6 +50,7 @@ _BACKSLASH = re.compile(
     r"|\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|\\[nrtbf\"\\/']"
 )
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]+")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{6,}")
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
 
 
@@ -203,6 +204,16 @@ def b64_decodings(run: str) -> list[str]:
     return out
 
 
+def hex_decodings(run: str) -> list[str]:
+    """What a hex-looking run may say (either start alignment), as UTF-8."""
+    out = []
+    for shift in range(2):
+        part = run[shift:]
+        part = part[: len(part) - len(part) % 2]
+        out.append(bytes.fromhex(part).decode("utf-8", "replace"))
+    return out
+
+
 def _runs(text: str, size: int, grams: frozenset[str]) -> list[Span]:
     """Spans of `text` made of windows of `size` characters that are in `grams`."""
     found = []
@@ -223,6 +234,10 @@ def _hits(view: View, size: int, grams: frozenset[str]) -> list[Span]:
     for match in _B64_RUN.finditer(text):
         a, b = match.span()
         if b - a >= 4 and any(_shares(d, size, grams) for d in b64_decodings(match.group(0))):
+            out.append((spans[a][0], spans[b - 1][1]))
+    for match in _HEX_RUN.finditer(text):
+        a, b = match.span()
+        if any(_shares(d, size, grams) for d in hex_decodings(match.group(0))):
             out.append((spans[a][0], spans[b - 1][1]))
     return out
 

@@ -5,7 +5,7 @@ receives) with the secret placed anywhere in the body, in any encoding, across t
 200-character cut, with double spaces, tabs, newlines and non-ASCII characters in
 it; the encodings are computed here independently of credhelper.redact. They then
 read the message the way a person could: as is, HTML-unescaped, percent-decoded,
-with whitespace removed, and every base64-looking run decoded; no run of
+with whitespace removed, and every base64- or hex-looking run decoded; no run of
 `redact.run_length(secret)` characters of the secret may appear in any of these.
 The last tests run `credhelper login` against real HTTP servers on 127.0.0.1 that
 echo the Authorization header and the password (plain, HTML-escaped, Go- and
@@ -193,6 +193,10 @@ def readings(message: str) -> list[str]:
                     out.append(base64.b64decode(part).decode("utf-8", "replace"))
                 except (binascii.Error, ValueError):
                     continue  # not base64 at this alignment
+        for run in re.findall(r"[0-9a-fA-F]+", "".join(text.split())):
+            for shift in range(2):
+                part = run[shift:][: (len(run) - shift) // 2 * 2]
+                out.append(bytes.fromhex(part).decode("utf-8", "replace"))
     return out
 
 
@@ -237,6 +241,7 @@ ECHOES: dict[str, Callable[[str, int], str]] = {
         re.findall(f".{{1,{4 + flip % 60}}}", base64.b64encode(f"{USER}:{v}".encode()).decode())
     ),
     "json-ascii": lambda v, _: json.dumps(v)[1:-1],
+    "hex": lambda v, flip: v.encode().hex() if flip % 2 else v.encode().hex().upper(),
 }
 
 _MARKUP = st.sampled_from(
