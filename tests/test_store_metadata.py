@@ -80,6 +80,16 @@ EDITS: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
     ),
     ("header key id", lambda d: d["header"].update(keyId="0123456789abcdef"), "names another key"),
     ("header malformed", lambda d: d.update(header="x"), "header record is malformed"),
+    (
+        "header provider claim",
+        lambda d: d["header"].update(provider="keyring"),
+        "fails authentication",
+    ),
+    (
+        "header provider claim removed",
+        lambda d: d["header"].pop("provider"),
+        "fails authentication",
+    ),
 ]
 
 
@@ -146,6 +156,7 @@ def test_keyring_store_edited_to_file_never_makes_a_plaintext_key(kr: Env) -> No
     assert not kr.key.exists()
     doc = load(kr)
     assert doc["keyProvider"]["name"] == "keyring"
+    assert doc["header"]["provider"] == "keyring"  # the claim a missing key is judged by
     doc["keyProvider"] = {"name": "file"}
     save(kr, doc)
     stored = kr.helper("store", STORE_REQ)

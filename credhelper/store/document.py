@@ -118,6 +118,16 @@ class Document:
             "credhelper: the store's header record is malformed; run: credhelper doctor"
         )
 
+    def header_claim(self) -> str:
+        """The provider name the header says holds its key ("" if it names none).
+
+        Plaintext so that it can be read when the key is gone, and bound into the
+        header's AAD, so that a reader holding the key detects an edit of it.
+        """
+        raw = self.header
+        claim = raw.get("provider") if isinstance(raw, dict) else None
+        return claim if isinstance(claim, str) else ""
+
     def key_ids_in_use(self) -> set[str]:
         """Key ids of every record that needs a key: sealed entries and remembered usernames."""
         out: set[str] = set()

@@ -64,7 +64,7 @@ def verify_header(
             raise _refusal(path, "its header names another key than its logins (edited?)")
         return None  # sealed by a key we do not hold: entries report it, writers refuse
     try:
-        plaintext = opener.open_record(crypto.DOMAIN_HEADER, "", sealed)
+        plaintext = opener.open_record(crypto.DOMAIN_HEADER, doc.header_claim(), sealed)
     except crypto.SealError:
         raise _refusal(path, "its header fails authentication (edited?)") from None
     version, provider, created = parse_header_plaintext(plaintext)

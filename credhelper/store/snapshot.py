@@ -141,7 +141,15 @@ class Snapshot:
             return None
         record = self.doc.header_record()
         if record is not None:
-            return None if sealer is not None and record[1] == sealer.key_id else record[1]
+            if sealer is not None and record[1] == sealer.key_id:
+                return None
+            if sealer is None and self.doc.header_claim() == self.provider.name:
+                # The key of this very provider is gone (`rm aeskey`, a deleted
+                # keyring item): the old logins are lost and read as needs-relogin,
+                # and a new key may start. A header naming another provider (a
+                # keyring store whose keyProvider record now says "file") may not.
+                return None
+            return record[1]
         in_use = self.doc.key_ids_in_use()
         if not in_use or (sealer is not None and sealer.key_id in in_use):
             return None

@@ -8,7 +8,7 @@ logins.
 
 from __future__ import annotations
 
-from credhelper import crypto
+from credhelper import crypto, keys
 from credhelper.errors import CorruptEntry, Expired, Invalidated, KeyProblem
 from credhelper.store.document import (
     Document,
@@ -183,8 +183,11 @@ class Transaction(Snapshot):
             created = current.key_created if same_key and current is not None else None
         else:
             created = self._key_created
+        # Readable without the key (see _foreign_key_id): the provider of the record
+        # this header vouches for, which set_provider may just have changed.
+        claim = keys.provider_name(self.doc.provider)
         sealed = sealer.seal_record(
-            crypto.DOMAIN_HEADER, "", header_plaintext(self.doc.provider, created)
+            crypto.DOMAIN_HEADER, claim, header_plaintext(self.doc.provider, created)
         )
         self.doc.version = FORMAT_VERSION
-        self.doc.header = {"sealed": sealed, "keyId": sealer.key_id}
+        self.doc.header = {"sealed": sealed, "keyId": sealer.key_id, "provider": claim}
