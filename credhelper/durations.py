@@ -21,6 +21,11 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 # About 100 years: beyond it datetime arithmetic overflows and no policy means it.
 MAX_SECONDS = 100 * 366 * 86400
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# How far ahead of now a recorded instant may lie before it is suspect: clocks of
+# machines that share a store (NFS home, a restored backup) and NTP steps differ by
+# seconds, not minutes. Beyond it a key's creation time is treated as wrong (the
+# clock was ahead when the key was made): rotation by age rotates it, doctor warns.
+CLOCK_SKEW_SECONDS = 600
 DURATION_FORMS = "a number and a unit: 30m, 12h, 90d, 2w (or a sum such as 1h30m)"
 
 _PART = re.compile(r"([0-9]{1,12})([smhdw])")
@@ -58,8 +63,14 @@ def parse_duration(text: str) -> int:
 
 
 def format_duration(seconds: float) -> str:
-    """A short human form: `3d 4h`, `5h 2m`, `40s` (the two largest units)."""
-    left = max(0, int(seconds))
+    """A short human form: `3d 4h`, `5h 2m`, `40s` (the two largest units).
+
+    A negative span keeps its sign (`-3d 4h`): an age in the future is a fact to
+    show (a wrong clock), never to round to `0s`.
+    """
+    if int(seconds) < 0:
+        return "-" + format_duration(-seconds)
+    left = int(seconds)
     parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if left >= size or (unit == "s" and not parts):

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 MODE_FORCED = "forced"
 MODE_REENCRYPT = "reencrypt"
+# RotationResult.reason under --if-older-than: why the key counted as old.
+REASON_OLDER = "older-than-period"
+REASON_UNKNOWN_AGE = "age-unknown"
+REASON_FUTURE = "created-in-future"
 
 # Test hook: name of a file to which each step's name is appended (fsynced)
 # just after the step is durable, so crash tests can kill at chosen points.
@@ -50,6 +54,7 @@ class RotationResult:
         "old_key_id",
         "provider",
         "provider_name",
+        "reason",
         "reencrypted",
         "removed",
         "rotated",
@@ -69,6 +74,8 @@ class RotationResult:
         self.needs_login: list[str] = []
         self.kept_lost: list[str] = []
         self.removed: list[str] = []
+        # For --if-older-than: why the key counted as old (None without the option).
+        self.reason: str | None = None
 
     def record(self, report: RekeyReport, new_key_id: str, now: str) -> None:
         self.rotated = True
@@ -92,6 +99,7 @@ class RotationResult:
             "needsLogin": self.needs_login,
             "keptLostKey": self.kept_lost,
             "removedBackups": self.removed,
+            "reason": self.reason,
         }
 
 
@@ -120,10 +128,20 @@ def _young_enough(txn: Transaction, seconds: int, result: RotationResult) -> boo
         )
     created = txn.key_created()
     result.key_created = created
-    if created is None:
+    age = durations.age_seconds(created) if created is not None else None
+    if age is None:
+        result.reason = REASON_UNKNOWN_AGE
         return False
-    age = durations.age_seconds(created)
-    return age is not None and age < seconds
+    if age < -durations.CLOCK_SKEW_SECONDS:
+        # Recorded by a clock that was ahead: believing it would leave the key
+        # unrotated until the clock catches up (years, maybe). Its true age is
+        # unknown, so it counts as old, like a key made before ages were recorded.
+        result.reason = REASON_FUTURE
+        return False
+    if age < seconds:
+        return True
+    result.reason = REASON_OLDER
+    return False
 
 
 def rotate(
@@ -170,7 +188,7 @@ def rotate(
             assert isinstance(provider, VaultKeyProvider)
             rotate_vault(session, txn, provider, result, reencrypt=reencrypt)
             if not reencrypt:
-                result.removed = store.purge_backups()
+                result.removed = _purge_old_copies(store, result)
             step("done")
             return result
         if reencrypt and old is None and txn.doc.key_ids_in_use():
@@ -182,9 +200,19 @@ def rotate(
             )
         _replace_key(session, txn, provider, result, step)
         if not reencrypt:
-            result.removed = store.purge_backups()
+            result.removed = _purge_old_copies(store, result)
         step("done")
         return result
+
+
+def _purge_old_copies(store: Store, result: RotationResult) -> list[str]:
+    """After a forced rotation: the store's backups and every sealed backup of Docker's
+    config that a previous key opens are removed (the old key may have leaked)."""
+    from credhelper import backups
+
+    removed = store.purge_backups()
+    removed += backups.purge_sealed_backups(result.old_key_id, keep_key_id=result.new_key_id)
+    return removed
 
 
 def _replace_key(
@@ -256,5 +284,5 @@ def rotate_from_env(*, reencrypt: bool = False, store: Store | None = None) -> R
         result.key_created = None  # the secret system knows, not credhelper
         session.write(txn)
         if not reencrypt:
-            result.removed = store.purge_backups()
+            result.removed = _purge_old_copies(store, result)
         return result

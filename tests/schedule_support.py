@@ -12,6 +12,7 @@ import fcntl
 import os
 import pwd
 import re
+import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,3 +138,27 @@ def analyze_verify(unit_dir: Path, scope: str, runtime: Path) -> subprocess.Comp
     args = [tool, *(["--user"] if scope == "user" else []), "verify"]
     args += [str(unit_dir / "credhelper-rotate.service"), str(unit_dir / "credhelper-rotate.timer")]
     return subprocess.run(args, capture_output=True, text=True, env=env, timeout=60, check=False)
+
+
+_LIBFAKETIME = ("/usr/lib/x86_64-linux-gnu/faketime", "/usr/lib/aarch64-linux-gnu/faketime")
+_OFFSET = re.compile(r"([+-][0-9]+) ?(d|days?)")
+
+
+def at_offset(command: str, offset: str, extra: dict[str, str] | None = None) -> str:
+    """Our cron command with the job's clock moved by `offset` (`+31 days`).
+
+    The job runs under `env -i` with its whole environment in the line, which also
+    drops faketime's LD_PRELOAD/FAKETIME set around it. So libfaketime's variables
+    (and any `extra` ones, such as a test hook) are added to that written list, right
+    after `env -i`: the job gets exactly the line's environment plus these.
+    """
+    require_tool("faketime")
+    lib = next((f"{d}/libfaketime.so.1" for d in _LIBFAKETIME if os.path.isdir(d)), None)
+    assert lib is not None, "libfaketime.so.1 not found beside faketime"
+    match = _OFFSET.fullmatch(offset.strip())
+    assert match is not None, f"offset {offset!r} is not +N days"
+    words = {"LD_PRELOAD": lib, "FAKETIME": f"{match.group(1)}d", **(extra or {})}
+    prefix = "/usr/bin/env -i "
+    assert command.count(prefix) == 1, command
+    added = " ".join(f"{name}={shlex.quote(value)}" for name, value in words.items())
+    return command.replace(prefix, f"{prefix}{added} ", 1)

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_tool
-from tests.schedule_support import cron_command, cron_env, crontab_kept, crontab_list, our_lines
+from tests.schedule_support import (
+    at_offset,
+    cron_command,
+    cron_env,
+    crontab_kept,
+    crontab_list,
+    our_lines,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).resolve().parent.parent
@@ -62,7 +69,7 @@ def test_installed_credhelper_schedules_itself_by_its_absolute_path(tmp_path: Pa
         # the job is told where Docker's config, and so the store, is.
         assert f"DOCKER_CONFIG={home}/.docker " in command
         run = subprocess.run(
-            ["faketime", "+31 days", "/bin/sh", "-c", command],
+            ["/bin/sh", "-c", at_offset(command, "+31 days")],
             env=cron_env(str(home)),
             capture_output=True,
             timeout=120,

@@ -24,6 +24,7 @@ from credhelper.errors import CorruptEntry, Invalidated
 from credhelper.store import Store
 from tests.conftest import CLI, Env, require_tool
 from tests.schedule_support import (
+    at_offset,
     cron_command,
     cron_env,
     crontab_kept,
@@ -60,10 +61,11 @@ def schedule_cron(ch: Env, *args: str) -> str:
 def run_as_cron(
     ch: Env, command: str, offset: str, extra_env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start `command` as cron does (/bin/sh -c, cron's bare environment) at now+offset."""
+    """Start `command` as cron does (/bin/sh -c, cron's bare environment) at now+offset;
+    `extra_env` reaches the job itself (see schedule_support.at_offset)."""
     return subprocess.Popen(
-        ["faketime", offset, "/bin/sh", "-c", command],
-        env={**cron_env(str(ch.root)), **(extra_env or {})},
+        ["/bin/sh", "-c", at_offset(command, offset, extra_env)],
+        env=cron_env(str(ch.root)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,

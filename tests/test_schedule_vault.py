@@ -14,6 +14,7 @@ import pytest
 
 from tests.openbao_server import OpenBao, make_host, openbao  # noqa: F401 -- the fixture
 from tests.schedule_support import (
+    at_offset,
     cron_command,
     cron_env,
     crontab_kept,
@@ -56,7 +57,7 @@ def test_vault_job_uses_a_token_file_never_the_token(
 
         before_key = openbao.key_info(key)["latest_version"]
         done = subprocess.run(
-            ["faketime", "+31 days", "/bin/sh", "-c", command],
+            ["/bin/sh", "-c", at_offset(command, "+31 days")],
             env=cron_env(str(host.ch.root)),
             capture_output=True,
             timeout=120,

@@ -10,7 +10,13 @@ import click
 from credhelper import durations
 from credhelper.advice import login_command
 from credhelper.errors import UsageError
-from credhelper.rotate import MODE_FORCED, RotationResult, rotate, rotate_from_env
+from credhelper.rotate import (
+    MODE_FORCED,
+    REASON_FUTURE,
+    RotationResult,
+    rotate,
+    rotate_from_env,
+)
 
 
 def _confirm(reencrypt: bool, key_from_env: bool) -> None:
@@ -39,6 +45,11 @@ def _report(result: RotationResult, if_older_than: str | None) -> None:
         )
         return
     click.echo(f"Rotated the key ({result.provider}): key {old} -> key {result.new_key_id}.")
+    if result.reason == REASON_FUTURE:
+        click.echo(
+            "Rotated because the key's recorded creation time lay in the future (the clock "
+            "was ahead when it was made), so its real age was unknown."
+        )
     if result.mode != MODE_FORCED:
         click.echo(f"Re-encrypted {len(result.reencrypted)} stored login(s) under the new key.")
     if result.kept_lost:

@@ -14,13 +14,12 @@ import os
 import pwd
 import subprocess
 
-from credhelper import __version__, durations, paths, schedule
+from credhelper import __version__, childenv, durations, paths, schedule
 from credhelper.doctor.base import ERROR, FIX_COMMAND, INFO, WARNING, DoctorBase, FixReport
 from credhelper.errors import CredhelperError
-from credhelper.schedule import Installed, cron, systemd
+from credhelper.schedule import Installed, cron, providers, systemd
 from credhelper.schedule.job import INTERVAL_SECONDS, Job, this_executable
 
-_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 SCHEDULE_HINT = "credhelper rotate --schedule 90d --reencrypt"
 
 
@@ -44,12 +43,34 @@ def _same_dir(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
+def _is_this_credhelper(path: str) -> bool:
+    try:
+        ours = this_executable()
+    except CredhelperError:
+        return False
+    return _same_dir(path, ours)
+
+
 def executable_version(path: str) -> str | None:
-    """What `path --version` prints (one line), or None if it does not run."""
-    env = {k: v for k, v in os.environ.items() if not any(w in k for w in _SECRET_WORDS)}
+    """What `path --version` prints (one line), or None if it does not run.
+
+    This credhelper (the same file, by any link) is not run: its version is
+    known. Any other program, named by a file someone may have edited, runs
+    with PATH, HOME and the locale only (childenv), no terminal and no stdin: not
+    the key, vault token or registry logins doctor's own environment may hold.
+    """
+    if _is_this_credhelper(path):
+        return f"credhelper {__version__}"
     try:
         proc = subprocess.run(
-            [path, "--version"], capture_output=True, text=True, env=env, timeout=30, check=False
+            [path, "--version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=childenv.minimal(),
+            start_new_session=True,
+            timeout=30,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired, ValueError):
         return None
@@ -141,8 +162,64 @@ class ScheduleChecks(DoctorBase):
             inst.location,
             "",
         )
+        self._check_environment(inst, job)
         self._check_executable(inst, job)
         self._check_overdue(inst, job, age, store_dir)
+
+    def _check_environment(self, inst: Installed, job: Job) -> None:
+        """Variables in our entry that credhelper never writes, and crontab lines that
+        reach our job: either can change what the scheduled rotation runs."""
+        rewrite = f"credhelper rotate --schedule {job.period}" + (
+            " --reencrypt" if job.reencrypt else ""
+        )
+        foreign = providers.foreign_names(job.env)
+        if foreign:
+            self.add(
+                "schedule.foreign-env",
+                WARNING,
+                f"the {inst.scheduler} schedule sets {', '.join(foreign)}, which credhelper "
+                "never writes: someone edited it, and the scheduled job runs under them",
+                inst.location,
+                f"{rewrite} (rewrites it without them)",
+            )
+        if inst.scheduler != "cron":
+            self._check_dropins(inst, rewrite)
+            return
+        try:
+            text = cron.read() or ""
+        except CredhelperError:
+            return  # check_schedule already read it once; nothing new to say
+        names = cron.affecting(cron.env_lines_before_ours(text), job.sealed)
+        if names:
+            form = "" if job.sealed else " (its line is of an older form that inherits them)"
+            self.add(
+                "schedule.cron-env",
+                WARNING,
+                f"the crontab sets {', '.join(names)} above credhelper's line, and cron "
+                f"applies them to the scheduled rotation too{form}",
+                inst.location,
+                "crontab -e: move the SHELL= line below credhelper's line, or make it SHELL=/bin/sh"
+                if job.sealed
+                else f"{rewrite} (writes the job's whole environment into its line)",
+            )
+
+    def _check_dropins(self, inst: Installed, rewrite: str) -> None:
+        # systemd merges NAME.service.d/*.conf into our unit (Environment=, ExecStart=):
+        # credhelper never writes one, so any is someone else's change to the job.
+        dropins = inst.location + ".d"
+        try:
+            confs = sorted(n for n in os.listdir(dropins) if n.endswith(".conf"))
+        except OSError:
+            return
+        if confs:
+            self.add(
+                "schedule.foreign-env",
+                WARNING,
+                f"systemd adds the drop-in(s) {', '.join(confs)} to the scheduled rotation; "
+                "credhelper never writes one, and they can change what the job runs",
+                dropins,
+                f"remove {dropins} if you did not mean it, then: {rewrite}",
+            )
 
     def _check_executable(self, inst: Installed, job: Job) -> None:
         exe = job.executable
@@ -195,7 +272,10 @@ class ScheduleChecks(DoctorBase):
             old = inst.job
             if old is None:
                 continue
-            job = Job(this_executable(), old.period, old.reencrypt, old.env)
+            # Only the names a job may have: an entry's other variables (LD_PRELOAD=...)
+            # were planted, and the fix must not turn them into a live job.
+            env = providers.allowed_only(old.env)
+            job = Job(this_executable(), old.period, old.reencrypt, env)
             schedule.install(job, self.store, scheduler=inst.scheduler)
             report.actions.append(
                 f"pointed the scheduled rotation ({inst.scheduler}) at {job.executable}"

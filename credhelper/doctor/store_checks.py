@@ -303,6 +303,18 @@ class StoreChecks(DoctorBase):
             else "the key's age is unknown (made before credhelper recorded it, or an env key)"
         )
         self.add("key.age", INFO, text, self.store.directory, "")
+        if age is not None and age < -durations.CLOCK_SKEW_SECONDS:
+            # A clock that was ahead: rotation by age would wait until it catches up.
+            self.add(
+                "key.created-in-future",
+                WARNING,
+                f"the key's recorded creation time {created} is "
+                f"{durations.format_duration(-age)} in the future (the clock was ahead when "
+                "it was made); rotate --if-older-than and the schedule rotate it at their "
+                "next run",
+                self.store.directory,
+                "credhelper rotate --reencrypt (a new key with a true creation time)",
+            )
 
     def check_entries(self) -> None:
         if self.snapshot is None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from credhelper import fsutil
 from credhelper.errors import CredhelperError, UsageError
 from credhelper.schedule import cron, providers, systemd
-from credhelper.schedule.job import Job
+from credhelper.schedule.job import Job, check_text
 from credhelper.store import Store
 
 SCHEDULER_ENV = "CREDHELPER_SCHEDULER"
@@ -87,6 +87,7 @@ def _user_manager() -> bool:
     try:
         proc = subprocess.run(
             ["systemctl", "--user", "show-environment"],
+            env=systemd.systemctl_env(),
             capture_output=True,
             timeout=15,
             check=False,
@@ -161,7 +162,7 @@ def install(job: Job, store: Store | None = None, scheduler: str | None = None) 
     store = store if store is not None else Store()
     scheduler = scheduler or choose()
     provider = check_provider(store)
-    job = _with_provider_env(job, provider, scheduler)
+    job = _job_env(job, provider, scheduler, store.directory)
     with _locked(store, create=True):
         if scheduler == "cron":
             replaced = cron.install(job, store.directory)
@@ -175,10 +176,18 @@ def install(job: Job, store: Store | None = None, scheduler: str | None = None) 
         return Result("systemd", systemd.unit_paths()[1], job, replaced, manage, notes)
 
 
-def _with_provider_env(job: Job, provider: str, scheduler: str) -> Job:
-    have = {name for name, _ in job.env}
+def _job_env(job: Job, provider: str, scheduler: str, store_dir: str) -> Job:
+    """`job` with only allowed names, the provider's settings and the store it is for.
+
+    CREDHELPER_HOME is always written (first, absolute): the scheduler's own
+    environment (a `CREDHELPER_HOME=` line of the crontab, the user manager's
+    environment) must not point the job at another store than the one scheduled.
+    """
+    home = check_text("the store directory", os.path.abspath(store_dir))
+    env = [(n, v) for n, v in providers.allowed_only(job.env) if n != "CREDHELPER_HOME"]
+    have = {name for name, _ in env}
     extra = [(n, v) for n, v in providers.job_environment(provider, scheduler) if n not in have]
-    return dataclasses.replace(job, env=(*job.env, *extra)) if extra else job
+    return dataclasses.replace(job, env=(("CREDHELPER_HOME", home), *env, *extra), sealed=True)
 
 
 def _systemd_notes(manage: bool) -> list[str]:

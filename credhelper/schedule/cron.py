@@ -11,19 +11,23 @@ a newline (and `\\%` into `%`); see `render` for how any path survives both.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shlex
 import shutil
 import subprocess
 
+from credhelper import childenv
 from credhelper.errors import CredhelperError
-from credhelper.schedule.job import Job, check_text
+from credhelper.schedule.job import Job, check_text, valid_period
 
 MARKER = "# credhelper-schedule v1: remove with credhelper rotate --unschedule"
 # Beside config.json and named after it: doctor treats the store directory as
 # credhelper's own only while every name in it starts with config.json or aeskey.
 LOG_NAME = "config.json.rotate.log"
 UMASK = "umask 077; "
+ENV_EXE = "/usr/bin/env"
+BASE_PATH = "/usr/bin:/bin"
 TIMES = {"daily": "17 3 * * *", "hourly": "17 * * * *", "5min": "*/5 * * * *"}
 _TIMEOUT = 30
 _PLAIN = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
@@ -42,8 +46,15 @@ def _run(args: list[str], data: str | None = None) -> subprocess.CompletedProces
     if exe is None:
         raise CronError("credhelper: crontab is not installed (apt-get install cron)")
     try:
+        # crontab needs nothing of ours: no key or login variable reaches it.
         return subprocess.run(
-            [exe, *args], input=data, capture_output=True, text=True, timeout=_TIMEOUT, check=False
+            [exe, *args],
+            input=data,
+            env=childenv.minimal(),
+            capture_output=True,
+            text=True,
+            timeout=_TIMEOUT,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as err:
         raise CronError(f"credhelper: crontab {' '.join(args)} failed: {err}") from None
@@ -84,10 +95,27 @@ def _sh_word(text: str) -> str:
     return quoted.replace("\\%", "\\''%")
 
 
+def _base_env() -> list[tuple[str, str]]:
+    """What the job gets besides its own variables: cron's basics, written out."""
+    try:
+        entry = pwd.getpwuid(os.geteuid())
+        home, name = entry.pw_dir, entry.pw_name
+    except KeyError:
+        home, name = os.path.expanduser("~"), str(os.geteuid())
+    return [("HOME", home), ("LOGNAME", name), ("PATH", BASE_PATH)]
+
+
 def render(job: Job, store_dir: str) -> str:
-    """The crontab line (with its newline) that runs `job`, logging to the store directory."""
+    """The crontab line (with its newline) that runs `job`, logging to the store directory.
+
+    cron gives a job every `NAME=value` line above it in the crontab (a user's
+    `CREDHELPER_HOME=` or `LD_PRELOAD=` for their other jobs). So the job runs
+    under `env -i` with its whole environment written in the line: HOME, LOGNAME
+    and PATH as cron would set them, then the job's own variables.
+    """
     log = os.path.join(store_dir, LOG_NAME)
-    words = [f"{name}={_sh_word(check_text(name, value))}" for name, value in job.env]
+    words = [ENV_EXE, "-i"]
+    words += [f"{n}={_sh_word(check_text(n, v))}" for n, v in (*_base_env(), *job.env)]
     words += [_sh_word(check_text("path", word)) for word in job.argv()]
     command = UMASK + " ".join(words) + f" >>{_sh_word(check_text('log', log))} 2>&1"
     # After the split above no `\` precedes a `%`, so `\%` always reads as `%` to cron.
@@ -133,18 +161,57 @@ def parse(line: str) -> Job | None:
         words = shlex.split(command[len(UMASK) :], comments=True)
     except ValueError:
         return None
+    sealed = words[:2] == [ENV_EXE, "-i"]
+    del words[: 2 if sealed else 0]
     env: list[tuple[str, str]] = []
+    base = _base_env() if sealed else []
     while words and "=" in words[0] and not words[0].startswith("/"):
         name, _, value = words.pop(0).partition("=")
-        env.append((name, value))
+        # The basics exactly as render writes them are not the job's own; an edited
+        # HOME= or PATH= is kept, so that doctor names it (schedule.foreign-env).
+        if (name, value) not in base:
+            env.append((name, value))
     if len(words) < 7 or words[-1] != "2>&1" or not words[-2].startswith(">>"):
         return None
     argv = words[:-2]
     if argv[1:6] != ["rotate", "--if-older-than", argv[3], "--yes", "--json"]:
         return None
-    if argv[6:] not in ([], ["--reencrypt"]):
+    if argv[6:] not in ([], ["--reencrypt"]) or not valid_period(argv[3]):
         return None
-    return Job(argv[0], argv[3], bool(argv[6:]), tuple(env))
+    return Job(argv[0], argv[3], bool(argv[6:]), tuple(env), sealed)
+
+
+_ASSIGN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
+# What a crontab environment line can change for a job of the older, unsealed
+# form; SHELL changes any job (cron runs the command with $SHELL -c).
+_AFFECTING_NAMES = ("HOME", "PATH")
+_AFFECTING_PREFIXES = ("CREDHELPER_", "DOCKER_", "VAULT_", "BAO_", "DBUS_", "XDG_", "LD_", "PYTHON")
+_SHELLS = ("sh", "bash", "dash", "ksh", "mksh", "zsh")
+
+
+def env_lines_before_ours(text: str) -> list[tuple[str, str]]:
+    """(name, value) of the `NAME=value` lines above our first line: what cron
+    adds to our job's environment (crontab(5))."""
+    found: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        if is_ours(line):
+            break
+        match = _ASSIGN.match(line)
+        if match is not None and not line.lstrip().startswith("#"):
+            found.append((match.group(1), line[match.end() :].strip().strip("'\"")))
+    return found
+
+
+def affecting(env_lines: list[tuple[str, str]], sealed: bool) -> list[str]:
+    """The names among crontab environment lines that change what our job does."""
+    names = []
+    for name, value in env_lines:
+        if name == "SHELL":
+            if os.path.basename(value) not in _SHELLS:
+                names.append(name)
+        elif not sealed and (name in _AFFECTING_NAMES or name.startswith(_AFFECTING_PREFIXES)):
+            names.append(name)
+    return sorted(set(names))
 
 
 def without_ours(text: str) -> tuple[str, list[str]]:

@@ -38,6 +38,9 @@ class Job:
     period: str  # as given: "30d"
     reencrypt: bool
     env: tuple[tuple[str, str], ...] = ()
+    # False for a crontab line of the older form, which inherits every `NAME=value`
+    # line above it in the crontab (see cron.render); units and current lines do not.
+    sealed: bool = True
 
     def argv(self) -> list[str]:
         args = [self.executable, "rotate", "--if-older-than", self.period, "--yes", "--json"]
@@ -159,8 +162,12 @@ def this_executable() -> str:
     )
 
 
-def new_job(period: str, reencrypt: bool) -> Job:
-    """The job for `credhelper rotate --schedule PERIOD`; bad input raises UsageError."""
+def check_period(period: str) -> int:
+    """Seconds of a schedule period, by the rules of `--schedule`; else UsageError.
+
+    Also what a period read back from a crontab or unit must pass: an entry
+    edited to a period `--schedule` would refuse is not in our form.
+    """
     try:
         seconds = durations.parse_duration(period)
     except durations.DurationError as err:
@@ -170,5 +177,20 @@ def new_job(period: str, reencrypt: bool) -> Job:
             f"credhelper: invalid schedule period {period!r}: the shortest is 5m "
             "(the job is started at most every 5 minutes)"
         )
+    return seconds
+
+
+def valid_period(period: str) -> bool:
+    """`period` is one `--schedule` accepts, written as credhelper writes it."""
+    try:
+        check_period(period)
+    except UsageError:
+        return False
+    return period == period.strip().lower()
+
+
+def new_job(period: str, reencrypt: bool) -> Job:
+    """The job for `credhelper rotate --schedule PERIOD`; bad input raises UsageError."""
+    check_period(period)
     normal = period.strip().lower()
     return Job(this_executable(), normal, reencrypt, current_environment())

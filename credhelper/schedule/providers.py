@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 from credhelper.errors import CredhelperError
-from credhelper.schedule.job import check_text
+from credhelper.schedule.job import JOB_ENV, check_text
 
 _VAULT_NAMES = ("ADDR", "NAMESPACE", "CACERT", "CAPATH", "CLIENT_CERT", "CLIENT_KEY")
 _VAULT_SETTINGS = (
@@ -27,6 +27,20 @@ _VAULT_SETTINGS = (
     "CREDHELPER_VAULT_TIMEOUT",
 )
 _PATH_SETTINGS = ("CACERT", "CAPATH", "CLIENT_CERT", "CLIENT_KEY", "TOKEN_FILE")
+_BUS = "DBUS_SESSION_BUS_ADDRESS"
+# Every name a job's environment may hold: JOB_ENV and the providers' settings.
+# An entry read back with any other name (LD_PRELOAD=...) was edited by someone
+# else; it is never copied into a job credhelper writes.
+ALLOWED_ENV = frozenset((*JOB_ENV, *_VAULT_SETTINGS, _BUS))
+
+
+def allowed_only(env: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """`env` without the names a job never has."""
+    return tuple((name, value) for name, value in env if name in ALLOWED_ENV)
+
+
+def foreign_names(env: tuple[tuple[str, str], ...]) -> list[str]:
+    return sorted({name for name, _ in env if name not in ALLOWED_ENV})
 
 
 class ProviderRefused(CredhelperError):
@@ -56,7 +70,7 @@ def job_environment(provider: str, scheduler: str) -> list[tuple[str, str]]:
     """The provider's variables to write into the job (never a secret)."""
     if provider == "vault":
         return _vault_env()
-    bus = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    bus = os.environ.get(_BUS)
     if provider == "keyring" and scheduler == "cron" and bus:
-        return [("DBUS_SESSION_BUS_ADDRESS", check_text("DBUS_SESSION_BUS_ADDRESS", bus))]
+        return [(_BUS, check_text(_BUS, bus))]
     return []

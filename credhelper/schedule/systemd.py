@@ -18,9 +18,9 @@ import pwd
 import re
 import subprocess
 
-from credhelper import fsutil
+from credhelper import childenv, fsutil
 from credhelper.errors import CredhelperError, UsageError
-from credhelper.schedule.job import Job, check_text
+from credhelper.schedule.job import Job, check_text, valid_period
 
 MARKER = "# credhelper-schedule v1: remove with credhelper rotate --unschedule"
 UNIT = "credhelper-rotate"
@@ -150,7 +150,7 @@ def parse_service(text: str) -> Job | None:
         return None
     if argv[1:6] != ["rotate", "--if-older-than", argv[3], "--yes", "--json"]:
         return None
-    if argv[6:] not in ([], ["--reencrypt"]):
+    if argv[6:] not in ([], ["--reencrypt"]) or not valid_period(argv[3]):
         return None
     return Job(argv[0], argv[3], bool(argv[6:]), tuple(env))
 
@@ -195,10 +195,18 @@ def find() -> tuple[str, Job | None] | None:
     return service, parse_service(text)
 
 
+def systemctl_env() -> dict[str, str]:
+    """systemctl's environment: the basics, and how it reaches the user manager
+    (never the key or login variables credhelper itself may have)."""
+    return childenv.minimal(("XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS"))
+
+
 def _systemctl(*args: str) -> None:
     cmd = ["systemctl", *(["--user"] if scope() == "user" else []), *args]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_TIMEOUT, check=False)
+        proc = subprocess.run(
+            cmd, env=systemctl_env(), capture_output=True, text=True, timeout=_TIMEOUT, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         raise UnitError(f"credhelper: {' '.join(cmd)} failed: {err}") from None
     if proc.returncode != 0:
