@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 
-from credhelper import dockerconfig
+from credhelper import childenv, dockerconfig
 from credhelper.dockerconfig import HELPER_NAME
 from credhelper.doctor.base import ERROR, FIX_COMMAND, HELPER_EXE, INFO, WARNING, DoctorBase
 
@@ -166,6 +166,8 @@ class HelperChecks(DoctorBase):
             proc = subprocess.run(
                 [exe, "version"],
                 stdin=subprocess.DEVNULL,
+                # `version` needs nothing of ours: not the key nor DOCKER_AUTH_CONFIG.
+                env=childenv.minimal(),
                 capture_output=True,
                 timeout=30,
                 check=False,
