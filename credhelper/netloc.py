@@ -80,7 +80,7 @@ def _refuse(text: str, why: str) -> MalformedServer:
         # Never echo a user:password@ (a CI log keeps it): everything up to the
         # last "@" goes, with or without a scheme ("https:/u:pw@h" included).
         scheme, sep, _rest = text.partition("://")
-        keep = scheme + sep if sep and scheme.isascii() and scheme.isalpha() else ""
+        keep = scheme + sep if sep and scheme.lower() in ("http", "https") else ""
         text = keep + "***@" + text.rpartition("@")[2]
     return MalformedServer(
         f"credhelper: {text!r} is not a registry name ({why}); give host[:port], "

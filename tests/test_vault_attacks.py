@@ -74,14 +74,25 @@ _SECRET = st.text(st.characters(codec="ascii", exclude_characters="@\r\n"), min_
 @given(
     secret=_SECRET,
     prefix=st.sampled_from(["", "https://", "http:/", "https:", "//", "x://", "https://u:"]),
+    scheme=st.sampled_from(["", "https://", "HTTP://"]),
     extra=st.sampled_from(["", "@", "a@b", "://"]),
 )
-def test_no_part_of_a_userinfo_is_ever_shown(secret: str, prefix: str, extra: str) -> None:
-    """Whatever precedes the last "@" of an address never reaches a message."""
-    addr = f"{prefix}{secret}{extra}@vault.example:8200"
+def test_no_part_of_a_userinfo_is_ever_shown(
+    secret: str, prefix: str, scheme: str, extra: str
+) -> None:
+    """Whatever precedes the last "@" of an address never reaches a message (in the
+    vault settings and in the registry-name parser alike)."""
+    from credhelper import netloc
+    from credhelper.errors import UsageError
+
+    addr = f"{scheme}{prefix}{secret}{extra}@vault.example:8200"
     shown = settings._shown(addr)
     assert secret not in shown, shown
     assert shown.endswith("@vault.example:8200'"), shown
+    try:
+        netloc.parse_server(addr)  # "a/@b" is host "a" and a path: nothing refused
+    except UsageError as err:
+        assert secret not in err.message.replace("vault.example:8200", ""), err.message
 
 
 def test_bao_addr_is_named_in_its_own_messages(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -195,6 +206,32 @@ def test_vault_capath_directory_of_pem_files_is_trusted(
     doctor = host.ch.cli("doctor", "--json", env=env)
     ids = [f["id"] for f in json.loads(doctor.stdout)["findings"]]
     assert "vault.unreachable" not in ids and "vault.token" in ids, doctor.stdout
+
+
+def _doctor_ids(host_env: dict[str, str], ch: Env) -> list[str]:
+    doctor = ch.cli("doctor", "--json", env=host_env)
+    return [f["id"] for f in json.loads(doctor.stdout)["findings"]]
+
+
+def test_admin_client_uses_the_hot_paths_tls_settings(
+    tmp_path: Path,
+    openbao: OpenBao,  # noqa: F811
+) -> None:
+    """doctor's hvac/requests client verifies with the same context as get: the client
+    certificate for mutual TLS, VAULT_TLS_SERVER_NAME, and only the named CA."""
+    host = make_host(tmp_path / "h", openbao, openbao.new_key())
+    host.ch.store_creds("reg.example.com", "u", "pw")
+    tls = dict(host.ch.env, VAULT_ADDR=openbao.mtls_addr, VAULT_CACERT=str(openbao.ca_file))
+    assert "vault.unreachable" in _doctor_ids(tls, host.ch)  # no client certificate
+    mtls = dict(
+        tls, VAULT_CLIENT_CERT=str(openbao.client_cert), VAULT_CLIENT_KEY=str(openbao.client_key)
+    )
+    ids = _doctor_ids(mtls, host.ch)
+    assert "vault.unreachable" not in ids and "vault.token" in ids, ids
+    renamed = dict(mtls, VAULT_TLS_SERVER_NAME="not-the-server.example")
+    assert "vault.unreachable" in _doctor_ids(renamed, host.ch)
+    _, rc, out = run_get(renamed)
+    assert rc == 1 and b"not trusted" in out, out
 
 
 # ------------------------------------------------------------ 5. BAO_* and VAULT_* together

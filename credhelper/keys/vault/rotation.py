@@ -137,6 +137,8 @@ def _rewrap(txn: Any, provider: VaultKeyProvider, result: Any) -> None:
             admin.rotate_key(mount, key)
             info = admin.read_key(mount, key)  # other hosts may have rotated too
         target = round_version(info)
+        # The admin calls had deadlines of their own; the rewrap gets a full one too.
+        provider.transit.restart_deadline()
         provider.record["wrapped"] = provider.transit.rewrap(wrapped, target)
     except AdminError as err:
         if err.kind != "forbidden":

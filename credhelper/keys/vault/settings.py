@@ -107,11 +107,11 @@ def _shown(text: str) -> str:
 
     Everything up to the last "@" goes, whatever comes before it: with or without
     a scheme ("admin:pw@host:8200"), a mistyped one ("https:/admin:pw@host"), a
-    password holding "@" or "://". Only a plain scheme (letters) is kept.
+    password holding "@" or "://". Only an http/https scheme is kept.
     """
     text = text[:1024]
     scheme, sep, rest = text.partition("://")
-    if not (sep and scheme.isascii() and scheme.isalpha()):
+    if not (sep and scheme.lower() in ("http", "https")):
         scheme, sep, rest = "", "", text
     if "@" in rest:
         rest = "***@" + rest.rpartition("@")[2]

@@ -132,6 +132,10 @@ class Transit:
 
     # ------------------------------------------------------------ plumbing
 
+    def restart_deadline(self) -> None:
+        """Give the next requests a new deadline (rotate, after its own admin calls)."""
+        self._until = None
+
     def _request(
         self, method: str, path: str, body: dict[str, Any] | None, token: str
     ) -> tuple[int, dict[str, Any]]:
