@@ -3,9 +3,10 @@
 Each test is an attack a security review found to work, kept with its assertion
 now that it does not: a password in an address without a scheme, a second request
 with a fresh deadline, a wrong-length data key, a VAULT_CAPATH of plain PEM files,
-mixed BAO_*/VAULT_* families, an https -> http redirect of the admin client, a
-restored pre-rotation store, two hosts rotating at once. A hostile "vault" is a
-small socket server on 127.0.0.1 (tests/hostile_vault.py); the real one is OpenBao.
+mixed BAO_*/VAULT_* families, an https -> http redirect of the admin client (the
+two rotation findings, a restored pre-rotation store and two hosts rotating at
+once, are in test_vault_rotate.py). A hostile "vault" is a small socket server
+on 127.0.0.1 (tests/hostile_vault.py); the real one is OpenBao.
 """
 
 from __future__ import annotations
@@ -25,14 +26,12 @@ from hypothesis import strategies as st
 
 from credhelper.errors import KeyProblem
 from credhelper.keys.vault import settings
-from credhelper.keys.vault.rotation import ROUND, round_version, should_rotate
 from tests.conftest import HELPER, Env, make_env
 from tests.hostile_vault import Hostile, forwarder, hostile, http  # noqa: F401 -- the fixture
 from tests.openbao_server import OpenBao, bao_binary, data_key, make_host, openbao  # noqa: F401
 from tests.registry_server import make_pki
 
 FAKE_TOKEN = "s.attacker-test-token"
-CREDHELPER = str(Path(HELPER).parent / "credhelper")
 
 
 def vault_env(ch: Env, addr: str, token: str = FAKE_TOKEN) -> dict[str, str]:
@@ -326,148 +325,6 @@ def test_doctor_and_rotate_follow_no_redirect_with_the_token(
     cleartext = [r.split(b"\r\n")[0] for r in plain.requests if host.token.encode() in r]
     assert not cleartext, f"token sent over plain http after a redirect from https: {cleartext}"
     assert not plain.requests, "a redirect was followed"
-
-
-# ------------------------------------------------------------ 7. a restored pre-rotation store
-
-
-def test_forced_rotation_prints_how_to_revoke_the_old_data_key(
-    tmp_path: Path,
-    openbao: OpenBao,  # noqa: F811
-) -> None:
-    """A forced `rotate` makes a new data key, but the old wrapped form still unwraps
-    while transit accepts its version: no local state can tell a restored copy of the
-    store (a snapshot, a CI cache) from the real file. So rotate says, on one line,
-    the admin steps that revoke it; following them, the restored file's key is dead
-    and the next login is sealed under a new data key, never the leaked one."""
-    key = openbao.new_key()
-    host = make_host(tmp_path / "h", openbao, key)
-    host.ch.store_creds("reg.example.com", "u", "pw")
-    before = host.ch.store.read_text()
-    leaked = data_key(openbao, host)
-    proc = host.ch.cli("rotate", "--yes")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert data_key(openbao, host) != leaked
-    advice = proc.stderr.strip().splitlines()
-    assert len(advice) == 1, advice
-    assert f"bao write -f transit/keys/{key}/rotate" in advice[0]
-    assert "credhelper rotate --reencrypt on every host" in advice[0]
-    assert f"bao write transit/keys/{key}/config min_decryption_version=2" in advice[0]
-    # The admin follows the advice (rotate --reencrypt needs read/rotate/rewrap).
-    openbao.api("POST", f"transit/keys/{key}/rotate", {})
-    admin_env = dict(host.ch.env, VAULT_TOKEN=openbao.root_token)
-    again = host.ch.cli("rotate", "--reencrypt", "--yes", env=admin_env)
-    assert again.returncode == 0, again.stderr
-    assert openbao.key_info(key)["latest_version"] == 2  # rewrapped, not rotated again
-    openbao.api("POST", f"transit/keys/{key}/config", {"min_decryption_version": 2})
-
-    host.ch.store.write_text(before)  # the attacker's edit: the old, authentic file
-    host.ch.helper(
-        "store", json.dumps({"ServerURL": "reg.example.com", "Username": "u", "Secret": "new"})
-    )
-    record = json.loads(host.ch.store.read_text())
-    assert record.get("keyProvider", {}).get("wrapped"), record
-    assert data_key(openbao, host) != leaked, "a new login was sealed under the leaked data key"
-    code, out, _err = host.get("reg.example.com")
-    assert code == 0 and json.loads(out)["Secret"] == "new"
-
-
-# ------------------------------------------------------------ 8. two hosts rotating at once
-
-
-def test_concurrent_fleet_reencrypt_leaves_every_host_on_one_version(
-    tmp_path: Path,
-    openbao: OpenBao,  # noqa: F811
-    hostile: Callable[..., Hostile],  # noqa: F811
-) -> None:
-    """Two hosts whose runs overlap (a fleet cron at the same minute; here the key read is
-    made slow by a relay) both read the key before either rotated, and transit has no
-    compare-and-set, so both rotate. Before, each rewrapped under its own new version
-    (v2 and v3) and raising min_decryption_version to the latest retired a host. Now
-    both rewrap under the first version of that rotation round: one version for all."""
-    key = openbao.new_key()
-    hosts = [
-        make_host(
-            tmp_path / f"h{i}",
-            openbao,
-            key,
-            openbao.token('path "transit/*" { capabilities = ["create", "read", "update"] }'),
-        )
-        for i in range(2)
-    ]
-    relay = hostile(forwarder(openbao.addr, delay_on=f"/transit/keys/{key}", delay=2.0))
-    procs = []
-    for host in hosts:
-        host.ch.store_creds("reg.example.com", "u", "pw")
-        env = dict(host.ch.env, VAULT_ADDR=relay.addr, CREDHELPER_VAULT_TIMEOUT="10")
-        procs.append(
-            subprocess.Popen(
-                [CREDHELPER, "rotate", "--reencrypt", "--yes"],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            )
-        )
-    outs = [p.communicate(timeout=60)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs), outs
-    versions = sorted(str(h.record()["wrapped"]).split(":")[1] for h in hosts)
-    latest = openbao.key_info(key)["latest_version"]
-    assert latest >= 2 and versions == ["v2", "v2"], (
-        f"transit key rotated to v{latest}; hosts wrapped by {versions}"
-    )
-    # Retiring everything older than the round's version retires no host.
-    openbao.api("POST", f"transit/keys/{key}/config", {"min_decryption_version": 2})
-    for host in hosts:
-        code, out, err = host.get("reg.example.com")
-        assert code == 0 and json.loads(out)["Secret"] == "pw", out + err
-
-
-def test_a_host_on_the_newest_version_does_not_rotate_it_again_at_once(
-    tmp_path: Path,
-    openbao: OpenBao,  # noqa: F811
-) -> None:
-    """A host installed just after a rotation (its data key is already on the newest
-    version) runs its cron: the version is less than a round old, so it only rewraps."""
-    key = openbao.new_key()
-    token = openbao.token('path "transit/*" { capabilities = ["create", "read", "update"] }')
-    first = make_host(tmp_path / "first", openbao, key, token)
-    first.ch.store_creds("reg.example.com", "u", "pw")
-    assert first.ch.cli("rotate", "--reencrypt", "--yes").returncode == 0
-    late = make_host(tmp_path / "late", openbao, key, token)
-    late.ch.store_creds("reg.example.com", "u", "pw")
-    assert str(late.record()["wrapped"]).startswith("vault:v2:")
-    proc = late.ch.cli("rotate", "--reencrypt", "--yes")
-    assert proc.returncode == 0, proc.stderr
-    assert openbao.key_info(key)["latest_version"] == 2
-    assert str(late.record()["wrapped"]).startswith("vault:v2:")
-
-
-def _info(created: dict[int, float], **extra: int) -> dict[str, object]:
-    keys = {str(v): int(t) for v, t in created.items()}
-    return {"latest_version": max(created), "keys": keys, **extra}
-
-
-@given(
-    gaps=st.lists(st.integers(0, 3 * int(ROUND)), min_size=1, max_size=8),
-    age=st.integers(0, 3 * int(ROUND)),
-)
-def test_rotation_round_rules(gaps: list[int], age: int) -> None:
-    """The round's first version is >= 2 (1 is the key's creation), within ROUND of the
-    newest, and every host computes the same one from the key alone."""
-    created = {1: 1_000_000.0}
-    for version, gap in enumerate(gaps, start=2):
-        created[version] = created[version - 1] + gap
-    info = _info(created)
-    latest = max(created)
-    first = round_version(info)
-    assert first is not None and 2 <= first <= latest
-    assert created[latest] - created[first] < ROUND
-    assert first == 2 or created[latest] - created[first - 1] >= ROUND
-    assert round_version(_info(created, min_decryption_version=latest)) == latest
-    now = created[latest] + age
-    assert should_rotate(info, latest, now) == (age >= ROUND)
-    assert not should_rotate(info, latest - 1, now)  # a newer version exists: rewrap only
-    assert should_rotate(_info({1: created[1]}), 1, created[1])  # a new key: rotate
 
 
 @pytest.mark.parametrize(
