@@ -3,8 +3,8 @@
 A backup is `<name>.bak-<UTC timestamp>` next to the file it copies, created 0600
 and atomically (written to a private temp file, then hard-linked into place, so
 it is never seen half written and never overwrites another). A backup of
-Docker's config that holds credentials is sealed with the store's key instead of
-being left in base64: `open_backup` opens it, and once the key is rotated away
+Docker's config is sealed with the store's key whenever one exists (and one whose
+bytes hold any credential value is never written in plaintext): `open_backup` opens it, and once the key is rotated away
 `purge_sealed_backups` removes every copy the old key opens.
 
 Sealed backup file (JSON, one object):
@@ -128,18 +128,23 @@ def sealed_backups(path: str) -> list[tuple[str, str]]:
     return found
 
 
-def purge_sealed_backups(old_key_id: str, config_path: str | None = None) -> list[str]:
-    """Remove every sealed backup of Docker's config that the key `old_key_id` opens.
+def purge_sealed_backups(
+    old_key_id: str | None, config_path: str | None = None, *, keep_key_id: str | None = None
+) -> list[str]:
+    """Remove every sealed backup of Docker's config that the key `old_key_id` opens
+    (with `keep_key_id`, every one that key does not open: all earlier keys are gone).
 
     For a forced rotation (the old key leaked): afterwards no copy credhelper wrote
-    beside Docker's config can be opened with it. Returns the removed paths.
+    beside Docker's config can be opened with it. Backups sit next to the file a
+    symlinked config.json points to (writes go there). Returns the removed paths.
     """
     from credhelper import paths
 
     path = config_path or paths.docker_config_file()
+    path = os.path.realpath(path) if os.path.islink(path) else path
     removed: list[str] = []
     for backup, kid in sealed_backups(path):
-        if kid == old_key_id:
+        if kid == old_key_id or (keep_key_id is not None and kid != keep_key_id):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(backup)
                 removed.append(backup)

@@ -184,6 +184,10 @@ def uninstall(config_path: str | None = None, restore_credentials: bool = False)
             creds = snapshot.get(status.server)
             if creds.username == TOKEN_USERNAME:
                 plain[status.server] = {"identitytoken": creds.secret}
+            elif ":" in creds.username:
+                # docker splits `auth` at its first ':': such a name goes in the
+                # username/password fields, which docker uses when `auth` is empty.
+                plain[status.server] = {"username": creds.username, "password": creds.secret}
             else:
                 pair = f"{creds.username}:{creds.secret}".encode()
                 plain[status.server] = {"auth": base64.b64encode(pair).decode("ascii")}
@@ -216,7 +220,8 @@ def uninstall(config_path: str | None = None, restore_credentials: bool = False)
                 report.restored.append(server)
         return changed
 
-    result = dockerconfig.modify(path, change, create=False)
+    # Logins to restore with no config.json: create it, never drop them silently.
+    result = dockerconfig.modify(path, change, create=bool(plain))
     report.config_changed = result.changed
     if result.backup:
         report.backups.append(result.backup)

@@ -73,13 +73,17 @@ def load_key(path: str) -> bytes | None:
     Either way the 32 bytes of the file are the AES-256 key (iSulad uses its hex
     text directly); a trailing newline from an editor is tolerated.
     """
+    from credhelper import fsutil
+    from credhelper.errors import CredhelperError
+
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(4096)
-    except FileNotFoundError:
+        # Never follow a link, never block on a FIFO, only a regular file we own.
+        found = fsutil.read_file_nofollow(path, "AES key", limit=4096)
+    except CredhelperError as err:
+        raise LegacyError(err.message.removeprefix("credhelper: ")) from None
+    if found is None:
         return None
-    except OSError as err:
-        raise LegacyError(f"cannot read {path}: {err.strerror}") from None
+    data = found
     if len(data) != KEY_BYTES:
         stripped = data.rstrip(b"\r\n")
         if len(stripped) == KEY_BYTES and set(stripped) <= _HEX:

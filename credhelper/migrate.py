@@ -135,11 +135,9 @@ def import_candidates(candidates: list[Candidate], report: MigrationReport) -> l
 
 
 def _read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
+    from credhelper import fsutil
+
+    return fsutil.read_file_nofollow(path, "store")
 
 
 def docker_candidates(
@@ -153,22 +151,43 @@ def docker_candidates(
     found: list[Candidate] = []
     key: bytes | None = None
     key_error: str | None = None
-    if aes and key_path is not None:
+    checks = dockerconfig.check_entries(cfg)
+    # The aeskey is read only when an entry looks AES-encrypted: a file planted there
+    # matters to nobody otherwise.
+    if aes and key_path is not None and any(_looks_aes(check) for check in checks):
         try:
             key = legacy.load_key(key_path)
         except legacy.LegacyError as err:
             key_error = str(err)
-    for check in dockerconfig.check_entries(cfg):
-        uses = docker_reads(cfg, check.server)
+    for check in checks:
+        # A legacy URL key (`https://HOST/v2/`) is found by docker as HOST: imported there.
+        server = dockerconfig.lookup_key(cfg, check.server)
+        uses = docker_reads(cfg, server)
         made: Candidate | None = None
+        other = served_elsewhere(cfg, server)
+        if other is not None and check.state != dockerconfig.AUTH_NONE:
+            # docker uses that helper's login; this copy is stale: never swapped in.
+            report.notes.append(
+                f"{server}: docker uses docker-credential-{other} for it (credHelpers), so "
+                "the copy in config.json was left as it is, not imported; to move it to "
+                f"credhelper run: credhelper login {server}"
+            )
+            continue
+        if check.registry_token is not None:
+            report.relogin.append(
+                (
+                    check.server,
+                    'a "registrytoken" in plaintext in Docker\'s config, which no helper can '
+                    "hold; it stays there: remove it by hand",
+                )
+            )
         if check.state == AUTH_PLAINTEXT and plaintext:
             assert check.username is not None and check.secret is not None
-            made = candidate(
-                check.server, check.username, check.secret, report, check, docker_uses=uses
-            )
+            made = candidate(server, check.username, check.secret, report, check, docker_uses=uses)
         elif aes and check.state in (AUTH_INVALID, AUTH_BINARY) and check.auth:
             kind = legacy.record_kind(check.auth)
             if kind is None:
+                _report_unmovable(check, report)
                 continue
             if key is None:
                 why = key_error or f"its AES key {key_path} is missing"
@@ -180,11 +199,40 @@ def docker_candidates(
                 report.relogin.append((check.server, f"{kind} AES-CFB entry: {err}"))
                 continue
             made = candidate(
-                check.server, creds.username, creds.password, report, check, docker_uses=uses
+                server, creds.username, creds.password, report, check, docker_uses=uses
             )
+        elif check.state == AUTH_BINARY and plaintext:
+            _report_unmovable(check, report)
         if made is not None:
             found.append(made)
     return found
+
+
+def _looks_aes(check: EntryCheck) -> bool:
+    return (
+        check.state in (AUTH_INVALID, AUTH_BINARY)
+        and bool(check.auth)
+        and (legacy.record_kind(check.auth or "") is not None)
+    )
+
+
+def _report_unmovable(check: EntryCheck, report: MigrationReport) -> None:
+    """A login docker sends as is but the store cannot hold: never skipped silently."""
+    if check.state == AUTH_BINARY:
+        report.relogin.append(
+            (
+                check.server,
+                "its auth value decodes to binary data, not user:password text, which "
+                "credhelper cannot store",
+            )
+        )
+
+
+def served_elsewhere(cfg: dockerconfig.DockerConfig, server: str) -> str | None:
+    """The other helper a credHelpers entry sends `server` to (its login is the one
+    docker uses), else None."""
+    helper = cfg.cred_helpers().get(server)
+    return helper if helper and helper != dockerconfig.HELPER_NAME else None
 
 
 def docker_reads(cfg: dockerconfig.DockerConfig, server: str) -> bool:

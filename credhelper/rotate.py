@@ -188,7 +188,7 @@ def rotate(
             assert isinstance(provider, VaultKeyProvider)
             rotate_vault(session, txn, provider, result, reencrypt=reencrypt)
             if not reencrypt:
-                result.removed = store.purge_backups()
+                result.removed = _purge_old_copies(store, result)
             step("done")
             return result
         if reencrypt and old is None and txn.doc.key_ids_in_use():
@@ -200,9 +200,19 @@ def rotate(
             )
         _replace_key(session, txn, provider, result, step)
         if not reencrypt:
-            result.removed = store.purge_backups()
+            result.removed = _purge_old_copies(store, result)
         step("done")
         return result
+
+
+def _purge_old_copies(store: Store, result: RotationResult) -> list[str]:
+    """After a forced rotation: the store's backups and every sealed backup of Docker's
+    config that a previous key opens are removed (the old key may have leaked)."""
+    from credhelper import backups
+
+    removed = store.purge_backups()
+    removed += backups.purge_sealed_backups(result.old_key_id, keep_key_id=result.new_key_id)
+    return removed
 
 
 def _replace_key(
@@ -274,5 +284,5 @@ def rotate_from_env(*, reencrypt: bool = False, store: Store | None = None) -> R
         result.key_created = None  # the secret system knows, not credhelper
         session.write(txn)
         if not reencrypt:
-            result.removed = store.purge_backups()
+            result.removed = _purge_old_copies(store, result)
         return result

@@ -1,3 +1,4 @@
+# ruff: noqa: UP031
 """Backups and leftovers: no plaintext copy credhelper wrote survives an import.
 
 Attacks: read every file in Docker's config directory after install / migrate /
@@ -211,3 +212,234 @@ def test_hostile_leftovers_never_break_a_write_or_follow_a_link(ch: Env, tmp_pat
     # Never read through a link (the only backup holding the secret is the symlink).
     assert backups.plaintext_backups(path, lambda data: AUTH.encode() in data) == []
     assert backups.purge_sealed_backups("0" * 16, path) == []
+
+
+# ------------------------------------------ attacks: no plaintext copy of a login left
+
+
+def files_holding(root: Path, needles: list[bytes]) -> list[str]:
+    """Every regular file under `root` whose bytes contain one of `needles`."""
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            if any(n in data for n in needles):
+                found.append(str(path.relative_to(root)))
+    return sorted(found)
+
+
+def needles(user: str, password: str) -> list[bytes]:
+    """The forms a password takes on disk: as is, in base64 user:password, in base64."""
+    return [
+        password.encode(),
+        _b64(f"{user}:{password}").encode(),
+        _b64(password).encode(),
+    ]
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode("ascii")
+
+
+def test_shadowed_login_is_backed_up_in_plaintext(ch: Env) -> None:
+    """A login docker does not see (a later duplicate "auths" key replaces the entry
+    with {}) is still in the file's bytes. install drops it from config.json but
+    writes the old bytes to config.json.bak-* UNSEALED, because the "holds
+    credentials?" test looks only at docker's view; doctor then says "no problems".
+    A plaintext copy of a password that credhelper itself wrote remains."""
+    password = "Sup3rSecretPW"
+    auth = _b64(f"alice:{password}")
+    ch.docker_config.joinpath("config.json").write_text(
+        '{"auths":{"r.io":{"auth":"%s"}},"auths":{"r.io":{}}}' % auth
+    )
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+    assert auth not in ch.docker_config.joinpath("config.json").read_text()
+    leaks = files_holding(ch.docker_config, needles("alice", password))
+    doctor = ch.cli("doctor")
+    assert leaks == [], (
+        f"install wrote a plaintext copy of the password: {leaks}; doctor said: {doctor.stdout}"
+    )
+
+
+def test_null_reset_auths_backed_up_in_plaintext(ch: Env) -> None:
+    """Same defect through `"Auths": null` (Go resets the map): the login text is in
+    the file, the backup credhelper writes keeps it in the clear."""
+    password = "NullResetPW42"
+    auth = _b64(f"alice:{password}")
+    ch.docker_config.joinpath("config.json").write_text(
+        '{"auths":{"r.io":{"auth":"%s"}},"Auths":null}' % auth
+    )
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+    leaks = [
+        name
+        for name in files_holding(ch.docker_config, needles("alice", password))
+        if ".bak-" in name
+    ]
+    assert leaks == [], f"plaintext backup written by credhelper: {leaks}"
+
+
+def test_registrytoken_left_plaintext_and_backup_unsealed(ch: Env) -> None:
+    """docker sends an entry's `registrytoken` as the bearer token (nativeStore.Get
+    keeps it from the file even with a credsStore). install neither moves nor
+    reports it, backs the file up UNSEALED, and doctor says "no problems"."""
+    token = "RegTokSecret123"
+    ch.docker_config.joinpath("config.json").write_text(
+        '{"auths":{"r.io":{"registrytoken":"%s"}}}' % token
+    )
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+    backups = [
+        name for name in files_holding(ch.docker_config, [token.encode()]) if ".bak-" in name
+    ]
+    doctor = ch.cli("doctor")
+    assert backups == [] or doctor.returncode != 0, (
+        f"unsealed backups holding the token {backups}, doctor silent: {doctor.stdout}"
+    )
+
+
+def test_logout_without_key_writes_plaintext_backup(ch: Env) -> None:
+    """When the store key is not available (aeskey moved away, env/keyring key not
+    reachable in this shell), every rewrite of a config that still holds a
+    plaintext login backs it up in the clear: store_sealer() returns None and
+    write_backup silently writes plaintext instead of refusing or skipping."""
+    config = ch.docker_config / "config.json"
+    config.write_text("{}")
+    assert ch.cli("install").returncode == 0
+    ch.store_creds("r.io", "u", "StoreSecret")
+    password = "PlainOtherPW77"
+    auth = _b64(f"bob:{password}")
+    config.write_text(
+        '{"auths":{"r.io":{},"plain.io":{"auth":"%s"}},"credsStore":"credhelper",'
+        '"credHelpers":{"plain.io":"desktop"}}' % auth
+    )
+    ch.key.rename(ch.root / "aeskey.away")
+    proc = ch.cli("logout", "r.io")
+    assert proc.returncode == 0, proc.stderr
+    leaks = [
+        name
+        for name in files_holding(ch.docker_config, needles("bob", password))
+        if ".bak-" in name
+    ]
+    assert leaks == [], f"credhelper wrote a plaintext backup holding a login: {leaks}"
+
+
+def test_auth_shadowed_by_empty_case_variant_stays_unreported(ch: Env) -> None:
+    """`"auth": B, "AUTH": ""` -- Go's last case-insensitive match sets Auth to "",
+    so docker ignores B; but B is a real base64 user:password. install leaves it in
+    config.json (doctor only calls it a duplicate key) and backs the file up UNSEALED."""
+    password = "ShadowAuthPW8"
+    auth = _b64(f"gina:{password}")
+    ch.docker_config.joinpath("config.json").write_text(
+        '{"auths":{"r.io":{"auth":"%s","AUTH":""}}}' % auth
+    )
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+    leaks = [
+        name
+        for name in files_holding(ch.docker_config, needles("gina", password))
+        if ".bak-" in name
+    ]
+    assert leaks == [], f"credhelper wrote an unsealed backup holding a login: {leaks}"
+
+
+def test_forced_rotation_leaves_docker_backups_the_old_key_opens(ch: Env) -> None:
+    """`credhelper rotate` (forced: "the old key ... and the old ciphertexts become
+    useless"; README: purge_sealed_backups "removes every such backup the old key
+    opens") purges only the store's own backups. The sealed config.json.bak-* that
+    install wrote beside Docker's config stays, and the leaked old key opens it to
+    the user's registry password. purge_sealed_backups is never called."""
+    from credhelper import backups
+    from credhelper.crypto import Sealer
+
+    auth = _b64("erin:RotateLeakPW3")
+    config = ch.docker_config / "config.json"
+    config.write_text('{"auths":{"r.io":{"auth":"%s"}}}' % auth)
+    assert ch.cli("install").returncode == 0
+    leaked = ch.key.read_bytes()
+    proc = ch.cli("rotate", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    old = Sealer(leaked)
+    opened = []
+    for backup in sorted(ch.docker_config.glob("config.json.bak-*")):
+        try:
+            data = backups.open_backup(backup.read_bytes(), old)
+        except backups.BackupError:
+            continue
+        if auth.encode() in data:
+            opened.append(backup.name)
+    assert opened == [], f"after a forced rotation the leaked key still opens {opened}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"auths":{"r":{"AUTH":"x"}}}',
+        '{"auths":{"r":{"\\u0061uth":"x"}}}',
+        '{"AUTHS":{"r":{"passWord":"x"}}}',
+        '{"auths":{"r":{"identityto\\u212aen":"x"}}}',  # U+212A KELVIN SIGN folds to k in Go
+        '{"auths":{"r":{"registrytoken":"x"}}}',
+        '{"auths":{"r":{"auth":"x"}},"auths":null}',
+        '{"auths":{"r":{"auth":"x"},"r":{}}}',
+        '{"auths":{"r":{"auth":"x"}}} trailing',
+        '{"auths":{"r":{"auth":"x"}},"psFormat":"\\xff"}',
+    ],
+)
+def test_every_raw_credential_value_counts_for_sealing(text: str) -> None:
+    from credhelper import dockerconfig
+
+    raw = text.encode("utf-8", "surrogateescape").replace(b"\\xff", b"\xff")
+    assert dockerconfig.raw_holds_credentials(raw)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "{}", "null", '{"auths":{"r":{}}}', '{"auths":{"r":{"auth":""}}}']
+)
+def test_a_file_without_credential_text_needs_no_seal(text: str) -> None:
+    from credhelper import dockerconfig
+
+    assert not dockerconfig.raw_holds_credentials(text.encode())
+
+
+def test_without_a_key_a_rewrite_of_credentials_is_refused_not_backed_up_plain(ch: Env) -> None:
+    """No store key: a change that loses bytes of a file holding a login is refused
+    (one line, file untouched); a pure addition to docker's own layout needs no backup."""
+    from credhelper import dockerconfig
+
+    config = ch.docker_config / "config.json"
+    secret = _b64("kim:NoKeyPW")
+    text = '{\n\t"auths": {\n\t\t"p.io": {\n\t\t\t"auth": "%s"\n\t\t}\n\t}\n}' % secret
+    config.write_text(text)
+
+    def drop(doc: dict[str, object]) -> bool:
+        doc["auths"] = {}
+        return True
+
+    with pytest.raises(dockerconfig.DockerConfigError, match="store key is not available"):
+        dockerconfig.modify(str(config), drop)
+    assert config.read_text() == text
+
+    def add(doc: dict[str, object]) -> bool:
+        doc["credsStore"] = "credhelper"
+        return True
+
+    result = dockerconfig.modify(str(config), add, backup_additions=False)
+    assert result.changed and result.backup is None
+    assert secret in config.read_text()
+    assert list(ch.docker_config.glob("config.json.bak-*")) == []
+
+
+def test_forced_rotation_purges_backups_beside_a_symlinked_config(ch: Env) -> None:
+    """Backups sit next to the file a symlinked config.json points to: a forced
+    rotation removes them there too and reports each in --json removedBackups."""
+    real = ch.root / "dotfiles"
+    real.mkdir()
+    (real / "config.json").write_text('{"auths":{"r.io":{"auth":"%s"}}}' % _b64("lee:LinkPW"))
+    (ch.docker_config / "config.json").symlink_to(real / "config.json")
+    assert ch.cli("install").returncode == 0
+    [backup] = sorted(real.glob("config.json.bak-*"))
+    proc = ch.cli("rotate", "--yes", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert str(backup) in json.loads(proc.stdout)["removedBackups"]
+    assert not backup.exists()

@@ -1,3 +1,4 @@
+# ruff: noqa: UP031
 """Docker's config as Go reads it, and written back unchanged in Go's meaning.
 
 An attacker's or a careless user's config.json: numbers beyond the double range,
@@ -193,7 +194,15 @@ def test_writes_through_modify_keep_other_keys_byte_for_byte(text: str) -> None:
         before = dockerconfig.load(str(path))
         if not before.writable:
             return
-        result = dockerconfig.modify(str(path), _edit)
+        try:
+            result = dockerconfig.modify(str(path), _edit)
+        except dockerconfig.DockerConfigError:
+            # No store key here: a file holding credential text is never backed up in
+            # plaintext, so the change is refused and the file stays as it was.
+            assert before.raw is not None and dockerconfig.raw_holds_credentials(before.raw)
+            assert path.read_bytes() == before.raw
+            assert list(Path(tmp).glob("config.json.bak-*")) == []
+            return
         after = dockerconfig.load(str(path))
         assert result.changed or after.raw == before.raw
         assert after.tree is not None and before.tree is not None
@@ -343,3 +352,124 @@ def test_duplicate_owned_keys_are_reported_and_folded(ch: Env) -> None:
     assert dockerconfig.ensure_uses_credhelper("c.example")
     doc = json.loads(config.read_text())
     assert doc["auths"] == {"a.example": {}, "b.example": {}} and "Auths" not in doc
+
+
+# ------------------------------------------ attacks on reading/writing docker's config
+
+
+def test_invalid_utf8_in_a_string_docker_loads_file_doctor_says_ignored(ch: Env) -> None:
+    """Go's encoding/json accepts invalid UTF-8 inside a string (it becomes U+FFFD);
+    docker loads such a file and uses its plaintext login ("Authenticating with
+    existing credentials... [Username: frank]"). credhelper refuses the whole file
+    as "not UTF-8 text", and doctor tells the user docker ignores the whole file and
+    never reports the plaintext login docker is using."""
+    import subprocess
+
+    from tests.conftest import require_tool
+
+    docker = require_tool("docker")
+    auth = _b64("frank:Utf8BadPW")
+    config = ch.docker_config / "config.json"
+    config.write_bytes(b'{"auths":{"127.0.0.1:1":{"auth":"%s"}},"psFormat":"\xff"}' % auth.encode())
+    config.chmod(0o600)
+    env = dict(ch.env, DOCKER_HOST=f"unix://{ch.root}/no-daemon.sock")
+    copy = ch.root / "oracle-copy"  # docker may rewrite what it loads: ask it about a copy
+    copy.mkdir()
+    (copy / "config.json").write_bytes(config.read_bytes())
+    oracle = subprocess.run(
+        [docker, "--config", str(copy), "login", "127.0.0.1:1"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert "[Username: frank]" in oracle.stdout + oracle.stderr  # docker reads the file
+    doctor = ch.cli("doctor")
+    assert "docker ignores the whole file" not in doctor.stdout, doctor.stdout
+
+
+def test_nesting_depth_3000_docker_loads_file_doctor_says_max_depth(ch: Env) -> None:
+    """Go's decoder allows nesting up to 10000; credhelper's Python parser gives up
+    near 1000 ("JSON nested too deeply") and doctor claims docker prints
+    "exceeded max depth" and ignores the file. docker loads it and uses its
+    plaintext login; credhelper neither reports that login nor lets install move it."""
+    import subprocess
+
+    from tests.conftest import require_tool
+
+    docker = require_tool("docker")
+    auth = _b64("hank:DeepNestPW")
+    depth = 3000
+    config = ch.docker_config / "config.json"
+    config.write_text(
+        '{"auths":{"127.0.0.1:1":{"auth":"%s"}},"x":%s%s}' % (auth, "[" * depth, "]" * depth)
+    )
+    config.chmod(0o600)
+    env = dict(ch.env, DOCKER_HOST=f"unix://{ch.root}/no-daemon.sock")
+    copy = ch.root / "oracle-copy"  # docker may rewrite what it loads: ask it about a copy
+    copy.mkdir()
+    (copy / "config.json").write_bytes(config.read_bytes())
+    oracle = subprocess.run(
+        [docker, "--config", str(copy), "login", "127.0.0.1:1"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert "[Username: hank]" in oracle.stdout + oracle.stderr  # docker reads the file
+    doctor = ch.cli("doctor")
+    assert "docker ignores the whole file" not in doctor.stdout, doctor.stdout
+
+
+def test_look_path_skips_helpers_only_reachable_through_relative_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Go's exec.LookPath returns ErrDot for a match through "", "." or a relative
+    entry, and docker gives up: such a helper is not "on PATH"."""
+    from credhelper.dockerconfig.routing import look_path
+
+    (tmp_path / "abs").mkdir()
+    for where in ("abs", "."):
+        exe = tmp_path / where / "docker-credential-x"
+        exe.write_text("#!/bin/sh\n")
+        exe.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    assert look_path("docker-credential-x", f":{tmp_path}/abs") is None
+    assert look_path("docker-credential-x", f".:{tmp_path}/abs") is None
+    assert (
+        look_path("docker-credential-x", f"{tmp_path}/abs:")
+        == f"{tmp_path}/abs/docker-credential-x"
+    )
+    assert look_path("docker-credential-x", "/nonexistent") is None
+
+
+def test_a_fifo_at_config_json_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "config.json"
+    os.mkfifo(fifo)
+    with pytest.raises(dockerconfig.DockerConfigError, match="not a regular file"):
+        dockerconfig.load(str(fifo))
+
+
+@pytest.mark.parametrize("depth, ok", [(3000, True), (9999, True), (10001, False)])
+def test_nesting_is_read_up_to_go_s_limit(depth: int, ok: bool) -> None:
+    auth = _b64("d:DeepPW")
+    text = '{"auths":{"r.io":{"auth":"%s"}},"x":%s%s}' % (auth, "[" * depth, "]" * depth)
+    cfg = dockerconfig.parse(text.encode(), "config.json")
+    assert (cfg.parse_error is None) == ok
+    if ok:
+        [check] = dockerconfig.check_entries(cfg)
+        assert check.state == dockerconfig.AUTH_PLAINTEXT and check.username == "d"
+        assert not cfg.writable  # read like docker, never re-rendered this deep
+
+
+def test_invalid_utf8_in_strings_becomes_one_replacement_per_byte() -> None:
+    raw = b'{"auths":{"r.io":{"auth":"%s"}},"psFormat":"a\xff\xe2\x82b"}' % _b64("u:p").encode()
+    cfg = dockerconfig.parse(raw, "config.json")
+    assert cfg.parse_error is None and not cfg.writable
+    [check] = dockerconfig.check_entries(cfg)
+    assert check.state == dockerconfig.AUTH_PLAINTEXT
+    assert dockerconfig.parse(b'{"a":\xff}', "c").parse_error is not None  # outside a string

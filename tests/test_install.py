@@ -1,3 +1,4 @@
+# ruff: noqa: UP031
 """credhelper install / uninstall on real configs; then the real docker CLI logs in through it."""
 
 from __future__ import annotations
@@ -239,3 +240,161 @@ def assert_idempotent_env(ch: Env) -> None:
     assert proc.returncode == 0, proc.stderr
     assert files(ch.docker_config) == before_docker
     assert files(ch.home) == before_home
+
+
+# ------------------------------------------ attacks on reading/writing docker's config
+
+
+def test_install_loses_login_docker_found_by_legacy_key(ch: Env) -> None:
+    """docker's file store finds an `auths` entry keyed in the legacy URL form
+    (`https://HOST/v2/`, `http://HOST`) for HOST (fileStore.Get falls back to
+    ConvertToHostname of every key): `docker login 127.0.0.1:1` says
+    "Authenticating with existing credentials... [Username: carol]". install moves
+    the login into the store under the URL key, strips the entry and reports
+    success, but docker then asks the helper for `127.0.0.1:1` and gets
+    "credentials not found": the login docker was using is gone from its view."""
+    auth = b64("carol:LegacyKeyPW5")
+    ch.docker_config.joinpath("config.json").write_text(
+        '{"auths":{"https://127.0.0.1:1/v2/":{"auth":"%s"}}}' % auth
+    )
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+    got = ch.helper("get", b"127.0.0.1:1")
+    assert got.returncode == 0 and b"LegacyKeyPW5" in got.stdout, (
+        f"install reported success but docker's lookup key 127.0.0.1:1 now finds nothing: "
+        f"{got.stdout!r}"
+    )
+
+
+def test_install_silently_skips_short_binary_login(ch: Env) -> None:
+    """A plaintext auth whose password is not UTF-8 (base64 of b"bin:pa\\xffss") is
+    a login docker sends as is. install cannot store it (unrepresentable), but says
+    nothing about it: it is shorter than an AES record, so docker_candidates hits
+    `continue` without a relogin entry. install prints success, switches docker to
+    credhelper (which no longer sends that password) and never names b.io; only a
+    separate `doctor` run shows it."""
+    auth = base64.b64encode(b"bin:pa\xffss").decode()
+    ch.docker_config.joinpath("config.json").write_text('{"auths":{"b.io":{"auth":"%s"}}}' % auth)
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+    assert "b.io" in proc.stdout + proc.stderr, (
+        f"install did not report the login it could not move: {proc.stdout!r}"
+    )
+
+
+def test_install_replaces_login_docker_used_from_other_helper_with_stale_plaintext(
+    ch: Env,
+) -> None:
+    """credHelpers routes 127.0.0.1:1 to another helper ("desktop"), so docker uses
+    that helper's login (current-user) and ignores the leftover plaintext auth in
+    `auths` (nativeStore.Get overwrites the password). install imports the ignored
+    stale copy, rewrites credHelpers["127.0.0.1:1"] to credhelper and prints "Moved
+    the login": docker now authenticates as stale-user. The copy docker used last
+    did not win, and the switch of that credHelpers entry is not reported."""
+    import subprocess
+
+    from tests.conftest import require_tool
+
+    docker = require_tool("docker")
+    fakebin = ch.root / "fakebin"
+    fakebin.mkdir()
+    desktop = fakebin / "docker-credential-desktop"
+    desktop.write_text(
+        "#!/bin/sh\ncat >/dev/null\n"
+        '[ "$1" = get ] && echo \'{"ServerURL":"127.0.0.1:1","Username":"current-user",'
+        '"Secret":"CurrentPW"}\'\nexit 0\n'
+    )
+    desktop.chmod(0o755)
+    env = dict(
+        ch.env,
+        PATH=f"{fakebin}:{ch.env['PATH']}",
+        DOCKER_HOST=f"unix://{ch.root}/no-daemon.sock",
+    )
+    config = ch.docker_config / "config.json"
+    config.write_text(
+        '{"auths":{"127.0.0.1:1":{"auth":"%s"}},"credHelpers":{"127.0.0.1:1":"desktop"}}'
+        % b64("stale-user:StalePW")
+    )
+
+    def docker_user(config_dir: Path) -> str:
+        out = subprocess.run(
+            [docker, "--config", str(config_dir), "login", "127.0.0.1:1"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        text = out.stdout + out.stderr
+        return text.split("[Username: ", 1)[1].split("]", 1)[0] if "[Username: " in text else text
+
+    before = ch.root / "before"
+    before.mkdir()
+    (before / "config.json").write_bytes(config.read_bytes())
+    assert docker_user(before) == "current-user"  # docker uses the other helper's login
+    proc = ch.cli("install", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert docker_user(ch.docker_config) == "current-user", (
+        f"after install docker authenticates with the stale plaintext copy: {proc.stdout!r}"
+    )
+
+
+def test_install_hangs_on_fifo_aeskey(ch: Env) -> None:
+    """install always reads an openEuler `aeskey` beside Docker's config
+    (legacy.load_key: a plain open(), no O_NONBLOCK/O_NOFOLLOW, no file-type check),
+    even when no entry is AES-encrypted. A FIFO there blocks install forever
+    (doctor, which reads files the nofollow/nonblocking way, does not hang)."""
+    import os
+    import subprocess
+
+    from tests.conftest import CLI
+
+    (ch.docker_config / "config.json").write_text("{}")
+    os.mkfifo(ch.docker_config / "aeskey")
+    try:
+        proc = subprocess.run(
+            [CLI, "install"], env=ch.env, capture_output=True, text=True, timeout=20, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise AssertionError("install blocked for 20s opening the FIFO aeskey") from None
+    assert proc.returncode is not None
+
+
+def test_restore_credentials_username_with_colon_comes_back_different(ch: Env) -> None:
+    """A stored login whose username holds ':' (the helper protocol keeps it intact:
+    docker gets "svc:acct"/"pw1" back) is restored as auth=base64("svc:acct:pw1"),
+    which docker's decodeAuth splits at the first ':' -> user "svc", password
+    "acct:pw1". uninstall --restore-credentials reports it restored, yet docker now
+    sends another login; it should be written as docker reads it back (username/
+    password fields, which docker uses when `auth` is empty) or listed as not restored."""
+    from credhelper import dockerconfig
+
+    (ch.docker_config / "config.json").write_text("{}")
+    assert ch.cli("install").returncode == 0
+    ch.store_creds("r.io", "svc:acct", "pw1")
+    proc = ch.cli("uninstall", "--restore-credentials")
+    assert proc.returncode == 0, proc.stderr
+    cfg = dockerconfig.load(str(ch.docker_config / "config.json"))
+    seen = {c.server: (c.username, c.secret) for c in dockerconfig.check_entries(cfg)}
+    restored = "r.io" in seen
+    assert not restored or seen["r.io"] == ("svc:acct", "pw1"), (
+        f"restored, but docker reads {seen['r.io']!r} instead of ('svc:acct', 'pw1'): {proc.stdout}"
+    )
+
+
+def test_restore_credentials_without_docker_config_restores_nothing_silently(ch: Env) -> None:
+    """With Docker's config.json absent (a fresh ~/.docker, another DOCKER_CONFIG),
+    `uninstall --restore-credentials` prints "does not use credhelper; nothing to
+    change", exits 0 and writes no login back (modify(create=False)), without naming
+    the registry it did not restore: docker is left with no credentials for r.io."""
+    (ch.docker_config / "config.json").write_text("{}")
+    assert ch.cli("install").returncode == 0
+    ch.store_creds("r.io", "u", "RestoreMePW")
+    (ch.docker_config / "config.json").unlink()
+    proc = ch.cli("uninstall", "--restore-credentials")
+    config = ch.docker_config / "config.json"
+    restored = config.exists() and "r.io" in config.read_text()
+    assert restored or proc.returncode != 0 or "r.io" in proc.stdout + proc.stderr, (
+        f"asked to restore, nothing restored and r.io not named: {proc.stdout!r}"
+    )

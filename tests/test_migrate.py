@@ -265,3 +265,86 @@ def test_doctor_stops_offering_isulad_logins_once_imported(ch: Env, tmp_path: Pa
     code, _out = migrate(ch, "--from", "isulad", "--isulad-dir", str(isulad))
     assert code == 0
     assert offered() == []
+
+
+# ------------------------------------------ legacy URL keys, other helpers, registry tokens
+
+
+@pytest.mark.parametrize(
+    "key", ["https://127.0.0.1:1/v2/", "http://127.0.0.1:1", "127.0.0.1:1/v1/"]
+)
+def test_migrate_imports_a_legacy_url_key_under_the_host_docker_asks_for(ch: Env, key: str) -> None:
+    """docker's file store finds `https://HOST/v2/` for HOST (ConvertToHostname of
+    each key): the login is stored under HOST, and credsStore's sibling credHelpers
+    entry is checked under HOST too."""
+    config = ch.docker_config / "config.json"
+    auth = base64.b64encode(b"carol:LegacyPW").decode()
+    config.write_text(json.dumps({"auths": {key: {"auth": auth}}, "credsStore": "desktop"}))
+    code, out = migrate(ch, "--from", "docker")
+    assert code == 0 and out["imported"] == ["127.0.0.1:1"], out
+    assert get(ch, "127.0.0.1:1") == ("carol", "LegacyPW")
+    doc = json.loads(config.read_text())
+    assert doc["credHelpers"] == {"127.0.0.1:1": "credhelper"}
+    assert doc["auths"] == {key: {}}
+
+
+def test_migrate_keeps_docker_hub_under_its_v1_url(ch: Env) -> None:
+    config = ch.docker_config / "config.json"
+    auth = base64.b64encode(b"hubuser:HubPW").decode()
+    config.write_text(json.dumps({"auths": {"https://index.docker.io/v1/": {"auth": auth}}}))
+    code, out = migrate(ch, "--from", "docker")
+    assert code == 0 and out["imported"] == ["https://index.docker.io/v1/"]
+
+
+def test_an_exact_host_key_wins_over_a_legacy_url_key(ch: Env) -> None:
+    """docker looks the exact key up first: the legacy one is never what it uses."""
+    config = ch.docker_config / "config.json"
+    exact = base64.b64encode(b"exact:ExactPW").decode()
+    legacy = base64.b64encode(b"old:OldPW").decode()
+    config.write_text(
+        json.dumps(
+            {"auths": {"https://r.example/v2/": {"auth": legacy}, "r.example": {"auth": exact}}}
+        )
+    )
+    migrate(ch, "--from", "docker")
+    assert get(ch, "r.example") == ("exact", "ExactPW")
+
+
+def test_migrate_leaves_a_login_another_helper_serves(ch: Env) -> None:
+    """credHelpers sends the registry to another helper: docker uses that helper's
+    login, so the plaintext copy is stale; it is neither imported nor switched."""
+    config = ch.docker_config / "config.json"
+    auth = base64.b64encode(b"stale:StalePW").decode()
+    original = json.dumps(
+        {"auths": {"r.example": {"auth": auth}}, "credHelpers": {"r.example": "desktop"}}
+    )
+    config.write_text(original)
+    code, out = migrate(ch, "--from", "docker")
+    assert code == 0 and out["imported"] == [] and get(ch, "r.example") is None
+    assert any("docker-credential-desktop" in n and "r.example" in n for n in out["notes"])  # type: ignore[union-attr]
+    assert config.read_text() == original
+
+
+def test_migrate_reports_a_registry_token_it_cannot_move(ch: Env) -> None:
+    config = ch.docker_config / "config.json"
+    auth = base64.b64encode(b"u:pw").decode()
+    config.write_text(
+        json.dumps(
+            {
+                "auths": {
+                    "t.example": {"registrytoken": "RT1"},
+                    "b.example": {"auth": auth, "registrytoken": "RT2"},
+                }
+            }
+        )
+    )
+    code, out = migrate(ch, "--from", "docker")
+    assert code == NEEDS_LOGIN
+    reported = {item["server"] for item in out["needsLogin"]}  # type: ignore[union-attr]
+    assert reported == {"t.example", "b.example"}
+    doc = json.loads(config.read_text())
+    # The login moved; no helper can hold a registry token, so it is never dropped.
+    assert doc["auths"]["b.example"] == {"registrytoken": "RT2"}
+    assert doc["auths"]["t.example"] == {"registrytoken": "RT1"}
+    [backup] = out["backups"]  # type: ignore[misc]
+    assert b"RT1" in open_sealed(backup)

@@ -3,7 +3,9 @@
 credhelper never keeps secrets here. It writes this file only for install, migrate,
 login, logout and doctor --fix, re-rendering only the fields it owns (credsStore,
 credHelpers, auths) and copying every other value as written, after a 0600 backup
-(sealed with the store key when it holds credentials; see credhelper.backups).
+(sealed with the store key whenever there is one; a file whose bytes hold any
+credential value, even one docker does not see, is never backed up in plaintext:
+without a key the change is refused; see credhelper.backups).
 
 Modules: jsontext (values with their source text), gotypes (docker's Go types and
 field matching), view (the owned fields as docker sees them), model (DockerConfig,
@@ -21,12 +23,15 @@ from credhelper.dockerconfig.auths import (
     AUTH_INVALID,
     AUTH_NONE,
     AUTH_PLAINTEXT,
+    AUTH_REGISTRY_TOKEN,
     INVALID_AUTH_MESSAGE,
     TOKEN_USERNAME,
     EntryCheck,
     check_entries,
     decode_auth,
     holds_credentials,
+    lookup_key,
+    raw_holds_credentials,
 )
 from credhelper.dockerconfig.edit import (
     auths_map,
@@ -36,7 +41,7 @@ from credhelper.dockerconfig.edit import (
     strip_credentials,
     use_credhelper,
 )
-from credhelper.dockerconfig.gotypes import AUTH_FIELDS
+from credhelper.dockerconfig.gotypes import AUTH_FIELDS, CREDENTIAL_FIELDS
 from credhelper.dockerconfig.model import (
     DOCKER_HUB,
     HELPER_NAME,
@@ -51,6 +56,7 @@ from credhelper.dockerconfig.model import (
 )
 from credhelper.dockerconfig.render import render_value
 from credhelper.dockerconfig.routing import auto_store, helper_for, which_helper
+from credhelper.dockerconfig.view import shadowed_credentials
 from credhelper.dockerconfig.write import (
     LOCK_NAME,
     WriteResult,
@@ -68,6 +74,8 @@ __all__ = [
     "AUTH_INVALID",
     "AUTH_NONE",
     "AUTH_PLAINTEXT",
+    "AUTH_REGISTRY_TOKEN",
+    "CREDENTIAL_FIELDS",
     "DOCKER_HUB",
     "HELPER_NAME",
     "INVALID_AUTH_MESSAGE",
@@ -92,10 +100,13 @@ __all__ = [
     "helpers_map",
     "holds_credentials",
     "load",
+    "lookup_key",
     "modify",
     "parse",
+    "raw_holds_credentials",
     "render_value",
     "set_creds_store_key",
+    "shadowed_credentials",
     "store_sealer",
     "strip_credentials",
     "use_credhelper",

@@ -9,10 +9,10 @@ from typing import Any
 from credhelper.dockerconfig.auths import (
     AUTH_EMPTY,
     AUTH_NONE,
-    CREDENTIAL_FIELDS,
     EntryCheck,
     entry_credentials,
 )
+from credhelper.dockerconfig.gotypes import CREDENTIAL_FIELDS
 from credhelper.dockerconfig.model import HELPER_NAME, go_field, go_str
 
 _NO_SECRET = (AUTH_NONE, AUTH_EMPTY)
@@ -49,7 +49,8 @@ def strip_credentials(doc: dict[str, Any], check: EntryCheck) -> bool:
     if not isinstance(entry, dict) or entry_credentials(check.server, entry) != check:
         return False
     changed = False
-    for name in CREDENTIAL_FIELDS:
+    # A registrytoken stays: no helper can hold one, so removing it would lose it.
+    for name in [n for n in CREDENTIAL_FIELDS if n != "registrytoken"]:
         key, _value = go_field(entry, name)
         while key is not None:
             del entry[key]

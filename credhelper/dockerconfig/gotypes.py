@@ -52,6 +52,9 @@ AUTH_FIELDS = (
     "identitytoken",
     "registrytoken",
 )
+# The AuthConfig fields that hold a secret (or a login's name) in the clear: docker
+# sends every one of them (registrytoken as the bearer token, even with a helper).
+CREDENTIAL_FIELDS = ("auth", "username", "password", "identitytoken", "registrytoken")
 PROXY_FIELDS = ("httpProxy", "httpsProxy", "noProxy", "ftpProxy", "allProxy")
 # The top-level fields credhelper edits; every other key is copied verbatim.
 OWNED_FIELDS = ("auths", "credHelpers", "credsStore")

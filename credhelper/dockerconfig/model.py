@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import json
+import os
+import re
+import stat
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +66,8 @@ class DockerConfig:
     # Owned fields set by several (case-variant) keys: docker uses the last.
     duplicate_keys: list[str] = field(default_factory=list)
     tree: Node | None = None
+    # Why credhelper will not rewrite a file docker loads fine (None: it may).
+    unrewritable: str | None = None
 
     def docker_syntax_error(self) -> str | None:
         """What docker itself prints for a file that is not JSON (Go's decoder wording)."""
@@ -73,7 +82,12 @@ class DockerConfig:
     @property
     def writable(self) -> bool:
         """Whether credhelper may rewrite it: parsed completely, as docker's config."""
-        return self.parse_error is None and not self.trailing_data and not self.type_errors
+        return (
+            self.parse_error is None
+            and not self.trailing_data
+            and not self.type_errors
+            and self.unrewritable is None
+        )
 
     def refusal(self) -> str:
         """Why credhelper will not rewrite this file (when not `writable`)."""
@@ -81,6 +95,8 @@ class DockerConfig:
             return self.parse_error
         if self.type_errors:
             return self.type_errors[0]
+        if self.unrewritable:
+            return self.unrewritable
         return "there is data after the JSON object"
 
     def auths(self) -> dict[str, Any]:
@@ -122,36 +138,107 @@ def _syntax(raw: bytes, path: str, text: str) -> tuple[DockerConfig | None, int]
     return None, end
 
 
+# Go's encoding/json refuses nesting deeper than this ("exceeded max depth").
+GO_MAX_DEPTH = 10000
+# Deeper than this, credhelper reads the file but does not rewrite it (its renderer
+# recurses once per level).
+_REWRITE_DEPTH = 500
+
+
+def _go_replace(err: UnicodeError) -> tuple[str, int]:
+    """Go's decoder turns each invalid UTF-8 byte into U+FFFD (inside a string; outside
+    one the U+FFFD is a syntax error, as the byte is for Go)."""
+    assert isinstance(err, UnicodeDecodeError)
+    return "\ufffd" * (err.end - err.start), err.end
+
+
+codecs.register_error("credhelper-go-utf8", _go_replace)
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of arrays and objects (strings skipped), without recursion."""
+    depth = deepest = 0
+    for token in _STRUCTURE.findall(text):
+        if token in ("[", "{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in ("]", "}"):
+            depth -= 1
+    return deepest
+
+
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+@contextlib.contextmanager
+def _deep_enough() -> Iterator[None]:
+    """Room for Go's depth limit in Python's recursive parsers (two frames a level)."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 3 * GO_MAX_DEPTH))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def parse(raw: bytes, path: str) -> DockerConfig:
     """Parse `raw` the way docker's loader would, keeping every value's text."""
+    lossy = False
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        return DockerConfig(path, raw, None, f"not UTF-8 text (byte {err.start})")
+    except UnicodeDecodeError:
+        text, lossy = raw.decode("utf-8", "credhelper-go-utf8"), True
     if not text.strip(" \t\r\n"):
         # Go's decoder returns io.EOF, which docker ignores: an empty config.
         return DockerConfig(path, raw, {})
-    failed, end = _syntax(raw, path, text)
-    if failed is not None:
-        return failed
-    try:
+    depth = _depth(text)
+    if depth > GO_MAX_DEPTH:
+        return DockerConfig(
+            path, raw, None, f"JSON nested {depth} levels deep (exceeded max depth)"
+        )
+    with _deep_enough():
+        failed, end = _syntax(raw, path, text)
+        if failed is not None:
+            return failed
         tree, _end = parse_value(text, 0)
-    except RecursionError:
-        return DockerConfig(path, raw, None, "JSON nested too deeply")
     trailing = bool(text[end:].strip(" \t\r\n"))
     errors = type_errors(tree)
     if tree.kind not in ("object", "null"):
         return DockerConfig(path, raw, None, errors[0], trailing, errors)
     root = tree if tree.kind == "object" else None
-    return DockerConfig(path, raw, owned_view(root), None, trailing, errors, duplicates(root), root)
+    cfg = DockerConfig(path, raw, owned_view(root), None, trailing, errors, duplicates(root), root)
+    if lossy:
+        cfg.unrewritable = "it holds bytes that are not UTF-8 (docker reads each as U+FFFD)"
+    elif depth > _REWRITE_DEPTH:
+        cfg.unrewritable = (
+            f"it is nested {depth} levels deep (credhelper rewrites {_REWRITE_DEPTH})"
+        )
+    return cfg
+
+
+def _read_regular(path: str) -> bytes:
+    """The file's bytes, following a symlink as docker does; a FIFO or device planted
+    there is refused without blocking (O_NONBLOCK, then a regular-file check)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(mode):
+            raise DockerConfigError(f"credhelper: refusing {path}: not a regular file")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def load(path: str | None = None) -> DockerConfig:
     """Read Docker's config.json (following a symlink, as docker does)."""
     path = path or default_path()
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+        raw = _read_regular(path)
     except FileNotFoundError:
         return DockerConfig(path, None, None)
     except IsADirectoryError:

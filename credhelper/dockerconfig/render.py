@@ -59,6 +59,21 @@ def canonical(node: Node, depth: int = 0) -> str:
     return node.raw  # numbers keep their text: `1e400` stays `1e400`, never Infinity
 
 
+def _shadows(name: str, node: Node) -> bool:
+    if name != "auths" or node.kind != OBJECT:
+        return False
+    from credhelper.dockerconfig.view import node_credentials, view_credentials
+
+    seen = view_credentials(owned_view_of_auths(node))
+    return any(cred not in seen for cred in node_credentials(node))
+
+
+def owned_view_of_auths(node: Node) -> Any:
+    from credhelper.dockerconfig.view import owned_view
+
+    return owned_view(Node(OBJECT, [("auths", '"auths"', node)], "")).get("auths")
+
+
 def splice(root: Node | None, before: dict[str, Any], after: dict[str, Any]) -> bytes:
     """The new file: `root`'s pairs with the owned fields replaced by `after`'s values."""
     counts: dict[str, int] = {}
@@ -75,7 +90,9 @@ def splice(root: Node | None, before: dict[str, Any], after: dict[str, Any]) -> 
             continue
         if name not in after or name in done:
             continue
-        if counts[name] == 1 and before.get(name) == after[name]:
+        # Credential text docker never sees (a shadowed case variant) is dropped
+        # by re-rendering, as docker's own rewrite drops it.
+        if counts[name] == 1 and before.get(name) == after[name] and not _shadows(name, node):
             items.append(f"{go_quote(key)}: {canonical(node, 1)}")
         else:
             items.append(f"{go_quote(name)}: {render_value(after[name], 1)}")

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from credhelper.dockerconfig.gotypes import AUTH_FIELDS, OWNED_FIELDS, field_for
+from credhelper.dockerconfig.gotypes import (
+    AUTH_FIELDS,
+    CREDENTIAL_FIELDS,
+    OWNED_FIELDS,
+    field_for,
+)
 from credhelper.dockerconfig.jsontext import NULL, OBJECT, STRING, Node
 
 
@@ -108,3 +113,46 @@ def _inner_duplicates(name: str, node: Node) -> list[str]:
                 if len(keys) > 1:
                     found.append(f'auths["{key}"].{fname} is set by {len(keys)} keys')
     return found
+
+
+Credential = tuple[str, str, str]  # (server, field, value as decoded)
+
+
+def node_credentials(auths: Node) -> list[Credential]:
+    """Every credential value in one raw `auths` object: each duplicate server key and
+    each case-variant field key, including those docker's view shadows."""
+    found: list[Credential] = []
+    for server, _text, entry in auths.pairs():
+        for key, _ktext, sub in entry.pairs():
+            name = field_for(key, AUTH_FIELDS)
+            if name in CREDENTIAL_FIELDS and sub.kind == STRING and sub.value:
+                found.append((server, name, sub.value))
+    return found
+
+
+def raw_credentials(root: Node | None) -> list[Credential]:
+    """Every credential value in the file's text, under every key Go folds into `auths`."""
+    found: list[Credential] = []
+    for key, _text, node in root.pairs() if root is not None else []:
+        if field_for(key, OWNED_FIELDS) == "auths":
+            found.extend(node_credentials(node))
+    return found
+
+
+def view_credentials(auths: Any) -> set[Credential]:
+    """The credential values docker's view of `auths` keeps (what docker sees)."""
+    found: set[Credential] = set()
+    for server, entry in auths.items() if isinstance(auths, dict) else []:
+        if isinstance(entry, dict):
+            for name in CREDENTIAL_FIELDS:
+                value = entry.get(name)
+                if isinstance(value, str) and value:
+                    found.add((server, name, value))
+    return found
+
+
+def shadowed_credentials(root: Node | None) -> list[Credential]:
+    """Credential values in the text that docker never sees (a later duplicate key or
+    case variant replaced them, or a null reset the map): plaintext nobody uses."""
+    seen = view_credentials(owned_view(root).get("auths"))
+    return [cred for cred in raw_credentials(root) if cred not in seen]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from credhelper import backups, fsutil
-from credhelper.dockerconfig.auths import holds_credentials
+from credhelper.dockerconfig.auths import raw_holds_credentials
 from credhelper.dockerconfig.model import ConfigRefused, DockerConfig, DockerConfigError, load
 from credhelper.dockerconfig.render import canonical, splice
 from credhelper.dockerconfig.view import owned_view
@@ -59,12 +59,20 @@ def _ensure_dir(directory: str) -> None:
         ) from None
 
 
-def store_sealer() -> Sealer | None:
-    """The store's current key, to seal a backup holding credentials (None: no key)."""
+def store_sealer(*, create: bool = False) -> Sealer | None:
+    """The store's current key, to seal a backup holding credentials (None: no key).
+
+    With `create`, a store without a key gets one from its provider first, as the
+    first `docker login` through credhelper would (None if the provider cannot).
+    """
     from credhelper.store import Store
 
     try:
-        return Store().snapshot().sealer()
+        sealer = Store().snapshot().sealer()
+        if sealer is None and create:
+            with Store().transaction() as txn:
+                sealer = txn.write_sealer()
+        return sealer
     except CredhelperError:
         return None
 
@@ -75,6 +83,7 @@ def modify(
     *,
     create: bool = True,
     backup_additions: bool = True,
+    create_key: bool = False,
 ) -> WriteResult:
     """Read-modify-write Docker's config.json, keeping every key `change` leaves alone.
 
@@ -82,7 +91,9 @@ def modify(
     anything. The previous file is backed up first (sealed when it holds
     credentials); with `backup_additions=False` a change that only adds to a file
     already in docker's own layout writes none (the old bytes are recoverable).
-    A file that does not parse completely is never touched. If docker rewrote the
+    A backup of bytes holding credential text is always sealed; with no store key
+    (`create_key`: none could be made) the change is refused rather than leave a
+    plaintext copy. A file that does not parse completely is never touched. If docker rewrote the
     file between our read and our write, the whole cycle starts again (bounded).
     """
     path = path or default_path()
@@ -95,7 +106,7 @@ def modify(
     with fsutil.locked(os.path.join(directory, LOCK_NAME)):
         # Under the lock every temp file of ours belongs to a writer that died.
         removed = tuple(backups.remove_stale_temps(target))
-        result = _modify_locked(path, target, change, create, backup_additions)
+        result = _modify_locked(path, target, change, create, backup_additions, create_key)
         result.removed_temps = removed
         return result
 
@@ -118,6 +129,25 @@ def _needs_backup(cfg: DockerConfig, after: dict[str, Any], backup_additions: bo
     return not (in_docker_layout and _contains(after, cfg.doc))
 
 
+def _write_backup(
+    cfg: DockerConfig, path: str, target: str, view: dict[str, Any], create_key: bool
+) -> str | None:
+    """The backup of the old bytes: sealed whenever the store has a key (a login docker
+    does not see is still in the bytes), never plaintext when they hold credentials."""
+    raw = cfg.raw or b""
+    holds = raw_holds_credentials(raw)
+    sealer = store_sealer(create=create_key and holds)
+    if sealer is None and holds:
+        if not _needs_backup(cfg, view, False):
+            return None  # the change only adds: the new file keeps every old byte's meaning
+        raise DockerConfigError(
+            f"credhelper: not changing {path}: it holds logins and the store key is not "
+            "available to seal its backup (credhelper never writes a plaintext copy); "
+            "run: credhelper doctor"
+        )
+    return backups.write_backup(target, raw, sealer)
+
+
 def refuse(cfg: DockerConfig, path: str) -> ConfigRefused:
     return ConfigRefused(
         f"credhelper: refusing to rewrite {path}: {cfg.refusal()}; fix it by hand "
@@ -131,6 +161,7 @@ def _modify_locked(
     change: Callable[[dict[str, Any]], bool],
     create: bool,
     backup_additions: bool,
+    create_key: bool = False,
 ) -> WriteResult:
     for _attempt in range(_MAX_WRITE_ATTEMPTS):
         cfg = load(path)
@@ -149,8 +180,7 @@ def _modify_locked(
         _ensure_dir(os.path.dirname(target) or ".")
         backup = None
         if _needs_backup(cfg, view, backup_additions):
-            sealer = store_sealer() if holds_credentials(cfg) else None
-            backup = backups.write_backup(target, cfg.raw or b"", sealer)
+            backup = _write_backup(cfg, path, target, view, create_key)
         if load(path).raw != cfg.raw:  # docker does not lock: re-read just before the rename
             if backup is not None:
                 with contextlib.suppress(OSError):

@@ -42,6 +42,25 @@ class DockerConfigChecks(DoctorBase):
         openeuler_key_path = legacy.openeuler_key_path(os.path.dirname(path) or ".")
         for check in self.entries:
             self._check_entry(check, path, openeuler_key_path)
+        self._check_shadowed(cfg, path)
+
+    def _check_shadowed(self, cfg: dockerconfig.DockerConfig, path: str) -> None:
+        """Credential text docker never uses (a duplicate key, a case variant, a map
+        reset by null) is still plaintext in the file for anyone who reads it."""
+        servers = sorted({server for server, _f, _v in dockerconfig.shadowed_credentials(cfg.tree)})
+        for server in servers:
+            self.add(
+                "docker-config.plaintext-shadowed",
+                WARNING,
+                f"{server}: the file holds credential text docker does not use (a duplicate "
+                "or case-variant key); it is still plaintext (base64 is not encryption)",
+                path,
+                f"{FIX_COMMAND} (rewrites the file as docker reads it, after a sealed backup)",
+                fixable=cfg.writable,
+                server=server,
+            )
+        if servers and cfg.writable:
+            self._fold_duplicates = True
 
     def _check_missing(self, path: str) -> None:
         auto = dockerconfig.auto_store(self.search_path)
@@ -106,6 +125,15 @@ class DockerConfigChecks(DoctorBase):
                 path,
                 "remove what follows the closing } by hand",
             )
+        if cfg.unrewritable is not None:
+            self.add(
+                "docker-config.not-rewritable",
+                WARNING,
+                f"docker loads it, but credhelper will not rewrite it: {cfg.unrewritable}; "
+                "install, migrate and doctor --fix refuse to change it",
+                path,
+                "rewrite the file by hand (or let docker login rewrite it), then run this again",
+            )
         for what in cfg.duplicate_keys:
             self.add(
                 "docker-config.duplicate-key",
@@ -130,9 +158,12 @@ class DockerConfigChecks(DoctorBase):
 
     def _plan_import(self, check: EntryCheck, username: str, secret: str) -> None:
         assert self.cfg is not None
-        uses = migrate.docker_reads(self.cfg, check.server)
+        server = dockerconfig.lookup_key(self.cfg, check.server)  # a legacy URL key: its host
+        if migrate.served_elsewhere(self.cfg, server) is not None:
+            return  # docker uses another helper's login: this stale copy is not swapped in
+        uses = migrate.docker_reads(self.cfg, server)
         report = migrate.MigrationReport("docker")
-        made = migrate.candidate(check.server, username, secret, report, check, docker_uses=uses)
+        made = migrate.candidate(server, username, secret, report, check, docker_uses=uses)
         if made is not None:
             self._imports.append(made)
 
@@ -167,6 +198,16 @@ class DockerConfigChecks(DoctorBase):
     def _check_entry(self, check: EntryCheck, path: str, key_path: str) -> None:
         server = check.server
         relogin = login_command(server)
+        if check.registry_token is not None:
+            self.add(
+                "docker-config.registry-token",
+                WARNING,
+                f"{server}: a registry token is stored in plaintext; docker sends it even "
+                "with a credential helper, and no helper can hold one",
+                path,
+                f'remove its "registrytoken" by hand, then: {relogin}',
+                server=server,
+            )
         if check.state == AUTH_EMPTY:
             self.add(
                 "docker-config.auth-empty",
@@ -181,6 +222,19 @@ class DockerConfigChecks(DoctorBase):
             return
         if check.state == AUTH_PLAINTEXT:
             what = "an identity token" if check.username == "<token>" else "a password"
+            assert self.cfg is not None
+            other = migrate.served_elsewhere(self.cfg, dockerconfig.lookup_key(self.cfg, server))
+            if other is not None:
+                self.add(
+                    "docker-config.plaintext",
+                    WARNING,
+                    f"{server}: {what} is stored in plaintext (base64 is not encryption); "
+                    f"docker uses docker-credential-{other} for it, so this copy is stale",
+                    path,
+                    f"remove it by hand, or move the login: credhelper login {server}",
+                    server=server,
+                )
+                return
             self.add(
                 "docker-config.plaintext",
                 WARNING,
@@ -318,4 +372,5 @@ class DockerConfigChecks(DoctorBase):
 
 
 def _holds_credentials(data: bytes) -> bool:
-    return dockerconfig.holds_credentials(dockerconfig.parse(data, ""), readable_only=True)
+    # Every raw value counts: a duplicate or case variant docker skips is still plaintext.
+    return dockerconfig.raw_holds_credentials(data)

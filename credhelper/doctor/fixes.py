@@ -121,7 +121,7 @@ class Fixes(DoctorBase):
             stripped.clear()
             return self._edit_docker(doc, held, import_failed, stripped)
 
-        result = dockerconfig.modify(self.docker_path, change)
+        result = dockerconfig.modify(self.docker_path, change, create_key=True)
         if not result.changed:
             return
         if result.backup:

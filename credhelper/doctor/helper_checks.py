@@ -6,7 +6,6 @@ each registry.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -19,7 +18,9 @@ class HelperChecks(DoctorBase):
     """Which helper docker runs for each registry, and whether it can run it."""
 
     def check_helpers(self) -> None:
-        exe = shutil.which(HELPER_EXE, path=self.search_path)
+        # Go's LookPath, not shutil.which: docker never runs a helper found through an
+        # empty or relative PATH entry.
+        exe = dockerconfig.which_helper(HELPER_NAME, self.search_path)
         self.helper_found = exe is not None
         cfg = self.cfg if self.cfg is not None and self.cfg.doc is not None else None
         referenced = cfg is not None and (
