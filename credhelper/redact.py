@@ -16,6 +16,8 @@ escapes), it is cut to length, and checked once more: if any view of what would
 be printed still shares such a run with the secret, no server text is printed at
 all, only WITHHELD.
 
+One exception keeps ordinary messages readable: a run that is exactly one word
+of BOILERPLATE ("password", "username", ...) standing alone is left as it is.
 Secrets shorter than MIN_SECRET characters are not masked: masking them would
 mangle ordinary words, and such a secret offers no protection anyway.
 """
@@ -38,6 +40,35 @@ RUN = 8
 # Only this much of a body is examined: the message shows MAX_TEXT characters.
 MAX_SCAN = 8192
 WITHHELD = "(response body withheld: it echoed the credentials)"
+# A run of the secret that is exactly one of these words, standing alone in the
+# text, is the server's own wording ("invalid username or password" for the
+# password "wrong-password"), not an echo: it tells nobody more than the word.
+BOILERPLATE = frozenset(
+    [
+        "password",
+        "passwd",
+        "passphrase",
+        "username",
+        "user",
+        "login",
+        "token",
+        "secret",
+        "credentials",
+        "credential",
+        "invalid",
+        "incorrect",
+        "unauthorized",
+        "authentication",
+        "authorization",
+        "required",
+        "denied",
+        "access",
+        "failed",
+        "error",
+        "registry",
+        "docker",
+    ]
+)
 
 Span = tuple[int, int]
 View = tuple[str, list[Span]]
@@ -227,10 +258,33 @@ def _shares(text: str, size: int, grams: frozenset[str]) -> bool:
     return any(text[i : i + size] in grams for i in range(len(text) - size + 1))
 
 
-def _hits(view: View, size: int, grams: frozenset[str]) -> list[Span]:
-    """Spans of the original text to mask, found through one view."""
+def _merged(found: list[Span]) -> list[Span]:
+    out: list[Span] = []
+    for a, b in found:  # in order of start
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(b, out[-1][1]))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _boilerplate(raw: str, a: int, b: int) -> bool:
+    """True when raw[a:b] is just one word every login error uses, standing alone."""
+    return (
+        raw[a:b].lower() in BOILERPLATE
+        and (a == 0 or not raw[a - 1].isalnum())
+        and (b == len(raw) or not raw[b].isalnum())
+    )
+
+
+def _hits(raw: str, view: View, size: int, grams: frozenset[str]) -> list[Span]:
+    """Spans of the original text `raw` to mask, found through one view of it."""
     text, spans = view
-    out = [(spans[a][0], spans[b - 1][1]) for a, b in _runs(text, size, grams)]
+    out = []
+    for a, b in _merged(_runs(text, size, grams)):
+        start, end = spans[a][0], spans[b - 1][1]
+        if not _boilerplate(raw, start, end):
+            out.append((start, end))
     for match in _B64_RUN.finditer(text):
         a, b = match.span()
         if b - a >= 4 and any(_shares(d, size, grams) for d in b64_decodings(match.group(0))):
@@ -243,7 +297,7 @@ def _hits(view: View, size: int, grams: frozenset[str]) -> list[Span]:
 
 
 def _unsafe(text: str, size: int, grams: frozenset[str]) -> list[Span]:
-    return [hit for view in views(text) for hit in _hits(view, size, grams)]
+    return [hit for view in views(text) for hit in _hits(text, view, size, grams)]
 
 
 def _apply(text: str, hits: list[Span]) -> str:

@@ -76,12 +76,36 @@ def guard_stdout() -> None:
     )
 
 
+def _write_fd2(data: bytes) -> None:
+    try:
+        while data:  # os.write may write part of it (a pipe)
+            data = data[os.write(2, data) :]
+    except OSError:
+        pass  # the message is lost; the exit code the caller returns is not
+
+
+class _QuietBinary(io.RawIOBase):
+    """sys.stderr.buffer of _QuietStderr (a child's stderr is pumped through it)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 2
+
+    def write(self, data: object) -> int:
+        raw = bytes(data)  # type: ignore[call-overload]  # any bytes-like object
+        _write_fd2(raw)
+        return len(raw)
+
+
 class _QuietStderr(io.TextIOBase):
     """sys.stderr writing straight to fd 2 and dropping what fd 2 refuses (no buffer kept)."""
 
     def __init__(self, encoding: str) -> None:
         super().__init__()
         self._encoding = encoding
+        self.buffer = _QuietBinary()
 
     @property
     def encoding(self) -> str:  # type: ignore[override]  # read-only, as on any stream
@@ -104,12 +128,7 @@ class _QuietStderr(io.TextIOBase):
             return False
 
     def write(self, text: str) -> int:
-        data = text.encode(self._encoding, "backslashreplace")
-        try:
-            while data:  # os.write may write part of it (a pipe)
-                data = data[os.write(2, data) :]
-        except OSError:
-            pass  # the message is lost; the exit code the caller returns is not
+        _write_fd2(text.encode(self._encoding, "backslashreplace"))
         return len(text)
 
     def flush(self) -> None:

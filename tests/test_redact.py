@@ -201,8 +201,13 @@ def readings(message: str) -> list[str]:
 
 
 def assert_no_run(message: str, secret: str) -> None:
-    """No `run_length(secret)` characters of the secret in a row, in any reading."""
+    """No `run_length(secret)` characters of the secret in a row, in any reading.
+
+    Except a documented one: a lone word of redact.BOILERPLATE ("password").
+    """
     size = redact.run_length(secret)
+    words = "|".join(sorted(redact.BOILERPLATE))
+    message = re.sub(rf"(?<![^\W_])(?i:{words})(?![^\W_])", "\x00", message)
     pieces = {
         spelled[i : i + size]
         for spelled in (secret, " ".join(secret.split()), "".join(secret.split()))
@@ -314,6 +319,16 @@ def test_unrelated_text_is_left_readable() -> None:
     text = "unauthorized: authentication required; invalid username or password"
     shown = registry.error_text(response(401, text), "hunter2-long-pw", USER)
     assert shown == f"{text} (HTTP 401)"
+
+
+def test_a_lone_boilerplate_word_of_the_password_stays_readable() -> None:
+    """'wrong-password' shares 'password' with the message; the echo itself is masked."""
+    secret = "wrong-password"
+    body = "invalid username or password; you sent wrong-password, wrong-pa…, Password1"
+    shown = registry.error_text(response(401, body), secret, USER)
+    # "assword" of "Password1" is a run but not a lone word: masked.
+    assert shown == "invalid username or password; you sent ***, ***…, P***1 (HTTP 401)"
+    assert_no_run(shown, secret)
 
 
 def test_short_secrets_are_not_masked() -> None:
