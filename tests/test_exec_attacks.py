@@ -617,3 +617,45 @@ def test_h_inside_an_option_cluster_is_no_help(job_env: dict[str, str]) -> None:
     for flag in ("-h", "--help"):
         shown = run([CLI, "exec", flag], job_env)
         assert shown.returncode == 0 and "Run COMMAND with logins" in shown.stdout
+
+
+def test_removing_a_job_never_follows_the_home_view_into_your_files(
+    job_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The job's HOME view is symlinks to your files: removing the job, at a normal
+    end or by the sweep after a SIGKILL, unlinks the symlinks and never descends
+    into what they point at."""
+    home = Path(job_env["HOME"])
+    (home / "project").mkdir(parents=True)
+    (home / "project" / "main.c").write_text("int main;\n")
+    (home / ".config" / "git").mkdir(parents=True)
+    (home / ".config" / "git" / "config").write_text("[core]\n")
+    (home / ".config" / "containers").mkdir()
+    (home / ".config" / "containers" / "registries.conf").write_text("# mine\n")
+    marks = tmp_path / "view-marks"
+    marks.mkdir()
+    owner = subprocess.Popen(
+        [CLI, "exec", "--", "/bin/sh", "-c", 'touch "$1/started"; exec sleep 20', "sh", str(marks)],
+        env=job_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: (marks / "started").exists(), "the job")
+        (job,) = job_dirs(job_env)
+        child_pid = int((job / "child").read_text().split()[0])
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(timeout=10)
+        wait_for(lambda: not _alive(child_pid), "COMMAND to die with credhelper")
+        run([CLI, "list"], job_env)
+        assert not job.exists()
+    finally:
+        owner.kill()
+        owner.wait(timeout=10)
+    assert (home / "project" / "main.c").read_text() == "int main;\n"
+    assert (home / ".config" / "git" / "config").exists()
+    assert (home / ".config" / "containers" / "registries.conf").exists()
+    proc = run([CLI, "exec", "--", "true"], job_env)  # and at a normal end
+    assert proc.returncode == 0, proc.stderr
+    assert (home / "project" / "main.c").exists() and (home / ".config" / "git" / "config").exists()

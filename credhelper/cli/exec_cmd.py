@@ -3,7 +3,9 @@
 Parses `[--login SERVER -u USER --password-stdin [--expires-in D] ...]... -- COMMAND`,
 reads one password line per login from stdin (unbuffered, so COMMAND gets the
 rest of stdin untouched), logs in to a private store (credhelper/jobs.py), runs
-COMMAND pointed at it, and removes everything on every exit. Signals go through
+COMMAND pointed at it (credhelper/jobenv.py: what else it inherits), and removes
+everything on every exit. COMMAND writes its own record into the job before it
+execs (Job.child_recorder), so a sweep sees every process of the job. Signals go through
 credhelper/cleanup.py: SIGTERM/SIGHUP/SIGINT/SIGQUIT are forwarded to COMMAND,
 then the job is removed and credhelper dies of the same signal.
 """
@@ -280,7 +282,10 @@ def command(ctx: click.Context, args: tuple[str, ...]) -> None:
     with a random key that exists only in the environment of COMMAND's process
     tree (CREDHELPER_AESKEY). COMMAND runs with DOCKER_CONFIG and
     REGISTRY_AUTH_FILE pointing at the job's own Docker config, so docker,
-    skopeo and podman inside see these logins and no others. Passwords come on
+    skopeo and podman inside see these logins and no others (HOME and
+    XDG_CONFIG_HOME are views of yours without ~/.dockercfg,
+    ~/.docker/config.json and containers/auth.json; DOCKER_AUTH_CONFIG is
+    dropped). Passwords come on
     stdin, one line per --login in the order given; COMMAND gets the rest of
     stdin. When COMMAND ends, fails or is cancelled (SIGTERM, SIGHUP, SIGINT,
     SIGQUIT are passed on to it), the store, its Docker config and the key are
