@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -659,3 +660,28 @@ def test_removing_a_job_never_follows_the_home_view_into_your_files(
     proc = run([CLI, "exec", "--", "true"], job_env)  # and at a normal end
     assert proc.returncode == 0, proc.stderr
     assert (home / "project" / "main.c").exists() and (home / ".config" / "git" / "config").exists()
+
+
+def test_a_proc_of_another_pid_namespace_proves_nothing(job_env: dict[str, str]) -> None:
+    """`unshare --pid --fork` without --mount-proc: credhelper's pids are those of the
+    new namespace, but /proc still lists the host's, so a pid looked up there is some
+    other process or none. Such a credhelper sweeps nothing; the host's does."""
+    prefix = [p for p in _unshare_pid() if p != "--mount-proc"]
+    from tests.test_exec import job_tag, jobs_root
+
+    ns, boot = job_tag()
+    root = jobs_root(job_env)
+    root.mkdir(mode=0o700, exist_ok=True)
+    dead = root / f"job-999999989-5-{ns}-{boot}-0123abcd"  # owner gone, no COMMAND
+    dead.mkdir(mode=0o700)
+    proc = run([*prefix, CLI, "list"], job_env)
+    assert proc.returncode == 0, proc.stderr
+    assert dead.exists(), "a credhelper reading another namespace's /proc removed a job"
+    run([CLI, "list"], job_env)
+    assert not dead.exists()
+    # A job made there cannot say which pids it means: it is named so that no
+    # credhelper ever sweeps it (start time, namespace and boot all unknown).
+    show = 'basename "$(dirname "$DOCKER_CONFIG")"'
+    made = run([*prefix, CLI, "exec", "--", "/bin/sh", "-c", show], job_env)
+    assert made.returncode == 0, made.stderr
+    assert re.fullmatch(r"job-[0-9]+-0-0-0{32}-[0-9a-f]{8}", made.stdout.strip()), made.stdout
