@@ -398,3 +398,11 @@ def test_an_edited_home_in_our_line_and_a_drop_in_are_named(ch: Env, tmp_path: P
     (dropin / "override.conf").write_text("[Service]\nEnvironment=LD_PRELOAD=/x.so\n")
     found = {f["id"]: f for f in doctor(env)["findings"]}
     assert "override.conf" in found["schedule.foreign-env"]["message"]
+
+
+def test_the_text_output_says_why_a_future_key_was_rotated(ch: Env, tmp_path: Path) -> None:
+    env = sched_env(ch, tmp_path)
+    store_login_at(env, "+30d")
+    proc = run([CLI, "rotate", "--if-older-than", "90d", "--yes", "--reencrypt"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "Rotated the key" in proc.stdout and "in the future" in proc.stdout
