@@ -305,3 +305,22 @@ def test_helper_hint_on_a_failing_stderr_changes_nothing(ch: Env) -> None:
         assert failing.returncode == normal.returncode, action
         assert failing.stdout == normal.stdout, action
         assert b"internal error" not in failing.stdout
+
+
+def test_cli_usage_error_keeps_its_code_with_a_broken_stderr_pipe(ch: Env) -> None:
+    """stderr a pipe nobody reads any more (`2>&1 | head -0` style): EPIPE, still exit 2."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [CLI, "login", "localhost:5000@evil.example", "-u", "u", "--password-stdin"],
+            input=b"pw\n",
+            stdout=subprocess.DEVNULL,
+            stderr=write_end,
+            env=ch.env,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 2
