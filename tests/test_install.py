@@ -338,6 +338,8 @@ def test_install_replaces_login_docker_used_from_other_helper_with_stale_plainte
     assert docker_user(ch.docker_config) == "current-user", (
         f"after install docker authenticates with the stale plaintext copy: {proc.stdout!r}"
     )
+    # ... and install says why it left that copy alone.
+    assert "127.0.0.1:1: docker uses docker-credential-desktop" in proc.stdout, proc.stdout
 
 
 def test_install_hangs_on_fifo_aeskey(ch: Env) -> None:
@@ -398,3 +400,28 @@ def test_restore_credentials_without_docker_config_restores_nothing_silently(ch:
     assert restored or proc.returncode != 0 or "r.io" in proc.stdout + proc.stderr, (
         f"asked to restore, nothing restored and r.io not named: {proc.stdout!r}"
     )
+
+
+def test_install_refuses_a_fifo_aeskey_an_aes_entry_needs(ch: Env) -> None:
+    """With an AES-looking entry the aeskey is read: a FIFO (or link) there is refused
+    at once and the entry is reported as needing a new login, never a hang."""
+    import subprocess
+
+    from tests.conftest import CLI
+
+    record = openeuler_record(os.urandom(32), "oe", "OePW")
+    (ch.docker_config / "config.json").write_text(
+        json.dumps({"auths": {"oe.example": {"auth": record}}})
+    )
+    os.mkfifo(ch.docker_config / "aeskey")
+    proc = subprocess.run(
+        [CLI, "install", "--json"],
+        env=ch.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    out = json.loads(proc.stdout)
+    [item] = out["migration"]["needsLogin"]
+    assert item["server"] == "oe.example" and "not a regular file" in item["reason"]

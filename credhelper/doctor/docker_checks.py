@@ -104,13 +104,16 @@ class DockerConfigChecks(DoctorBase):
     def _check_parse(self, cfg: dockerconfig.DockerConfig, path: str) -> bool:
         """The file as docker's loader reads it; False when docker cannot load it."""
         if cfg.parse_error is not None:
+            # Quote docker only where Go's wording is known; never make it up.
+            says = cfg.docker_syntax_error()
+            prints = (
+                f" (it prints: WARNING: Error parsing config file ({path}): {says})" if says else ""
+            )
             self.add(
                 "docker-config.json",
                 ERROR,
-                f"not valid JSON: {cfg.parse_error}; docker ignores the whole file "
-                f"(it prints: WARNING: Error parsing config file ({path}): "
-                f"{cfg.docker_syntax_error() or 'a JSON error'}) and the next docker login "
-                "overwrites it",
+                f"not valid JSON: {cfg.parse_error}; docker ignores the whole file{prints} "
+                "and the next docker login overwrites it",
                 path,
                 "edit the file at that position by hand; credhelper never rewrites a file "
                 "it cannot parse",
