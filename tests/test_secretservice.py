@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import os
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from hashlib import sha256
 from pathlib import Path
 
@@ -24,6 +27,8 @@ from hypothesis import strategies as st
 from credhelper.keys import secretservice
 from tests.conftest import HELPER, Env, require_tool
 from tests.keyring_session import secret_service
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------- pure parts
 
@@ -81,7 +86,7 @@ def test_replies_parse_as_jeepney_parses_them() -> None:
     assert parser.get_next_message().body == body
     bus = secretservice._Bus.__new__(secretservice._Bus)
     bus._buf = reply
-    assert bus.reply(9) == body
+    assert bus.reply(9, "(oayays)") == body
 
 
 @settings(max_examples=50, deadline=None)
@@ -198,11 +203,8 @@ def test_keyring_get_imports_no_keyring_library(ch: Env, service: dict[str, str]
 # ---------------------------------------------------------------- a hostile bus
 
 
-def _fake_bus(tmp_path: Path, reply: bytes) -> tuple[str, object]:
+def _fake_bus(tmp_path: Path, reply: bytes) -> tuple[str, socket.socket, threading.Thread]:
     """A unix socket that accepts SASL EXTERNAL, then answers every call with `reply`."""
-    import socket
-    import threading
-
     path = str(tmp_path / "bus")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
@@ -227,45 +229,298 @@ def _fake_bus(tmp_path: Path, reply: bytes) -> tuple[str, object]:
                     data += b"OK"
             with contextlib.suppress(OSError):
                 conn.sendall(reply)
-                conn.recv(1 << 16)
+                while conn.recv(1 << 16):  # swallow the calls until the client hangs up
+                    pass
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    return f"unix:path={path}", (server, thread)
+    return f"unix:path={path}", server, thread
 
 
 def _reply_header(body_len: int, signature: str, reply_serial: int = 1) -> bytes:
-    fields = bytearray()
-    secretservice._put(fields, "a(yv)", [(5, ("u", reply_serial)), (8, ("g", signature))])
+    """A METHOD_RETURN header for `reply_serial`, its fields marshalled in place.
+
+    The fields array is built into the header buffer after its first 12 bytes, as
+    `_Bus.send` does: D-Bus alignment is relative to the message, so a separately
+    built array (aligned from 0) would put padding where the first field belongs.
+    """
     head = bytearray(b"l\x02\x00\x01") + body_len.to_bytes(4, "little") + (1).to_bytes(4, "little")
-    head += fields[0:]
+    secretservice._put(head, "a(yv)", [(5, ("u", reply_serial)), (8, ("g", signature))])
     secretservice._pad(head, 8)
     return bytes(head)
 
 
+def _reply_body(signature: str, body: bytes, reply_serial: int = 1) -> bytes:
+    return _reply_header(len(body), signature, reply_serial) + body
+
+
+def _read(message: bytes, serial: int = 1, signature: str = "s") -> tuple[object, ...]:
+    """What `_Bus.reply` makes of `message` (no socket: the buffer already holds it)."""
+
+    class Closed:
+        def recv(self, size: int) -> bytes:
+            return b""
+
+        def settimeout(self, value: float) -> None:
+            pass
+
+    bus = secretservice._Bus.__new__(secretservice._Bus)
+    bus._buf = message
+    bus._sock = Closed()  # type: ignore[assignment]
+    bus._clock = lambda: 0.0
+    bus._deadline = 1.0
+    return bus.reply(serial, signature)
+
+
+def test_the_hostile_reply_fixture_is_well_formed_up_to_its_flaw() -> None:
+    """Each hostile case below reaches the check it names, not an accident in the header."""
+    assert _read(_reply_body("s", b"\x02\0\0\0ok\0")) == ("ok",)
+    with pytest.raises(secretservice.Unsupported, match=r"^type z$"):
+        _read(_reply_header(4, "z") + b"\0\0\0\0")
+
+
+def _signal_with_empty_struct_array_field() -> bytes:
+    """An unsolicited SIGNAL whose header holds an unknown field (200) of type a() .
+
+    The reader parses every message's header before it looks at the reply serial.
+    """
+    fields = bytearray()
+    fields += bytes((200,))  # field code, at offset 16 (8-aligned)
+    fields += b"\x03a()\x00"  # variant signature "a()"                -> offset 22
+    fields += b"\x00\x00"  # pad to 4                                  -> offset 24
+    fields += (8).to_bytes(4, "little")  # array of 8 bytes             -> offset 28
+    fields += b"\x00" * 4  # pad to 8 (struct alignment)               -> offset 32
+    fields += b"\x00" * 8  # the array's 8 bytes                       -> offset 40
+    head = bytearray(b"l\x04\x00\x01") + (0).to_bytes(4, "little") + (1).to_bytes(4, "little")
+    head += len(fields).to_bytes(4, "little") + fields
+    secretservice._pad(head, 8)
+    return bytes(head)
+
+
+_NESTED = "(" * 40 + "y" + ")" * 40
+
+
 @pytest.mark.parametrize(
-    "reply",
+    ("message", "signature", "reason"),
     [
-        _reply_header(1 << 30, "s"),  # a 1 GiB body announced
-        _reply_header(8, "(" * 40 + "y" + ")" * 40) + b"\0" * 8,  # absurd nesting
-        _reply_header(8, "s") + b"\xff\xff\xff\x7fabcd",  # a string longer than the body
-        _reply_header(4, "z") + b"\0\0\0\0",  # an unknown type
-        b"B" + b"\0" * 15,  # big-endian
-        b"",  # silence until the bus closes
+        pytest.param(_reply_body("au", (0x0FFFFFFF).to_bytes(4, "little") + b"\0" * 4), "au",
+                     "runs past the end", id="array-longer-than-its-message"),
+        pytest.param(_signal_with_empty_struct_array_field(), "s", "empty struct",
+                     id="zero-width-array-element-in-a-signal"),
+        pytest.param(_reply_body("s", b"\xff\xff\xff\x7fabcd"), "s", "runs past the end",
+                     id="string-longer-than-its-message"),
+        pytest.param(_reply_body("o", b"\x04\0\0\0/abc"), "o", "runs past the end",
+                     id="object-path-without-room-for-its-nul"),
+        pytest.param(_reply_body("s", b"\x02\0\0\0abc\0"), "s", "unterminated",
+                     id="string-not-nul-terminated"),
+        pytest.param(_reply_body("v", b"\x09ay\0"), "v", "runs past the end",
+                     id="signature-longer-than-its-message"),
+        pytest.param(_reply_body("v", b"\x02ss\0\0\0\0\0"), "v", "other than one type",
+                     id="variant-of-two-types"),
+        pytest.param(_reply_header(8, _NESTED) + b"\0" * 8, "s", "nested too deeply",
+                     id="forty-nested-structs"),
+        pytest.param(_reply_header(8, "a" * 33 + "y") + b"\0" * 8, "s", "nested too deeply",
+                     id="thirty-three-nested-arrays"),
+        pytest.param(_reply_body("u", b"\0\0\0\0"), "(oayays)", "unexpected type",
+                     id="an-int-where-the-secret-struct-belongs"),
+        pytest.param(_reply_body("", b""), "o", "unexpected type", id="no-body-where-one-is-due"),
+        pytest.param(_reply_header(4, "{sv}") + b"\0" * 4, "s", "bad dict entry",
+                     id="dict-entry-outside-an-array"),
+    ],
+)  # fmt: skip
+def test_a_malformed_message_is_refused_for_its_own_flaw(
+    message: bytes, signature: str, reason: str
+) -> None:
+    with pytest.raises(secretservice.Unsupported, match=reason):
+        _read(message, signature=signature)
+
+
+def test_the_spec_limits_themselves_are_accepted() -> None:
+    """32 nested arrays and 32 nested structs are legal D-Bus; one more of either is not."""
+    deep = "a" * 32 + "y"
+    assert secretservice._signature(deep) == [deep]
+    structs = "(" * 32 + "y" + ")" * 32
+    assert secretservice._signature(structs) == [structs]
+    assert secretservice._get(b"\0\0\0\0", 0, deep) == ([], 4)
+    for bad in ("a" * 33 + "y", "(" * 33 + "y" + ")" * 33, "()", "a()", "(y", "a", "a{vs}"):
+        with pytest.raises(secretservice.Unsupported):
+            secretservice._signature(bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["s", "o", "g", "v", "ao", "ay", "au", "(oayays)", "a{ss}", "a(yv)", "vo"]),
+    st.binary(max_size=96),
+)
+def test_any_bytes_parse_or_are_refused(signature: str, data: bytes) -> None:
+    """Arbitrary bytes under any type the module reads: a value inside the data, or Unsupported."""
+    try:
+        pos = 0
+        for part in secretservice._types(signature):
+            _value, pos = secretservice._get(data, pos, part)
+    except secretservice.Unsupported:
+        return
+    assert pos <= len(data)
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (_reply_header(1 << 30, "s"), "oversized message"),  # a 1 GiB body announced
+        (_reply_header(8, _NESTED) + b"\0" * 8, "nested too deeply"),
+        (_reply_header(8, "s") + b"\xff\xff\xff\x7fabcd", "runs past the end"),
+        (_reply_header(4, "z") + b"\0\0\0\0", r"^type z$"),  # an unknown type
+        (_reply_body("au", b"\0\0\0\0"), "unexpected type"),  # Hello answers a string
+        (b"B" + b"\0" * 15, "big-endian bus"),
+        (b"", "did not answer in time"),  # silence
     ],
 )
 def test_a_hostile_bus_is_left_to_keyring(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reply: bytes
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reply: bytes, reason: str
 ) -> None:
-    address, (server, thread) = _fake_bus(tmp_path, reply)  # type: ignore[misc]
+    address, server, thread = _fake_bus(tmp_path, reply)
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
     monkeypatch.setattr(secretservice, "TIMEOUT", 2.0)
     try:
-        with pytest.raises(secretservice.Unsupported):
+        with pytest.raises(secretservice.Unsupported, match=reason):
             secretservice.get_password("credhelper", "acct")
     finally:
-        server.close()  # type: ignore[attr-defined]
-        thread.join(timeout=10)  # type: ignore[attr-defined]
+        server.close()
+        thread.join(timeout=10)
+
+
+Feed = Callable[[socket.socket, threading.Event], None]
+
+
+@contextlib.contextmanager
+def _hostile_bus(directory: Path, feed: Feed) -> Iterator[str]:
+    """A unix socket that passes SASL EXTERNAL, then runs `feed` until told to stop."""
+    path = str(directory / "bus")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    server.settimeout(30)
+    stop = threading.Event()
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            with contextlib.suppress(OSError):
+                while b"BEGIN\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    if b"AUTH" in chunk:
+                        conn.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")
+                    data += chunk
+                feed(conn, stop)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"unix:path={path}"
+    finally:
+        stop.set()
+        server.close()
+        thread.join(timeout=10)
+
+
+def _send_then_listen(payload: bytes) -> Feed:
+    def feed(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(payload)
+        conn.settimeout(0.5)
+        while not stop.is_set():  # keep the connection open, swallow the calls
+            with contextlib.suppress(TimeoutError):
+                if not conn.recv(4096):
+                    return
+
+    return feed
+
+
+def _drip(conn: socket.socket, stop: threading.Event) -> None:
+    """A valid-looking header announcing a 1 KiB body, then one byte of it every 50 ms."""
+    conn.sendall(_reply_header(1024, "s"))
+    while not stop.wait(0.05):
+        conn.sendall(b"\x01")
+
+
+def _flood(conn: socket.socket, stop: threading.Event) -> None:
+    """Signals, as fast as the socket takes them, and never the reply."""
+    signal = bytearray(b"l\x04\x00\x01\0\0\0\0\x01\0\0\0")
+    secretservice._put(signal, "a(yv)", [(1, ("o", "/x")), (2, ("s", "a.b")), (3, ("s", "C"))])
+    secretservice._pad(signal, 8)
+    burst = bytes(signal) * 64
+    while not stop.is_set():
+        conn.sendall(burst)
+
+
+# The client, in its own process: a hang can be killed, memory is capped (2 GiB)
+# so a runaway list cannot hurt the machine, and the fallback is visible.
+_CLIENT = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+from credhelper.keys import secretservice
+secretservice.TIMEOUT = 2.0
+try:
+    secretservice.get_password("credhelper", "aeskey:/x")
+except secretservice.Unsupported as err:
+    print("unsupported: keyring decides:", err)
+else:
+    print("returned")
+"""
+# The exchange gives up after TIMEOUT (2 s) at most; this only bounds a hang.
+_HANG = 30.0
+
+
+@pytest.mark.parametrize(
+    ("feed", "reason"),
+    [
+        # "au" announcing 0x0fffffff bytes of uint32 in an 8-byte body: 67 M turns
+        # of the element loop, each appending a 0 (the message itself is 72 bytes).
+        pytest.param(
+            _send_then_listen(_reply_body("au", (0x0FFFFFFF).to_bytes(4, "little") + b"\0" * 4)),
+            "reply of an unexpected type",
+            id="array-longer-than-its-message",
+        ),
+        # "a()" : the empty struct consumes no bytes, so an unchecked loop never ends.
+        pytest.param(
+            _send_then_listen(_signal_with_empty_struct_array_field()),
+            "empty struct",
+            id="zero-width-array-element",
+        ),
+        pytest.param(_drip, "did not answer in time", id="a-bus-that-drips-bytes"),
+        pytest.param(_flood, "did not answer in time", id="a-bus-that-floods-signals"),
+    ],
+)
+def test_hostile_bus_is_left_to_keyring_promptly(tmp_path: Path, feed: Feed, reason: str) -> None:
+    work = tmp_path / "w"
+    work.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(work),
+        "TMPDIR": str(work),
+        "PYTHONPATH": str(ROOT),
+    }
+    with _hostile_bus(work, feed) as address:
+        env["DBUS_SESSION_BUS_ADDRESS"] = address
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", _CLIENT],
+                env=env, cwd=work, capture_output=True, timeout=_HANG, check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                f"secretservice.get_password still busy with the hostile bus after {_HANG:.0f} s "
+                "(its TIMEOUT is 2 s for the whole exchange): no Unsupported -> keyring fallback"
+            )
+    said = proc.stdout.decode().strip()
+    assert said.startswith("unsupported: keyring decides: "), proc.stderr.decode()
+    assert reason in said
 
 
 # ---------------------------------------------------------------- AES-CBC

@@ -125,40 +125,122 @@ def _put(buf: bytearray, sig: str, value: Any) -> None:
         raise Unsupported(f"type {c}")
 
 
-def _get(data: bytes, pos: int, sig: str) -> tuple[Any, int]:
+def _take(data: bytes, pos: int, size: int) -> int:
+    """The end of `size` bytes at `pos`, which must lie inside the message."""
+    end = pos + size
+    if end > len(data):
+        raise Unsupported("a value runs past the end of the message")
+    return end
+
+
+def _get(data: bytes, pos: int, sig: str, depth: int = 0) -> tuple[Any, int]:
+    """The value of complete type `sig` at `pos` (aligned first), and where it ends.
+
+    `sig` is well-formed (checked by `_signature` when read off the wire); every
+    length is checked against the message, so a hostile bus gets Unsupported.
+    """
     c = sig[0]
     pos += -pos % _ALIGN.get(c, 1)
     if c in _INTS:
-        size = _INTS[c]
-        value = int.from_bytes(data[pos : pos + size], "little", signed=c in "nix")
-        return (bool(value) if c == "b" else value), pos + size
+        end = _take(data, pos, _INTS[c])
+        value = int.from_bytes(data[pos:end], "little", signed=c in "nix")
+        return (bool(value) if c == "b" else value), end
     if c in "sog":
+        head = 1 if c == "g" else 4
+        size = int.from_bytes(data[pos : _take(data, pos, head)], "little")
+        pos += head
+        end = _take(data, pos, size + 1)  # the text and its nul
+        if data[end - 1] != 0:
+            raise Unsupported("unterminated string")
+        try:
+            text = data[pos : end - 1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise Unsupported("string not UTF-8") from None
         if c == "g":
-            size, pos = data[pos], pos + 1
-        else:
-            size, pos = int.from_bytes(data[pos : pos + 4], "little"), pos + 4
-        return data[pos : pos + size].decode("utf-8"), pos + size + 1
+            _signature(text)
+        return text, end
+    if depth >= _MAX_DEPTH:
+        raise Unsupported("value nested too deeply")
     if c == "v":
         inner, pos = _get(data, pos, "g")
-        value, pos = _get(data, pos, inner)
+        if len(_signature(inner)) != 1:
+            raise Unsupported("variant of other than one type")
+        value, pos = _get(data, pos, inner, depth + 1)
         return (inner, value), pos
     if c == "a":
-        size, pos = int.from_bytes(data[pos : pos + 4], "little"), pos + 4
+        size = int.from_bytes(data[pos : _take(data, pos, 4)], "little")
+        pos += 4
         pos += -pos % _ALIGN[sig[1]]
-        end, items = pos + size, []
+        end, items = _take(data, pos, size), []
         if sig[1] == "y":
             return data[pos:end], end
         while pos < end:
-            item, pos = _get(data, pos, sig[1:])
+            item, after = _get(data, pos, sig[1:], depth + 1)
+            if after <= pos:  # never: every well-formed element has a width
+                raise Unsupported("array element of no width")
             items.append(item)
+            pos = after
+        if pos != end:
+            raise Unsupported("array elements overrun the array")
         return (dict(items) if sig[1] == "{" else items), pos
     if c in "({":
         fields = []
         for part in _types(sig[1:-1]):
-            item, pos = _get(data, pos, part)
+            item, pos = _get(data, pos, part, depth + 1)
             fields.append(item)
         return tuple(fields), pos
     raise Unsupported(f"type {c}")
+
+
+_BASIC = "ybnqiuxtdsogh"
+_MAX_ARRAYS = _MAX_STRUCTS = 32  # the D-Bus specification's nesting limits
+_MAX_DEPTH = 64  # containers and variants together, as the specification bounds them
+
+
+def _signature(sig: str) -> list[str]:
+    """The complete types of a signature read off the wire, or Unsupported.
+
+    Every signature the parser follows passes through here first, so `_get` only
+    ever walks well-formed types: no empty struct (it would never advance an
+    array loop), no nesting deeper than the specification allows.
+    """
+    out, i = [], 0
+    while i < len(sig):
+        j = _complete(sig, i, 0, 0)
+        out.append(sig[i:j])
+        i = j
+    return out
+
+
+def _complete(sig: str, i: int, arrays: int, structs: int) -> int:
+    """The end of the complete type that starts at sig[i]."""
+    if i >= len(sig):
+        raise Unsupported("truncated signature")
+    c = sig[i]
+    if c in _BASIC or c == "v":
+        return i + 1
+    if c == "a":
+        if arrays >= _MAX_ARRAYS:
+            raise Unsupported("signature nested too deeply")
+        return _complete(sig, i + 1, arrays + 1, structs)
+    if c not in "({" or structs >= _MAX_STRUCTS:
+        raise Unsupported("signature nested too deeply" if c in "({" else f"type {c}")
+    if c == "{":
+        # A dict entry: only as an array's element, a basic key and one value.
+        if i == 0 or sig[i - 1] != "a" or i + 1 >= len(sig) or sig[i + 1] not in _BASIC:
+            raise Unsupported("bad dict entry")
+        j = _complete(sig, i + 2, arrays, structs + 1)
+        if j >= len(sig) or sig[j] != "}":
+            raise Unsupported("bad dict entry")
+        return j + 1
+    j = i + 1
+    if j < len(sig) and sig[j] == ")":
+        raise Unsupported("empty struct")
+    while j < len(sig) and sig[j] != ")":
+        j = _complete(sig, j, arrays, structs + 1)
+    if j >= len(sig):
+        raise Unsupported("truncated signature")
+    return j + 1
 
 
 class _Bus:
@@ -166,7 +248,12 @@ class _Bus:
 
     def __init__(self) -> None:
         import _socket
+        from time import monotonic  # loaded at interpreter start-up: costs nothing
 
+        self._clock = monotonic
+        # TIMEOUT bounds the whole exchange, not each recv: a bus that drips a byte
+        # at a time or floods signals would otherwise hold the get for ever.
+        self._deadline = monotonic() + TIMEOUT
         self._sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         self._sock.settimeout(TIMEOUT)
         self._serial = 0
@@ -193,7 +280,14 @@ class _Bus:
         return line
 
     def _more(self) -> None:
-        chunk = self._sock.recv(65536)
+        left = self._deadline - self._clock()
+        if left <= 0:
+            raise Unsupported("the bus did not answer in time")
+        self._sock.settimeout(left)
+        try:
+            chunk = self._sock.recv(65536)
+        except TimeoutError:
+            raise Unsupported("the bus did not answer in time") from None
         if not chunk:
             raise Unsupported("the bus closed the connection")
         self._buf += chunk
@@ -213,8 +307,8 @@ class _Bus:
         self._sock.sendall(bytes(head + body))
         return self._serial
 
-    def reply(self, serial: int) -> tuple[Any, ...]:
-        """The body of the reply to `serial` (other messages are skipped)."""
+    def reply(self, serial: int, signature: str) -> tuple[Any, ...]:
+        """The body of the reply to `serial`, of type `signature` (others are skipped)."""
         while True:
             while len(self._buf) < 16:
                 self._more()
@@ -229,16 +323,20 @@ class _Bus:
                 self._more()
             message, self._buf = self._buf[:total], self._buf[total:]
             fields, end = _get(message, 12, "a(yv)")
-            header = {code: value for code, (_sig, value) in fields}
+            if end != 16 + fields_len:
+                raise Unsupported("malformed header")
+            header = dict(fields)
             kind = message[1]
-            if kind not in (2, 3) or header.get(5) != serial:
+            if kind not in (2, 3) or header.get(5) != ("u", serial):
                 continue  # a signal, or the reply to another call
             if kind == 3:
-                raise Unsupported(f"D-Bus error {header.get(4)}")
-            end += -end % 8
-            sig = header.get(8, "")
-            values, pos = [], end
-            for part in _types(sig):
+                raise Unsupported(f"D-Bus error {header.get(4, ('s', '?'))[1]}")
+            # The body is read only as the type the call returns: a hostile reply
+            # of another type never reaches the caller (bytes(an int) allocates).
+            if header.get(8, ("g", "")) != ("g", signature):
+                raise Unsupported("reply of an unexpected type")
+            values, pos = [], end + (-end % 8)
+            for part in _types(signature):
                 value, pos = _get(message, pos, part)
                 values.append(value)
             return tuple(values)
@@ -321,9 +419,9 @@ def _exchange(bus: _Bus, service: str, account: str) -> str | None:
     hello = bus.send(dbus, "/org/freedesktop/DBus", dbus, "Hello")
     alias = bus.send(*svc, "ReadAlias", "s", "default")
     opened = bus.send(*svc, "OpenSession", "sv", _DH, ("ay", public))
-    bus.reply(hello)
-    (collection,) = bus.reply(alias)
-    (output, session) = bus.reply(opened)
+    bus.reply(hello, "s")
+    (collection,) = bus.reply(alias, "o")
+    (output, session) = bus.reply(opened, "vo")
     if collection == "/" or output[0] != "ay":
         raise Unsupported("no default collection, or no DH session")
     key = session_key(private, int.from_bytes(output[1], "big"))
@@ -332,16 +430,16 @@ def _exchange(bus: _Bus, service: str, account: str) -> str | None:
         _BUS, collection, _IFACE + "Collection", "SearchItems", "a{ss}",
         {"username": account, "service": service},
     )  # fmt: skip
-    if bus.reply(locked)[0] != ("b", False):
+    if bus.reply(locked, "v")[0] != ("b", False):
         raise Unsupported("collection locked")
-    (items,) = bus.reply(search)
+    (items,) = bus.reply(search, "ao")
     if not items:
         return None
     item = items[0]
     locked = bus.send(_BUS, item, _PROPS, "Get", "ss", _IFACE + "Item", "Locked")
     secret = bus.send(_BUS, item, _IFACE + "Item", "GetSecret", "o", session)
-    if bus.reply(locked)[0] != ("b", False):
+    if bus.reply(locked, "v")[0] != ("b", False):
         raise Unsupported("item locked")
-    ((_session, iv, value, _content_type),) = bus.reply(secret)
+    ((_session, iv, value, _content_type),) = bus.reply(secret, "(oayays)")
     bus.send(_BUS, session, _IFACE + "Session", "Close")
     return _decrypt(key, bytes(iv), bytes(value)).decode("utf-8")
