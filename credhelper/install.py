@@ -96,8 +96,12 @@ def install(
     held = migrate.import_candidates(candidates, migration)
     report.migration = migration
 
+    # Credential text docker never sees (a shadowed duplicate or case variant) is
+    # plaintext all the same: the rewrite drops it (the backup, sealed, keeps it).
+    shadowed = bool(dockerconfig.shadowed_credentials(cfg.tree))
+
     def change(doc: dict[str, Any]) -> bool:
-        changed = False
+        changed = shadowed
         for cand in held:
             if cand.check is not None:
                 changed |= dockerconfig.strip_credentials(doc, cand.check)

@@ -425,3 +425,20 @@ def test_install_refuses_a_fifo_aeskey_an_aes_entry_needs(ch: Env) -> None:
     out = json.loads(proc.stdout)
     [item] = out["migration"]["needsLogin"]
     assert item["server"] == "oe.example" and "not a regular file" in item["reason"]
+
+
+def test_install_again_drops_shadowed_credential_text(ch: Env) -> None:
+    """Already installed, nothing to move, yet a case variant docker skips holds a
+    password: install rewrites the file without it, after a sealed backup."""
+    config = ch.docker_config / "config.json"
+    config.write_text("{}")
+    assert ch.cli("install").returncode == 0
+    secret = b64("mia:ShadowAgainPW")
+    config.write_text(
+        '{"auths":{"r.io":{"Auth":"' + secret + '","auth":""}},"credsStore":"credhelper"}'
+    )
+    proc = ch.cli("install", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert secret not in config.read_text()
+    [backup] = json.loads(proc.stdout)["backups"]
+    assert secret.encode() in open_sealed(backup)
