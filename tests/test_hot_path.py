@@ -10,12 +10,17 @@ same for the floor `python -c "from ...aead import AESGCM"`).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import HELPER, Env
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Never on the read path: the CLI framework, other key backends, networking,
 # logging, locking, and the heavy stdlib modules those would drag in.
@@ -223,3 +228,48 @@ def test_env_provider_read_path_imports_no_heavy_stdlib(ch: Env) -> None:
     modules = clean_imports(ch, "get", b"reg.example")
     assert "credhelper.keys.env" in modules
     assert not (modules & HEAVY_ON_READ), sorted(modules & HEAVY_ON_READ)
+
+
+# ---------------------------------------------------------------- isolation via a symlink
+
+
+@pytest.mark.parametrize(
+    ("script", "argv"),
+    [("docker-credential-credhelper", ["version"]), ("credhelper", ["--version"])],
+)
+def test_a_symlinked_script_does_not_import_from_its_real_directory(
+    tmp_path: Path, script: str, argv: list[str]
+) -> None:
+    """Reached through a symlink (pipx's layout), a script must not import from its real dir.
+
+    `python -I`, which the scripts reproduce, puts no script directory on sys.path;
+    Python puts the symlink-resolved one there, not the link's.
+    """
+    real = tmp_path / "venv-bin"  # e.g. ~/.local/share/pipx/venvs/credhelper/bin
+    link_dir = tmp_path / "local-bin"  # e.g. ~/.local/bin
+    real.mkdir()
+    link_dir.mkdir()
+    installed = real / script
+    shutil.copy(ROOT / "bin" / script, installed)
+    # A module named like the package, in the script's real directory only: were
+    # that directory searched, it would shadow the installed credhelper.
+    (real / "credhelper.py").write_text("print('IMPORTED FROM THE SCRIPT DIRECTORY')\n")
+    (link_dir / script).symlink_to(installed)
+    work = tmp_path / "home"
+    work.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(work),
+        "TMPDIR": str(work),
+        "DOCKER_CONFIG": str(work / "docker"),
+        "CREDHELPER_HOME": str(work / "ch"),
+    }
+    for started_as in (installed, link_dir / script):
+        proc = subprocess.run(
+            [sys.executable, str(started_as), *argv],
+            env=env, cwd=work, capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert b"IMPORTED FROM THE SCRIPT DIRECTORY" not in proc.stdout, (
+            f"started as {started_as}, {script} imported credhelper from its real directory"
+        )
+        assert proc.returncode == 0, proc.stderr.decode()
