@@ -4,8 +4,9 @@ A backup is `<name>.bak-<UTC timestamp>` next to the file it copies, created 060
 and atomically (written to a private temp file, then hard-linked into place, so
 it is never seen half written and never overwrites another). A backup of
 Docker's config is sealed with the store's key whenever one exists (and one whose
-bytes hold any credential value is never written in plaintext): `open_backup` opens it, and once the key is rotated away
-`purge_sealed_backups` removes every copy the old key opens.
+bytes hold any credential value is never written in plaintext): `open_backup`
+opens it, and once the key is rotated away `purge_sealed_backups` removes every
+copy the old key opens.
 
 Sealed backup file (JSON, one object):
     {"credhelperSealedBackup": 1, "keyId": "<16 hex>", "of": "config.json",
