@@ -84,9 +84,7 @@ def test_replies_parse_as_jeepney_parses_them() -> None:
     parser = Parser()
     parser.add_data(reply)
     assert parser.get_next_message().body == body
-    bus = secretservice._Bus.__new__(secretservice._Bus)
-    bus._buf = reply
-    assert bus.reply(9, "(oayays)") == body
+    assert _read(reply, 9, "(oayays)") == body
 
 
 @settings(max_examples=50, deadline=None)
@@ -279,6 +277,14 @@ def test_the_hostile_reply_fixture_is_well_formed_up_to_its_flaw() -> None:
         _read(_reply_header(4, "z") + b"\0\0\0\0")
 
 
+def _signal() -> bytes:
+    """A well-formed SIGNAL without a body, such as a real bus sends unasked."""
+    signal = bytearray(b"l\x04\x00\x01\0\0\0\0\x01\0\0\0")
+    secretservice._put(signal, "a(yv)", [(1, ("o", "/x")), (2, ("s", "a.b")), (3, ("s", "C"))])
+    secretservice._pad(signal, 8)
+    return bytes(signal)
+
+
 def _signal_with_empty_struct_array_field() -> bytes:
     """An unsolicited SIGNAL whose header holds an unknown field (200) of type a() .
 
@@ -315,8 +321,12 @@ _NESTED = "(" * 40 + "y" + ")" * 40
                      id="string-not-nul-terminated"),
         pytest.param(_reply_body("v", b"\x09ay\0"), "v", "runs past the end",
                      id="signature-longer-than-its-message"),
-        pytest.param(_reply_body("v", b"\x02ss\0\0\0\0\0"), "v", "other than one type",
+        pytest.param(_reply_body("v", b"\x02ss\0\0\0\0\0"), "v", "unexpected type",
                      id="variant-of-two-types"),
+        pytest.param(_reply_body("v", b"\x03(y)\0\0\0\0\0\0\0\0\0"), "v", "unexpected type",
+                     id="variant-of-a-struct"),
+        pytest.param(b"l\x02\0\x01\0\0\0\0\x01\0\0\0" + (70000).to_bytes(4, "little"), "s",
+                     "oversized header", id="a-header-of-70000-bytes"),
         pytest.param(_reply_header(8, _NESTED) + b"\0" * 8, "s", "nested too deeply",
                      id="forty-nested-structs"),
         pytest.param(_reply_header(8, "a" * 33 + "y") + b"\0" * 8, "s", "nested too deeply",
@@ -333,6 +343,19 @@ def test_a_malformed_message_is_refused_for_its_own_flaw(
 ) -> None:
     with pytest.raises(secretservice.Unsupported, match=reason):
         _read(message, signature=signature)
+
+
+def test_a_buffer_full_of_signals_does_not_outlast_the_deadline() -> None:
+    """Messages already received are still read against the deadline, not past it."""
+    signals = _signal()
+    bus = secretservice._Bus.__new__(secretservice._Bus)
+    bus._buf = signals * 100 + _reply_body("s", b"\x02\0\0\0ok\0")
+    bus._clock = lambda: 5.0
+    bus._deadline = 4.0
+    with pytest.raises(secretservice.Unsupported, match="did not answer in time"):
+        bus.reply(1, "s")
+    bus._deadline = 6.0
+    assert bus.reply(1, "s") == ("ok",)
 
 
 def test_the_spec_limits_themselves_are_accepted() -> None:
@@ -451,10 +474,7 @@ def _drip(conn: socket.socket, stop: threading.Event) -> None:
 
 def _flood(conn: socket.socket, stop: threading.Event) -> None:
     """Signals, as fast as the socket takes them, and never the reply."""
-    signal = bytearray(b"l\x04\x00\x01\0\0\0\0\x01\0\0\0")
-    secretservice._put(signal, "a(yv)", [(1, ("o", "/x")), (2, ("s", "a.b")), (3, ("s", "C"))])
-    secretservice._pad(signal, 8)
-    burst = bytes(signal) * 64
+    burst = _signal() * 64
     while not stop.is_set():
         conn.sendall(burst)
 

@@ -42,6 +42,7 @@ _PRIME = int(
     16,
 )
 _MAX_MESSAGE = 1 << 20  # the replies here are a few hundred bytes
+_MAX_HEADER = 1 << 16  # a real header is a few names and numbers
 TIMEOUT = 10.0  # seconds for the whole exchange; keyring itself would wait as long
 
 
@@ -93,6 +94,13 @@ def _end_of(sig: str, i: int) -> int:
 _ALIGN = {"y": 1, "g": 1, "v": 1, "n": 2, "q": 2, "b": 4, "i": 4, "u": 4, "h": 4}
 _ALIGN.update({"s": 4, "o": 4, "a": 4, "x": 8, "t": 8, "d": 8, "(": 8, "{": 8})
 _INTS = {"y": 1, "n": 2, "q": 2, "b": 4, "i": 4, "u": 4, "h": 4, "x": 8, "t": 8}
+_BASIC = "ybnqiuxtdsogh"
+_MAX_ARRAYS = _MAX_STRUCTS = 32  # the D-Bus specification's nesting limits
+_MAX_DEPTH = 64  # containers and variants together, as the specification bounds them
+# What a variant here ever holds: header fields (o, s, u, g), Locked (b), the DH
+# output (ay). Anything else is refused before it is walked: a 1 MiB message of
+# deeply nested structs would otherwise cost seconds of parsing past the deadline.
+_VARIANTS = frozenset(("b", "ay", "o", "s", "u", "g"))
 
 
 def _put(buf: bytearray, sig: str, value: Any) -> None:
@@ -163,8 +171,8 @@ def _get(data: bytes, pos: int, sig: str, depth: int = 0) -> tuple[Any, int]:
         raise Unsupported("value nested too deeply")
     if c == "v":
         inner, pos = _get(data, pos, "g")
-        if len(_signature(inner)) != 1:
-            raise Unsupported("variant of other than one type")
+        if inner not in _VARIANTS:
+            raise Unsupported("variant of an unexpected type")
         value, pos = _get(data, pos, inner, depth + 1)
         return (inner, value), pos
     if c == "a":
@@ -190,11 +198,6 @@ def _get(data: bytes, pos: int, sig: str, depth: int = 0) -> tuple[Any, int]:
             fields.append(item)
         return tuple(fields), pos
     raise Unsupported(f"type {c}")
-
-
-_BASIC = "ybnqiuxtdsogh"
-_MAX_ARRAYS = _MAX_STRUCTS = 32  # the D-Bus specification's nesting limits
-_MAX_DEPTH = 64  # containers and variants together, as the specification bounds them
 
 
 def _signature(sig: str) -> list[str]:
@@ -279,11 +282,14 @@ class _Bus:
         line, _, self._buf = self._buf.partition(b"\r\n")
         return line
 
-    def _more(self) -> None:
+    def _left(self) -> float:
         left = self._deadline - self._clock()
         if left <= 0:
             raise Unsupported("the bus did not answer in time")
-        self._sock.settimeout(left)
+        return left
+
+    def _more(self) -> None:
+        self._sock.settimeout(self._left())
         try:
             chunk = self._sock.recv(65536)
         except TimeoutError:
@@ -310,6 +316,7 @@ class _Bus:
     def reply(self, serial: int, signature: str) -> tuple[Any, ...]:
         """The body of the reply to `serial`, of type `signature` (others are skipped)."""
         while True:
+            self._left()  # a buffer full of signals is no way round the deadline
             while len(self._buf) < 16:
                 self._more()
             if self._buf[:1] != b"l":
@@ -319,6 +326,8 @@ class _Bus:
             total = 16 + fields_len + (-fields_len % 8) + body_len
             if total > _MAX_MESSAGE:
                 raise Unsupported("oversized message")
+            if fields_len > _MAX_HEADER:  # every message's header is parsed: keep it cheap
+                raise Unsupported("oversized header")
             while len(self._buf) < total:
                 self._more()
             message, self._buf = self._buf[:total], self._buf[total:]
