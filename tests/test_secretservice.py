@@ -40,9 +40,14 @@ def _sent(*call: object) -> bytes:
         def sendall(self, data: bytes) -> None:
             out.append(data)
 
+        def settimeout(self, value: float) -> None:
+            pass
+
     bus = secretservice._Bus.__new__(secretservice._Bus)
     bus._sock = Sock()  # type: ignore[assignment]
     bus._serial = 6
+    bus._clock = lambda: 0.0
+    bus._deadline = 1.0
     bus.send(*call)  # type: ignore[arg-type]
     return out[0]
 
@@ -343,6 +348,26 @@ def test_a_malformed_message_is_refused_for_its_own_flaw(
 ) -> None:
     with pytest.raises(secretservice.Unsupported, match=reason):
         _read(message, signature=signature)
+
+
+def test_a_sasl_reply_without_an_end_of_line_is_refused() -> None:
+    """An endless SASL "line" is refused after 4 KiB, not buffered until the deadline."""
+
+    class Endless:
+        def recv(self, size: int) -> bytes:
+            return b"OK " + b"0" * 1000
+
+        def settimeout(self, value: float) -> None:
+            pass
+
+    bus = secretservice._Bus.__new__(secretservice._Bus)
+    bus._buf = b""
+    bus._sock = Endless()  # type: ignore[assignment]
+    bus._clock = lambda: 0.0
+    bus._deadline = 1.0
+    with pytest.raises(secretservice.Unsupported, match="no SASL reply line"):
+        bus._line()
+    assert len(bus._buf) < 8192
 
 
 def test_a_buffer_full_of_signals_does_not_outlast_the_deadline() -> None:

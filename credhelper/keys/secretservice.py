@@ -278,6 +278,8 @@ class _Bus:
 
     def _line(self) -> bytes:
         while b"\r\n" not in self._buf:
+            if len(self._buf) > 4096:  # a SASL reply is one short line
+                raise Unsupported("no SASL reply line")
             self._more()
         line, _, self._buf = self._buf.partition(b"\r\n")
         return line
@@ -310,6 +312,7 @@ class _Bus:
         head += len(body).to_bytes(4, "little") + self._serial.to_bytes(4, "little")
         _put(head, "a(yv)", fields)
         _pad(head, 8)
+        self._sock.settimeout(self._left())  # a bus that reads nothing blocks sendall
         self._sock.sendall(bytes(head + body))
         return self._serial
 
