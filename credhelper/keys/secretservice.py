@@ -17,6 +17,10 @@ collection or item that keyring would try to unlock with a prompt, a D-Bus
 error, an odd reply, keyring configured through KEYRING_PROPERTY_* variables)
 `Unsupported` is raised and the caller runs keyring itself, so every error and
 edge case stays keyring's. Nothing is cached; the DH secret lives in this call.
+
+The bus is not trusted: every length is checked against its message, signatures
+are held to the specification's limits, each reply is read only as the type its
+call returns, and TIMEOUT is a deadline for the whole exchange.
 """
 
 from __future__ import annotations
