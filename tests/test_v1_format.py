@@ -103,7 +103,8 @@ def test_the_first_write_makes_it_version_2_with_a_header_and_no_invented_key_ag
 ) -> None:
     v1.store_creds("new.example", "carol", "pw")
     doc = json.loads((v1.home / "config.json").read_bytes())
-    assert doc["version"] == 2 and set(doc["header"]) == {"sealed", "keyId"}
+    assert doc["version"] == 2 and set(doc["header"]) == {"sealed", "keyId", "provider"}
+    assert doc["header"]["provider"] == "file"
     old = json.loads((DATA / "config.json").read_bytes())["auths"]
     for server, entry in old.items():
         assert doc["auths"][server] == entry  # v1 records are kept as they were
