@@ -149,7 +149,15 @@ def _write(text: str) -> None:
 
 
 def _hint(text: str) -> None:
-    """One line for the human on stderr; clients pass the helper's stderr through."""
+    """One line for the human on stderr; clients pass the helper's stderr through.
+
+    Hints quote server names and key ids from the store file: escaped (`shown`), so a
+    planted ESC or lone surrogate never reaches the terminal raw.
+    """
+    if not text.isprintable():  # the common hint pays nothing
+        from credhelper.store.model import shown
+
+        text = shown(text)
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
 

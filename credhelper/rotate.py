@@ -18,6 +18,7 @@ from credhelper import crypto, durations
 from credhelper.errors import CredhelperError, ExitCode, KeyProblem
 from credhelper.keys import env as env_keys
 from credhelper.store import LockedStore, Store, Transaction
+from credhelper.store.locked import purge_old_copies
 from credhelper.store.rekey import RekeyReport
 
 TYPE_CHECKING = False
@@ -207,12 +208,9 @@ def rotate(
 
 def _purge_old_copies(store: Store, result: RotationResult) -> list[str]:
     """After a forced rotation: the store's backups and every sealed backup of Docker's
-    config that a previous key opens are removed (the old key may have leaked)."""
-    from credhelper import backups
-
-    removed = store.purge_backups()
-    removed += backups.purge_sealed_backups(result.old_key_id, keep_key_id=result.new_key_id)
-    return removed
+    config that a previous key opens are removed (the old key may have leaked). The same
+    purge finishes a killed forced rotation (store.locked.recover_rotation's caller)."""
+    return purge_old_copies(store, result.old_key_id, result.new_key_id)
 
 
 def _replace_key(

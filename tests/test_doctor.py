@@ -694,3 +694,55 @@ def test_doctor_does_not_swap_in_a_stale_copy_another_helper_shadows(ch: Env) ->
     doc = json.loads(path.read_text())
     assert doc["credHelpers"] == {"o.io": "desktop"}
     assert doc["auths"]["o.io"] == {"auth": b64("stale:StalePW")}  # left for the user
+
+
+def _seed_two(ch: Env) -> None:
+    ch.store_creds("a.example", "alice", "SECRET-A-123")
+    ch.store_creds("b.example", "bob", "SECRET-B-456")
+
+
+def _raw_edit(ch: Env, edit: Callable[[dict[str, object]], None]) -> None:
+    """Apply `edit` to the parsed store, then turn every SURR into a JSON \\ud800 escape."""
+    doc = json.loads(ch.store.read_bytes())
+    edit(doc)
+    ch.store.write_bytes(json.dumps(doc).replace("SURR", "\\ud800").encode())
+
+
+@pytest.mark.parametrize("where", ["server", "keyId"])
+def test_doctor_survives_a_lone_surrogate_in_the_store(ch: Env, where: str) -> None:
+    """A server name or an entry's keyId that is the JSON escape "\\ud800": `doctor`
+    and `doctor --fix` report it (escaped) instead of dying with an internal error
+    (UnicodeEncodeError); list, get and doctor --json cope as well."""
+    _seed_two(ch)
+
+    def edit(doc: dict[str, object]) -> None:
+        auths = doc["auths"]
+        assert isinstance(auths, dict)
+        if where == "server":
+            auths["SURR"] = {"invalidated": "t", "reason": "r"}
+        else:
+            auths["a.example"]["keyId"] = "SURR"
+
+    _raw_edit(ch, edit)
+    assert ch.cli("list").returncode == 0
+    for args in (("doctor",), ("doctor", "--fix")):
+        proc = ch.cli(*args)
+        out = proc.stdout + proc.stderr
+        assert "internal error" not in out and "Traceback" not in out, (args, out[-300:])
+        assert proc.returncode in (0, FINDINGS), (args, out[-300:])
+        assert "\\ud800" in proc.stdout, (args, out[-300:])  # shown escaped, not dropped
+    assert b"SECRET-B-456" in ch.helper("get", b"b.example").stdout
+
+
+def test_doctor_never_echoes_control_characters_from_the_store(ch: Env) -> None:
+    """A planted keyId ("\\x1b]0;PWNED\\x07\\x1b[2J": OSC title, clear screen) and an ESC
+    in a server name: doctor and doctor --fix show them escaped, never raw."""
+    _seed_two(ch)
+    doc = json.loads(ch.store.read_bytes())
+    doc["auths"]["a.example"]["keyId"] = "\x1b]0;PWNED\x07\x1b[2J"
+    doc["auths"]["evil\x1b[2J.example"] = doc["auths"]["b.example"]  # corrupt: AAD binds server
+    ch.store.write_bytes(json.dumps(doc).encode())
+    for args in (("doctor",), ("doctor", "--fix")):
+        proc = ch.cli(*args)
+        assert "\x1b" not in proc.stdout + proc.stderr, (args, proc.stdout[-400:])
+        assert "evil\\x1b[2J.example" in proc.stdout, (args, proc.stdout[-400:])

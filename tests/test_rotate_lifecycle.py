@@ -344,3 +344,129 @@ def test_if_older_than_works_with_the_keyring_provider(ch: Env, tmp_path: Path) 
         assert result["rotated"] is True and result["keyProvider"] == "keyring"
         assert json.loads(ch.helper("get", b"a.example").stdout)["Secret"] == "SECRET-A-1"
         assert not ch.key.exists()
+
+
+def _seed_two(ch: Env) -> None:
+    ch.store_creds("a.example", "alice", "SECRET-A-123")
+    ch.store_creds("b.example", "bob", "SECRET-B-456")
+
+
+class Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("step", ["store-written", "key-promoted"])
+def test_forced_rotation_killed_and_finished_still_removes_old_key_backups(
+    ch: Env, step: str
+) -> None:
+    """A forced rotation killed after its store write is finished by `doctor --fix`
+    or the next writer; the backups the old (maybe leaked) key opens must go then
+    too (store-dir backups and sealed Docker-config backups), as after an
+    uninterrupted forced rotation: one purge serves both paths."""
+    from credhelper import backups
+    from credhelper import rotate as rotate_mod
+
+    _seed_two(ch)
+    backup = ch.home / "config.json.bak-20260101T000000Z"
+    fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, ch.store.read_bytes())
+    os.close(fd)
+    old_key = ch.key.read_bytes()
+    # A sealed backup of Docker's config under the old key (an old stamp: doctor --fix
+    # may write backups of its own this second).
+    sealed = ch.docker_config / "config.json.bak-20260101T000000Z"
+    sealed.write_bytes(backups.seal(b'{"auths":{}}', "config.json", crypto.Sealer(old_key)))
+
+    def stop_at(name: str) -> None:
+        if name == step:
+            raise Stop(name)
+
+    with pytest.raises(Stop):
+        rotate_mod.rotate(reencrypt=False, on_step=stop_at)
+    assert backup.exists() and sealed.exists()  # killed before its purge
+    fixed = ch.cli("doctor", "--fix")
+    ch.store_creds("c.example", "carol", "SECRET-C")
+    assert ch.key.read_bytes() != old_key
+    assert "keyRotation" not in json.loads(ch.store.read_bytes())
+    assert not backup.exists(), (
+        "a backup sealed by the rotated-out key survived the forced rotation: "
+        + fixed.stdout[-400:]
+    )
+    assert not sealed.exists(), "a sealed Docker-config backup of the old key survived"
+
+
+def test_reencrypting_rotation_killed_and_finished_keeps_backups(ch: Env) -> None:
+    """Only a forced rotation purges: a killed --reencrypt one, finished, keeps them."""
+    from credhelper import rotate as rotate_mod
+
+    _seed_two(ch)
+    backup = ch.home / "config.json.bak-20260101T000000Z"
+    backup.write_bytes(ch.store.read_bytes())
+
+    def stop_at(name: str) -> None:
+        if name == "store-written":
+            raise Stop(name)
+
+    with pytest.raises(Stop):
+        rotate_mod.rotate(reencrypt=True, on_step=stop_at)
+    ch.store_creds("c.example", "carol", "SECRET-C")
+    assert backup.exists()
+    assert b"SECRET-A-123" in ch.helper("get", b"a.example").stdout
+
+
+def _plant_forged_rotation(ch: Env, mode: str) -> bytes:
+    planted = os.urandom(32)
+    fd = os.open(ch.home / "aeskey.pending", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, planted)
+    os.close(fd)
+    doc = json.loads(ch.store.read_bytes())
+    doc["keyRotation"] = {"newKeyId": crypto.key_id(planted), "mode": mode}
+    ch.store.write_bytes(json.dumps(doc).encode())
+    return planted
+
+
+@pytest.mark.parametrize("writer", ["store", "erase"])
+def test_forged_rotation_mark_with_a_planted_pending_key_never_replaces_the_key(
+    ch: Env, writer: str
+) -> None:
+    """A forged (unauthenticated) `keyRotation` mark naming a planted `aeskey.pending`:
+    the next writer must not promote it over the real key (every login would be lost);
+    the store's header, which a genuine rotation seals with the new key, does not
+    vouch for it, so it is discarded and the mark dropped."""
+    _seed_two(ch)
+    real_key = ch.key.read_bytes()
+    _plant_forged_rotation(ch, "forced")
+    backup = ch.home / "config.json.bak-20260101T000000Z"
+    backup.write_bytes(ch.store.read_bytes())
+    if writer == "store":
+        ch.helper("store", b'{"ServerURL":"c.example","Username":"c","Secret":"S"}')
+    else:
+        ch.helper("erase", b"b.example")
+    assert ch.key.read_bytes() == real_key, "the real key was replaced by a planted one"
+    assert not (ch.home / "aeskey.pending").exists()
+    assert "keyRotation" not in json.loads(ch.store.read_bytes())
+    assert backup.exists()  # a forged "forced" mark purges nothing
+    got = ch.helper("get", b"a.example")
+    assert b"SECRET-A-123" in got.stdout
+
+
+def test_doctor_does_not_call_a_forged_rotation_mark_finishable(ch: Env) -> None:
+    """With a planted pending key and a forged mark, `doctor` reports the mark as
+    forged (not store.rotation-unfinished, "every login is usable"), and
+    `doctor --fix` drops it and keeps the real key: every login stays usable."""
+    _seed_two(ch)
+    real_key = ch.key.read_bytes()
+    _plant_forged_rotation(ch, "reencrypt")
+    proc = ch.cli("doctor", "--json")
+    ids = {f["id"] for f in json.loads(proc.stdout)["findings"]}
+    assert "store.rotation-unfinished" not in ids
+    assert "store.rotation-forged" in ids
+    text = ch.cli("doctor")
+    assert "every login is usable" not in text.stdout
+    fixed = ch.cli("doctor", "--fix")
+    assert "dropped the unverifiable key-rotation mark" in fixed.stdout, fixed.stdout
+    assert ch.key.read_bytes() == real_key
+    got = ch.helper("get", b"a.example")
+    assert b"SECRET-A-123" in got.stdout, (got.stdout, got.stderr)
+    after = json.loads(ch.cli("doctor", "--json").stdout)
+    assert "store.rotation-forged" not in {f["id"] for f in after["findings"]}

@@ -109,7 +109,8 @@ class StoreMachine(RuleBasedStateMachine):
         raw = open(self.store.path, "rb").read()  # noqa: SIM115
         doc = json.loads(raw)
         assert doc["version"] == 2 and set(doc["auths"]) == set(self.model)
-        assert set(doc["header"]) == {"sealed", "keyId"}
+        # The header names its key's provider (plaintext, bound into its AAD).
+        assert set(doc["header"]) == {"sealed", "keyId", "provider"}
         for entry in doc["auths"].values():
             assert set(entry) == {"sealed", "keyId", "updated", "v"}
             assert entry["keyId"] == doc["header"]["keyId"]

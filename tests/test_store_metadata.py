@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from credhelper import crypto
 from credhelper.errors import NOT_FOUND_MESSAGE
 from tests.conftest import Env, make_env, require_tool
 from tests.keyring_session import secret_service
@@ -274,3 +275,71 @@ def test_list_never_sends_control_characters_from_the_file(ch: Env) -> None:
     out = ch.cli("list").stdout
     assert "\x1b" not in out and "\x07" not in out
     assert "evil\\x1b]0;owned\\x07\\nx.example" in out
+
+
+def _plant_pending(ch: Env) -> bytes:
+    planted = os.urandom(32)
+    fd = os.open(ch.home / "aeskey.pending", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, planted)
+    os.close(fd)
+    return planted
+
+
+@pytest.mark.parametrize("with_mark", [False, True])
+def test_a_planted_pending_key_without_a_rotation_opens_no_entry(ch: Env, with_mark: bool) -> None:
+    """An `aeskey.pending` the attacker chose, and an entry forged under it: get and
+    list must not serve it, with no rotation mark (the pending key counts only for a
+    rotation in progress) nor with a forged mark naming it (the store's header, sealed
+    by the real key, does not vouch for it). doctor agrees it is not a usable login."""
+    ch.store_creds("ghcr.io", "alice", "SECRET-A-123")
+    planted = _plant_pending(ch)
+    forger = crypto.Sealer(planted)
+    doc = load(ch)
+    assert "keyRotation" not in doc
+    doc["auths"]["ghcr.io"] = {
+        "sealed": forger.seal_entry("ghcr.io", "mallory", "MALLORY-TOKEN", ""),
+        "keyId": forger.key_id,
+        "v": 2,
+    }
+    if with_mark:
+        doc["keyRotation"] = {"newKeyId": forger.key_id, "mode": "reencrypt"}
+    save(ch, doc)
+    got = ch.helper("get", b"ghcr.io")
+    listed = ch.helper("list")
+    assert b"MALLORY-TOKEN" not in got.stdout, got.stdout
+    assert got.returncode != 0
+    assert b"mallory" not in listed.stdout, listed.stdout
+    shown = ch.cli("list", "--json")
+    assert '"mallory"' not in shown.stdout
+
+
+ESC = "\x1b]0;PWNED\x07\x1b[2J"
+
+
+def test_get_never_echoes_control_characters_of_a_key_id(ch: Env) -> None:
+    """An entry's keyId is unauthenticated free text; the needs-relogin hint of
+    `get` (stderr) must not send its terminal escape sequences (OSC title, clear
+    screen) raw: it shows them escaped, as `credhelper list` does."""
+    seeded(ch)
+    doc = load(ch)
+    doc["auths"]["a.example"]["keyId"] = ESC
+    save(ch, doc)
+    listed = ch.cli("list")
+    assert "\x1b" not in listed.stdout + listed.stderr
+    got = ch.helper("get", b"a.example")
+    assert b"\x1b" not in got.stdout + got.stderr, got.stderr
+    assert b"\\x1b]0;PWNED" in got.stderr  # still says which key, escaped
+    assert got.stderr.count(b"\n") == 1
+
+
+def test_protocol_list_never_echoes_control_characters_of_a_server(ch: Env) -> None:
+    """docker-credential-credhelper list warns about a corrupt entry naming the server
+    on stderr: escaped, as credhelper list shows it."""
+    seeded(ch)
+    doc = load(ch)
+    doc["auths"]["evil\x1b[2J.example"] = doc["auths"]["a.example"]  # corrupt: AAD binds server
+    save(ch, doc)
+    proc = ch.helper("list")
+    assert proc.returncode == 0
+    assert b"\x1b" not in proc.stdout + proc.stderr, proc.stderr
+    assert b"evil\\x1b[2J.example" in proc.stderr

@@ -10,15 +10,23 @@ from credhelper.advice import login_command
 from credhelper.cli.install_cmd import DOCKER_CONFIG_HELP, use_docker_config
 from credhelper.doctor import ERROR, INFO, WARNING, Doctor, Finding, FixReport
 from credhelper.errors import ExitCode
+from credhelper.store.model import shown
+
+
+def _echo(text: str) -> None:
+    """One line to the terminal: findings quote server names, key ids and paths from
+    files anyone with write access could edit; a control character is escaped, and a
+    lone surrogate cannot crash the encoder."""
+    click.echo(shown(text))
 
 
 def _print_findings(findings: list[Finding], verbose: bool) -> None:
-    shown = [f for f in findings if verbose or f.severity != INFO]
-    for finding in shown:
-        click.echo(f"{finding.severity.upper():8} {finding.id}  {finding.path}")
-        click.echo(f"         {finding.message}")
+    listed = [f for f in findings if verbose or f.severity != INFO]
+    for finding in listed:
+        _echo(f"{finding.severity.upper():8} {finding.id}  {finding.path}")
+        _echo(f"         {finding.message}")
         if finding.fix:
-            click.echo(f"         fix: {finding.fix}")
+            _echo(f"         fix: {finding.fix}")
 
 
 def _summary(findings: list[Finding]) -> str:
@@ -33,13 +41,13 @@ def _summary(findings: list[Finding]) -> str:
 
 def _print_fix(report: FixReport) -> None:
     for action in report.actions:
-        click.echo(f"fixed: {action}")
+        _echo(f"fixed: {action}")
     for backup in report.backups:
-        click.echo(f"backup: {backup}")
+        _echo(f"backup: {backup}")
     for failure in report.failures:
-        click.echo(f"not fixed: {failure}")
+        _echo(f"not fixed: {failure}")
     for server in report.needs_login:
-        click.echo(f"log in again: {login_command(server)}")
+        _echo(f"log in again: {login_command(server)}")
     if not (report.actions or report.failures):
         click.echo("Nothing to fix; nothing was written.")
 

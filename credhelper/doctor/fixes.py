@@ -55,7 +55,8 @@ class Fixes(DoctorBase):
 
     def _fix_store(self, report: FixReport) -> None:
         planned = self._store_move_aside or self._corrupt or self._stale_temps
-        if not (planned or self._unfinished_rotation or self._restore_provider):
+        forged = any(f.id == "store.rotation-forged" for f in self.findings)
+        if not (planned or self._unfinished_rotation or forged or self._restore_provider):
             return
         if self._restore_provider:
             restored = self.store.restore_provider_record()
@@ -74,10 +75,13 @@ class Fixes(DoctorBase):
                 report.backups.append(backup)
                 report.actions.append(f"moved the unreadable store aside to {backup}; log in again")
             return
-        if self._stale_temps or self._unfinished_rotation:
-            # Taking the lock removes stale temp files and finishes a killed rotation.
+        if self._stale_temps or self._unfinished_rotation or forged:
+            # Taking the lock removes stale temp files and finishes a killed rotation
+            # (or drops a forged mark and discards the pending key it names).
             with self.store.exclusive():
                 pass
+            if forged:
+                report.actions.append("dropped the unverifiable key-rotation mark; key kept")
             if self._stale_temps:
                 report.actions.append(f"removed interrupted-write temp files in {directory}")
             if self._unfinished_rotation:

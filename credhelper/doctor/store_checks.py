@@ -223,6 +223,7 @@ class StoreChecks(DoctorBase):
         current = key_id(key)
         try:
             unfinished = self.snapshot.unfinished_rotation() if self.snapshot else None
+            forged = self.snapshot.forged_rotation() if self.snapshot else None
             created = self.snapshot.key_created() if self.snapshot else None
         except ProviderRecordEdited as err:
             self.add(
@@ -250,6 +251,18 @@ class StoreChecks(DoctorBase):
             )
             self._unfinished_rotation = True
             return
+        if forged is not None:
+            # Never advise promoting a pending key the store's header does not vouch for.
+            self.add(
+                "store.rotation-forged",
+                ERROR,
+                f"the store's key-rotation mark names key {forged}, but no held key of that "
+                f"id sealed the store's header: the mark (or a pending key) was planted or "
+                f"edited; the current key {current} stays",
+                self.store.path,
+                f"{FIX_COMMAND} (drops the mark and discards any pending key; the key stays)",
+                fixable=True,
+            )
         self._report_key_age(created)
         if sealed and current not in sealed:
             self.add(

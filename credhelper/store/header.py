@@ -36,6 +36,24 @@ def _refusal(path: str, cause: str) -> StoreError:
     return StoreError(f"credhelper: refusing to use store {path}: {cause}; run: credhelper doctor")
 
 
+def header_sealed_by(doc: Document, sealer: crypto.Sealer) -> bool:
+    """True if `doc`'s header names `sealer`'s key and opens under it.
+
+    What vouches for a rotation's pending key: a genuine rotation writes the
+    header under the new key in the same atomic write as the mark, so a planted
+    `aeskey.pending` (and a forged mark naming it) fails here. Only on the slow
+    path (a key-id mismatch, a writer finishing a rotation).
+    """
+    record = doc.header_record()
+    if record is None or record[1] != sealer.key_id:
+        return False
+    try:
+        sealer.open_record(crypto.DOMAIN_HEADER, doc.header_claim(), record[0])
+    except crypto.SealError:
+        return False
+    return True
+
+
 def verify_header(
     doc: Document,
     path: str,

@@ -12,7 +12,7 @@ import os
 from credhelper import crypto, fsutil, paths
 from credhelper.errors import StoreError
 from credhelper.store.document import Document, empty_document, parse_document
-from credhelper.store.header import ProviderRecordEdited
+from credhelper.store.header import ProviderRecordEdited, header_sealed_by
 from credhelper.store.model import STATE_CORRUPT, Credentials
 from credhelper.store.snapshot import Snapshot
 from credhelper.store.txn import Transaction
@@ -33,33 +33,59 @@ BACKUP_PREFIX = paths.STORE_NAME + ".bak-"
 ROTATION_MARK = "keyRotation"
 
 
-def recover_rotation(doc: Document, provider: KeyProvider) -> bool:
-    """Finish or clean up a rotation that was killed; True if `doc` changed.
+def recover_rotation(doc: Document, provider: KeyProvider) -> dict[str, Any] | None:
+    """Finish or clean up a rotation that was killed; the mark it dropped, or None.
 
     Called by every writer under the lock. A rotation writes the pending key,
-    then the store carrying the rotation mark with the pending key's id, then
-    promotes the key, then drops the mark. So a mark means the store already
-    needs the new key: promote it if it is still pending. No mark means any
-    pending key never reached the store: discard it. The mark is not
-    authenticated and needs not be: it can only promote a pending key that
-    credhelper itself wrote and that carries exactly the id it names.
+    then (atomically) the store carrying the rotation mark with the pending key's
+    id and a header sealed by that key, then promotes the key, then drops the
+    mark. So a mark whose key sealed the header means the store already needs the
+    new key: promote it if it is still pending. The mark and the pending key are
+    not authenticated; the header is: a pending key that did not seal it (planted,
+    with a forged mark or without one) is discarded, never promoted over the key.
+    The caller finishes a forced rotation's purge with the returned mark.
     """
     if doc.rotation is None:
         if provider.name == "file":  # cheap for a file; keyring items are just overwritten
             provider.discard_pending()
-        return False
-    target = doc.rotation_target()
+        return None
+    mark, target = doc.rotation, doc.rotation_target()
     current = provider.load()
-    if current is None or crypto.key_id(current) != target:
+    finished = current is not None and crypto.key_id(current) == target
+    if not finished:
         pending = provider.load_pending()
         if pending is not None and crypto.key_id(pending) == target:
+            finished = header_sealed_by(doc, crypto.Sealer(pending))
+        if finished:
             provider.promote_pending()
-        # Else the new key is lost (nothing credhelper does leads here); the
-        # entries sealed by it then report needs-relogin, never garbage.
-    else:
+        # Else the mark is forged (or its key lost, which nothing credhelper does
+        # leads to): the current key stays, entries of another key need a login.
+    if not finished:
         provider.discard_pending()
     doc.rotation = None
-    return True
+    return mark if finished and isinstance(mark, dict) else {}
+
+
+def purge_old_copies(store: Store, old_key_id: str | None, new_key_id: str | None) -> list[str]:
+    """After a forced rotation (the old key may have leaked): remove the store's backups and
+    every sealed backup of Docker's config that a previous key opens; the removed paths.
+
+    The one purge of both the uninterrupted rotation and a killed one finished here.
+    """
+    from credhelper import backups
+
+    removed = store.purge_backups()
+    removed += backups.purge_sealed_backups(old_key_id, keep_key_id=new_key_id)
+    return removed
+
+
+def _finish_purge(store: Store, mark: dict[str, Any]) -> None:
+    if mark.get("mode") != "forced":
+        return
+    old, new = mark.get("oldKeyId"), mark.get("newKeyId")
+    purge_old_copies(
+        store, old if isinstance(old, str) else None, new if isinstance(new, str) else None
+    )
 
 
 class LockedStore:
@@ -114,8 +140,10 @@ class Store:
             fsutil.remove_stale_temps(self.directory)
             txn = self.read_locked()
             session = LockedStore(self, txn)
-            if recover_rotation(txn.doc, txn.provider):
+            mark = recover_rotation(txn.doc, txn.provider)
+            if mark is not None:
                 session.write(txn)
+                _finish_purge(self, mark)
                 session = LockedStore(self, self.read_locked())
             yield session
 

@@ -48,6 +48,16 @@ def is_key_id(value: object) -> bool:
     return isinstance(value, str) and len(value) == 16 and not set(value) - _HEX
 
 
+def shown(text: str) -> str:
+    """`text` fit for one terminal line: what comes from a file anyone with write access
+    could edit (server names, key ids, reasons) has its control characters and lone
+    surrogates escaped (`\\x1b`, `\\ud800`), never sent raw or left to crash an encoder.
+    Idempotent, and free for printable text. The one helper every message uses."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def printable(value: object, default: str) -> str:
     """A plaintext (unauthenticated) field fit to print in one line, else `default`."""
     if isinstance(value, str) and 0 < len(value) <= 200 and value.isprintable():

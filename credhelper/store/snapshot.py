@@ -17,7 +17,7 @@ from credhelper.store.document import (
     empty_document,
     parse_document,
 )
-from credhelper.store.header import verify_header
+from credhelper.store.header import header_sealed_by, verify_header
 from credhelper.store.model import (
     STATE_CORRUPT,
     STATE_EXPIRED,
@@ -28,6 +28,7 @@ from credhelper.store.model import (
     EntryStatus,
     InvalidatedEntry,
     SealedEntry,
+    shown,
     utc_now,
 )
 
@@ -166,14 +167,34 @@ class Snapshot:
         return f"restore that key, or run: credhelper rotate, then: {login_command(server)}"
 
     def _pending_sealer(self, kid: str) -> crypto.Sealer | None:
-        """The pending key of a rotation in progress, if it is the one that sealed `kid`."""
+        """The pending key of a rotation in progress, if it is the one that sealed `kid`.
+
+        Only when the rotation mark names `kid` and the header is sealed by that
+        very key (a genuine rotation writes both at once): a pending key planted
+        without them would otherwise open entries forged under it.
+        """
+        if self.doc.rotation_target() != kid:
+            return None
         if not self._pending_loaded:
             self._pending_loaded = True
             key = self.provider.load_pending()
-            self._pending = crypto.Sealer(key) if key is not None else None
+            pending = crypto.Sealer(key) if key is not None else None
+            vouched = pending is not None and header_sealed_by(self.doc, pending)
+            self._pending = pending if vouched else None
         if self._pending is not None and self._pending.key_id == kid:
             return self._pending
         return None
+
+    def forged_rotation(self) -> str | None:
+        """The key id a rotation mark names when nothing vouches for it: the current key
+        is another and no pending key sealed the header. Writers drop such a mark."""
+        target = self.doc.rotation_target()
+        if target is None:
+            return None
+        sealer = self.sealer()
+        if sealer is not None and sealer.key_id == target:
+            return None
+        return None if self._pending_sealer(target) is not None else target
 
     def _refresh(self) -> bool:
         """Re-read store and key after a mismatch; True if either changed."""
@@ -215,18 +236,23 @@ class Snapshot:
         if pending is not None:
             return pending
         self._mismatch = True
+        # The server name and key id come from the file: escaped (shown) for the terminal.
         if sealer is None:
             raise Invalidated(
                 server,
-                f"credhelper: credentials for {server} were sealed by a key that no longer "
-                f"exists ({self.provider.describe()} is missing); "
-                f"{self._relogin_fix(server, sealer)}",
+                shown(
+                    f"credhelper: credentials for {server} were sealed by a key that no longer "
+                    f"exists ({self.provider.describe()} is missing); "
+                    f"{self._relogin_fix(server, sealer)}"
+                ),
             )
         raise Invalidated(
             server,
-            f"credhelper: credentials for {server} were sealed by key {kid}, which no "
-            f"longer exists (the {self.provider.describe()} now holds key "
-            f"{sealer.key_id}); {self._relogin_fix(server, sealer)}",
+            shown(
+                f"credhelper: credentials for {server} were sealed by key {kid}, which no "
+                f"longer exists (the {self.provider.describe()} now holds key "
+                f"{sealer.key_id}); {self._relogin_fix(server, sealer)}"
+            ),
         )
 
     def _open(self, server: str, entry: Any) -> tuple[str, str]:
@@ -235,8 +261,10 @@ class Snapshot:
         if isinstance(entry, InvalidatedEntry):
             raise Invalidated(
                 server,
-                f"credhelper: credentials for {server} were invalidated by {entry.reason} at "
-                f"{entry.when}; run: {login_command(server)}",
+                shown(
+                    f"credhelper: credentials for {server} were invalidated by {entry.reason} "
+                    f"at {entry.when}; run: {login_command(server)}"
+                ),
             )
         return self._unseal(server, entry, self._sealer_for(server, entry.key_id))
 
@@ -254,8 +282,10 @@ class Snapshot:
             raise Expired(
                 server,
                 entry.expires,
-                f"credhelper: the login for {server} expired at {entry.expires}; "
-                f"run: {login_command(server)}",
+                shown(
+                    f"credhelper: the login for {server} expired at {entry.expires}; "
+                    f"run: {login_command(server)}"
+                ),
             )
         return username, secret
 
