@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI, HELPER, Env, require_tool
+from tests.conftest import HELPER, Env, require_tool
 from tests.registry_server import RegistryServer, make_oci_layout
 
 pytest_plugins = ["tests.registry_server"]
