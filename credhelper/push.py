@@ -28,6 +28,7 @@ from typing import IO
 
 from credhelper import cleanup, fsutil, reference
 from credhelper.advice import login_command
+from credhelper.dockerconfig.routing import look_path
 from credhelper.errors import CredhelperError, ExitCode, Invalidated, NotFound
 from credhelper.store import Credentials, Store
 
@@ -178,7 +179,7 @@ def find_engine(engine: str) -> str:
 
 def helper_dir() -> str | None:
     """Where docker-credential-credhelper lives, so engines can run it."""
-    found = shutil.which(HELPER_PROGRAM)
+    found = look_path(HELPER_PROGRAM)  # as the Go engines look it up: no ./ or empty entries
     if found:
         return os.path.dirname(found)
     for candidate in (
@@ -195,7 +196,7 @@ def engine_env(ref: reference.Reference | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop(HUB_ALIAS_ENV, None)
     directory = helper_dir()
-    if directory and shutil.which(HELPER_PROGRAM) is None:
+    if directory and look_path(HELPER_PROGRAM) is None:
         env["PATH"] = directory + os.pathsep + env.get("PATH", "")
     if ref is not None and ref.domain == reference.DEFAULT_DOMAIN:
         env[HUB_ALIAS_ENV] = "1"

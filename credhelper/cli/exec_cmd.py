@@ -17,7 +17,6 @@ import errno
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 import click
 
 from credhelper import cleanup, jobs
+from credhelper.dockerconfig.routing import look_path
 from credhelper.errors import CredhelperError, UsageError
 
 
@@ -181,7 +181,7 @@ def _exit_status(returncode: int) -> int:
 
 def _helper_path(env: dict[str, str]) -> None:
     """Make sure COMMAND's clients find docker-credential-credhelper (next to this credhelper)."""
-    if shutil.which("docker-credential-credhelper", path=env.get("PATH")):
+    if look_path("docker-credential-credhelper", env.get("PATH", "")):
         return
     here = os.path.dirname(os.path.abspath(sys.argv[0]))
     if os.access(os.path.join(here, "docker-credential-credhelper"), os.X_OK):

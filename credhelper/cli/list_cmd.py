@@ -8,14 +8,7 @@ import click
 
 from credhelper import durations
 from credhelper.store import STATE_OK, Store
-
-
-def _shown(text: str) -> str:
-    """`text` as one safe terminal line: server names come from a file anyone with
-    write access could edit, so control characters are shown escaped, never sent."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+from credhelper.store.model import shown as _shown
 
 
 def _key_line(created: str | None) -> str:
