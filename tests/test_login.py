@@ -260,7 +260,12 @@ def test_no_verify_keeps_all_but_one_newline(ch: Env) -> None:
         stdin="tok\r\n\n",
     )
     assert proc.returncode == 0, proc.stderr
-    assert "without checking" in proc.stderr
+    # Nothing checked it, so it does not claim success: it says what was stored.
+    assert proc.stdout == (
+        "Stored the login of ci for registry.invalid:5000 without checking it "
+        "with the registry (--no-verify)\n"
+    )
+    assert "Login Succeeded" not in proc.stdout + proc.stderr
     entry = stored(ch, "registry.invalid:5000")
     assert entry is not None and entry["Secret"] == "tok\r\n"
 
@@ -276,6 +281,8 @@ def test_hidden_prompt_on_a_terminal(ch: Env, registry_htpasswd_tls: RegistrySer
     )
     assert status == 0, seen
     assert b"Login Succeeded" in seen
+    # The prompt says whose password, for which registry.
+    assert f"Logging in to {reg.host} as alice".encode() in seen
     assert password not in seen  # echo was off
     assert stored(ch, reg.host) is not None
 

@@ -14,6 +14,7 @@ import click
 from credhelper import reference
 from credhelper.errors import CredhelperError, NotFound, UsageError
 from credhelper.store import Store
+from credhelper.store.model import shown
 
 MAX_PASSWORD = 1 << 20
 INSECURE_WARNING = (
@@ -84,9 +85,14 @@ def _text_or_refuse(value: str, what: str) -> str:
     return value
 
 
-def _prompt_password() -> str:
+def _prompt_password(username: str, key: str) -> str:
     import getpass
 
+    from credhelper.store.model import shown
+
+    # Say whose password is asked for, and where: a `push --relogin` prompt comes
+    # after other output, and the username may be the remembered one.
+    click.echo(f"Logging in to {shown(key)} as {shown(username)}", err=True)
     # getpass reads /dev/tty (or the terminal on stdin) with echo off.
     try:
         password = getpass.getpass("Password: ", stream=sys.stderr)
@@ -149,6 +155,76 @@ def route_to_credhelper(key: str) -> bool:
     return dockerconfig.modify(None, change, backup_additions=False).changed
 
 
+def _from_store(key: str, target: str, verify: bool, **kw: bool) -> tuple[str, str | None]:
+    """No username or password given: as docker does, the stored login if the registry
+    still takes it; else a username (prompted on a terminal) still needing a password."""
+    from credhelper import registry
+
+    stored = _stored(key)
+    if stored is not None and verify:
+        if not kw["quiet"]:
+            click.echo(f"Authenticating with existing credentials for {key}...", err=True)
+        try:
+            registry.verify_login(target, stored[0], stored[1], insecure=kw["insecure"])
+            return stored
+        except registry.AuthRejected as err:
+            if not _interactive():
+                raise
+            # The message already names the registry and the user.
+            click.echo(f"{err.message}; please log in again", err=True)
+    if not _interactive():
+        raise _no_terminal(key)
+    default = stored[0] if stored and stored[0] != registry.TOKEN_USERNAME else None
+    return _prompt_username(default or _remembered(key)), None
+
+
+def _credentials(
+    key: str, target: str, username: str | None, password: str | None, verify: bool, **kw: bool
+) -> tuple[str, str, bool]:
+    """(username, password, reused): what was given, else the stored login, else asked."""
+    reused = False
+    if password is None and username is None:
+        username, password = _from_store(key, target, verify, **kw)
+        reused = password is not None
+    if username is None:
+        if not _interactive():
+            raise (
+                _no_terminal(key)
+                if password is None
+                else UsageError("credhelper: no username: pass -u USER")
+            )
+        username = _prompt_username(None)
+    if password is None:
+        if not _interactive():
+            raise _no_terminal(key)
+        password = _prompt_password(username, key)
+    _text_or_refuse(username, "username")
+    _text_or_refuse(password, "password")
+    return username, password, reused
+
+
+def _route_or_warn(key: str) -> tuple[bool | None, str | None]:
+    """Point docker at credhelper for `key`; (changed, None), or (None, why not) after
+    a warning: the login is stored either way."""
+    from credhelper.dockerconfig import ConfigRefused
+
+    try:
+        return route_to_credhelper(key), None
+    except CredhelperError as err:
+        # A file credhelper refuses to rewrite only a fix by hand can mend (the
+        # message names it); anything else (a lock wait, a race) doctor --fix redoes.
+        then = (
+            "; docker will not use this login until then"
+            if isinstance(err, ConfigRefused)
+            else "; docker will not use this login until you run: credhelper doctor --fix"
+        )
+        click.echo(
+            f"WARNING: logged in, but Docker's config was not updated: {err.message}{then}",
+            err=True,
+        )
+        return None, err.message
+
+
 def obtain_and_login(
     server: str | None,
     username: str | None,
@@ -169,76 +245,21 @@ def obtain_and_login(
 
     key = reference.server_key(server)
     target = server if server else key
-    reused = False
-    if password is None and username is None:
-        stored = _stored(key)
-        if stored is not None and verify:
-            # As docker does: try the stored login before asking for a new one.
-            if not quiet:
-                click.echo(f"Authenticating with existing credentials for {key}...", err=True)
-            try:
-                registry.verify_login(target, stored[0], stored[1], insecure=insecure)
-                username, password, reused = stored[0], stored[1], True
-            except registry.AuthRejected as err:
-                if not _interactive():
-                    raise
-                click.echo(f"{err.message}; please log in again", err=True)
-                username = None if stored[0] == registry.TOKEN_USERNAME else stored[0]
-                username = _prompt_username(username)
-        elif _interactive():
-            default = stored[0] if stored and stored[0] != registry.TOKEN_USERNAME else None
-            username = _prompt_username(default or _remembered(key))
-        else:
-            raise _no_terminal(key)
-    if password is None:
-        if not _interactive():
-            raise _no_terminal(key)
-        if username is None:
-            username = _prompt_username(None)
-        password = _prompt_password()
-    if username is None:
-        if not _interactive():
-            raise UsageError("credhelper: no username: pass -u USER")
-        username = _prompt_username(None)
-
-    _text_or_refuse(username, "username")
-    _text_or_refuse(password, "password")
+    username, password, reused = _credentials(
+        key, target, username, password, verify, insecure=insecure, quiet=quiet
+    )
     result: registry.LoginResult | None = None
+    store_user, store_secret = username, password
     if verify:
         result = registry.verify_login(target, username, password, insecure=insecure)
         store_user, store_secret = result.username, result.secret
-    else:
-        store_user, store_secret = username, password
     if expires is None and result is not None and result.expires_in is not None:
         from credhelper import durations
 
         expires = durations.after(result.expires_in)
     if not reused or store_user != username or expires is not None:
         Store().put(key, store_user, store_secret, expires)
-
-    config_changed: bool | None
-    config_error = None
-    try:
-        config_changed = route_to_credhelper(key)
-    except CredhelperError as err:
-        config_changed, config_error = None, err.message
-        from credhelper.dockerconfig import ConfigRefused
-
-        # A file credhelper refuses to rewrite only a fix by hand can mend (the
-        # message names it); anything else (a lock wait, a race) doctor --fix redoes.
-        then = (
-            "; docker will not use this login until then"
-            if isinstance(err, ConfigRefused)
-            else "; docker will not use this login until you run: credhelper doctor --fix"
-        )
-        click.echo(
-            f"WARNING: logged in, but Docker's config was not updated: {err.message}{then}",
-            err=True,
-        )
-    if not verify and not quiet:
-        click.echo(
-            "WARNING: the credentials were stored without checking them (--no-verify)", err=True
-        )
+    config_changed, config_error = _route_or_warn(key)
     return {
         "server": key,
         "username": store_user,
@@ -326,6 +347,12 @@ def command(
     )
     if as_json:
         click.echo(json.dumps(info))
+    elif no_verify:
+        # Not "Login Succeeded": nothing has checked these credentials yet.
+        click.echo(
+            f"Stored the login of {shown(str(info['username']))} for {info['server']} "
+            "without checking it with the registry (--no-verify)"
+        )
     else:
         click.echo("Login Succeeded")
         if info["expires"]:
