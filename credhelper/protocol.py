@@ -36,6 +36,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # for mypy: importing `typing` costs milliseconds on the hot path
     from typing import Any
 
+    from credhelper.store import Store
+
 NAME = "docker-credential-credhelper"
 PACKAGE = "credhelper"
 ACTIONS = "store|get|erase|list|version"
@@ -138,17 +140,17 @@ class _StdoutFailed(Exception):
         self.err = err
 
 
-def _write(text: str) -> None:
+def _write(out: Any, text: str) -> None:
     # surrogateescape: an undecodable argv byte echoed in an error goes out as
     # that byte (as Go would), not as a UnicodeEncodeError.
     try:
-        sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
-        sys.stdout.buffer.flush()
+        out.write(text.encode("utf-8", "surrogateescape"))
+        out.flush()
     except OSError as err:
         raise _StdoutFailed(err) from None
 
 
-def _hint(text: str) -> None:
+def _hint(err: Any, text: str) -> None:
     """One line for the human on stderr; clients pass the helper's stderr through.
 
     Hints quote server names and key ids from the store file: escaped (`shown`), so a
@@ -158,11 +160,11 @@ def _hint(text: str) -> None:
         from credhelper.store.model import shown
 
         text = shown(text)
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
+    err.write(text + "\n")
+    err.flush()
 
 
-def _summarise(problems: list[Any]) -> None:
+def _summarise(err: Any, problems: list[Any]) -> None:
     relogin = [p.server for p in problems if p.state == "needs-relogin"]
     corrupt = [p for p in problems if p.state == "corrupt"]
     if relogin:
@@ -170,127 +172,130 @@ def _summarise(problems: list[Any]) -> None:
             f" and {len(relogin) - 5} more" if len(relogin) > 5 else ""
         )
         _hint(
+            err,
             f"credhelper: {len(relogin)} stored login(s) need a new login (invalidated by a "
-            f"key rotation or a lost key): {shown}; run: credhelper login <server>"
+            f"key rotation or a lost key): {shown}; run: credhelper login <server>",
         )
     for status in corrupt[:5]:
         _hint(
+            err,
             f"credhelper: warning: stored credentials for {status.server} are corrupt "
-            f"({status.detail}); run: credhelper doctor"
+            f"({status.detail}); run: credhelper doctor",
         )
     if len(corrupt) > 5:
         _hint(
-            f"credhelper: warning: {len(corrupt) - 5} more corrupt entries; run: credhelper doctor"
+            err,
+            f"credhelper: warning: {len(corrupt) - 5} more corrupt entries; run: credhelper doctor",
         )
 
 
 # ---------------------------------------------------------------- actions
+# Each action gets the store and its streams (as docker-credential-helpers'
+# HandleCommand(helper, action, in, out) does): main() passes the real ones, the
+# tests a Store in a temporary directory and BytesIO streams.
 
 
-def action_get(stdin: Any) -> None:
-    from credhelper.store import Store
-
+def action_get(store: Store, stdin: Any, stdout: Any) -> None:
     url = server_url(read_input(stdin))
     key = url
     if url == "docker.io" and os.environ.get("CREDHELPER_DOCKER_IO_IS_HUB") == "1":
         # Set by `credhelper push` in skopeo's/podman's environment only:
         # containers/image names Docker Hub "docker.io", docker stores it as below.
         key = "https://index.docker.io/v1/"
-    creds = Store().get(key)
-    _write(go_json({"ServerURL": url, "Username": creds.username, "Secret": creds.secret}) + "\n")
+    creds = store.get(key)  # one call: the store owns how a lookup is done
+    _write(
+        stdout,
+        go_json({"ServerURL": url, "Username": creds.username, "Secret": creds.secret}) + "\n",
+    )
 
 
-def action_store(stdin: Any) -> None:
-    from credhelper.store import Store
-
+def action_store(store: Store, stdin: Any) -> None:
     url, username, secret = parse_store(read_input(stdin))
-    Store().put(url, username, secret)
+    store.put(url, username, secret)
 
 
-def action_erase(stdin: Any) -> None:
-    from credhelper.store import Store
-
+def action_erase(store: Store, stdin: Any) -> None:
     url = server_url(read_input(stdin))
     # Erasing what is not there succeeds (as wincred does): `docker logout` erases
     # up to four spellings of a server and warns only when all of them fail.
-    Store().delete(url)
+    store.delete(url)
 
 
-def action_list() -> None:
-    from credhelper.store import Store
-
-    found, problems = Store().snapshot().usernames()
+def action_list(store: Store, stdout: Any, stderr: Any) -> None:
+    found, problems = store.snapshot().usernames()
     if problems:
-        _summarise(problems)
-    _write(go_json(dict(sorted(found.items()))) + "\n")
+        _summarise(stderr, problems)
+    _write(stdout, go_json(dict(sorted(found.items()))) + "\n")
 
 
-def run(argv: list[str]) -> int:
-    """Dispatch one protocol call; returns the exit code. Errors are printed here."""
-    if len(argv) != 2:
-        _write(f"Usage: {NAME} <{ACTIONS}>\n")
-        return 1
-    action = argv[1]
+def handle(action: str, store: Store | None, stdin: Any, stdout: Any, stderr: Any) -> int:
+    """Run one action against `store`; returns the exit code. Errors are printed here.
+
+    stdin/stdout are binary streams, stderr a text one: results and errors go to
+    stdout as the protocol wants, hints for the human to stderr. With `store` None
+    the real one ($CREDHELPER_HOME, ...) is opened, and only by the actions that
+    use it (`version` never imports the store or cryptography).
+    """
     try:
-        if action == "get":
-            action_get(sys.stdin.buffer)
-        elif action == "store":
-            action_store(sys.stdin.buffer)
-        elif action == "erase":
-            action_erase(sys.stdin.buffer)
-        elif action == "list":
-            action_list()  # never reads stdin: docker-py hands the helper its own
+        if action in ("get", "store", "erase", "list"):
+            if store is None:
+                from credhelper.store import Store
+
+                store = Store()
+            if action == "get":
+                action_get(store, stdin, stdout)
+            elif action == "store":
+                action_store(store, stdin)
+            elif action == "erase":
+                action_erase(store, stdin)
+            else:  # list never reads stdin: docker-py hands the helper its own
+                action_list(store, stdout, stderr)
         elif action in ("version", "-v", "--version"):
-            _write(f"{NAME} ({PACKAGE}) {__version__}\n")
+            _write(stdout, f"{NAME} ({PACKAGE}) {__version__}\n")
         elif action in ("-h", "--help"):
-            _write(f"Usage: {NAME} <{ACTIONS}>\n")
+            _write(stdout, f"Usage: {NAME} <{ACTIONS}>\n")
         else:
-            _write(f"{NAME}: unknown action: {action}\n")
+            _write(stdout, f"{NAME}: unknown action: {action}\n")
             return 1
     except Invalidated as err:
-        _hint(err.hint)
-        _write(err.message + "\n")
+        _hint(stderr, err.hint)
+        _write(stdout, err.message + "\n")
         return 1
     except (NotFound, CredhelperError) as err:
-        _write(err.message + "\n")
+        _write(stdout, err.message + "\n")
         return 1
     return 0
 
 
+def run(argv: list[str], stdin: Any, stdout: Any, stderr: Any, store: Store | None = None) -> int:
+    """One protocol call as the executable makes it, minus the process set-up.
+
+    Any unexpected exception becomes the one "internal error" line on stdout.
+    """
+    if len(argv) != 2:
+        _write(stdout, f"Usage: {NAME} <{ACTIONS}>\n")
+        return 1
+    try:
+        return handle(argv[1], store, stdin, stdout, stderr)
+    except _StdoutFailed:  # main reports it on stderr
+        raise
+    except Exception as err:  # one line, never a traceback on stdout
+        from credhelper import stdstreams
+
+        _write(stdout, stdstreams.internal_error(err) + " on stderr\n")
+        return 1
+
+
 def main() -> int:
     """Entry point of docker-credential-credhelper."""
-    try:
-        import resource
-
-        # A core dump of this process could hold a key or a secret.
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    except (ImportError, ValueError, OSError):
-        pass
     from credhelper import stdstreams
 
-    # Closed fds 0-2 become /dev/null before any file is opened (see stdstreams).
-    stdstreams.reserve_std_fds()
-    # A failing stderr (hints) never turns into an "internal error" on stdout.
-    stdstreams.quiet_stderr()
+    stdstreams.start_process()  # no core dumps, fds 0-2 reopened, a quiet stderr
     try:
-        return run(sys.argv)
+        return run(sys.argv, sys.stdin.buffer, sys.stdout.buffer, sys.stderr)
     except _StdoutFailed as failed:
         return stdstreams.report_stdout_failure(failed.err)
     except KeyboardInterrupt:
-        return 1
-    except Exception as err:  # one line, never a traceback on stdout
-        if os.environ.get("CREDHELPER_DEBUG") == "1":
-            import traceback
-
-            traceback.print_exc(file=sys.stderr)
-        # Only the type: an exception's text could quote input, i.e. a secret.
-        try:
-            _write(
-                f"credhelper: internal error ({type(err).__name__}); "
-                "set CREDHELPER_DEBUG=1 to see the traceback on stderr\n"
-            )
-        except _StdoutFailed as failed:
-            return stdstreams.report_stdout_failure(failed.err)
         return 1
 
 

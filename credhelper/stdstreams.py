@@ -154,6 +154,37 @@ def neutralise_stdout() -> None:
         pass
 
 
+def start_process(guard: bool = False) -> None:
+    """What both executables do before anything else: no core dumps (a dump could
+    hold a key or a secret), closed fds 0-2 reopened, a failing stderr made quiet
+    and, for the CLI (`guard`), a stdout whose failure is told apart."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):
+        pass
+    # Closed fds 0-2 become /dev/null before any file is opened.
+    reserve_std_fds()
+    if guard:
+        guard_stdout()
+    # A failing stderr loses the one-line message, never the documented exit code.
+    quiet_stderr()
+
+
+def internal_error(err: BaseException) -> str:
+    """The one line for an unexpected exception: only its type, since its text could
+    quote input (a secret). The traceback goes to stderr with CREDHELPER_DEBUG=1."""
+    if os.environ.get("CREDHELPER_DEBUG") == "1":
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+    return (
+        f"credhelper: internal error ({type(err).__name__}); "
+        "set CREDHELPER_DEBUG=1 to see the traceback"
+    )
+
+
 def report_stdout_failure(err: OSError) -> int:
     """One line on stderr for a failed stdout; returns the exit code (1)."""
     neutralise_stdout()

@@ -8,6 +8,7 @@ tests need is installed, so a skip would hide an untested feature.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 BIN = Path(sys.executable).parent
 HELPER = str(BIN / "docker-credential-credhelper")
 CLI = str(BIN / "credhelper")
+Result = subprocess.CompletedProcess[bytes]
 
 
 @dataclass
@@ -53,6 +55,41 @@ class Env:
             timeout=60,
             check=False,
         )
+
+    def call(self, action: str, stdin: bytes | str | None = b"", *args: str) -> Result:
+        """docker-credential-credhelper ACTION in this process: what `helper` gives.
+
+        The same code as the executable minus the process set-up (credhelper.protocol.run
+        with BytesIO streams), under exactly the environment the executable gets
+        (`self.env`, restored afterwards). tests/test_protocol_equivalence.py proves
+        both give the same bytes and exit code.
+        """
+        from credhelper import protocol
+
+        data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
+        argv = [HELPER, action, *args]
+        out, err = io.BytesIO(), io.BytesIO()
+        # The encoding and error handler of the executable's stderr (stdstreams).
+        text_err = io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace")
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(self.env)
+        try:
+            code = protocol.run(argv, io.BytesIO(data), out, text_err)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        text_err.flush()
+        return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+    def put(self, server: str, user: str, secret: str) -> None:
+        """`store_creds` in this process (see `call`)."""
+        import json
+
+        proc = self.call(
+            "store", json.dumps({"ServerURL": server, "Username": user, "Secret": secret})
+        )
+        assert proc.returncode == 0, proc.stdout
 
     def cli(
         self, *args: str, stdin: bytes | str | None = None, env: dict[str, str] | None = None

@@ -1,8 +1,10 @@
-"""The wire protocol of docker-credential-credhelper, run as clients run it.
+"""The wire protocol of docker-credential-credhelper, byte for byte (docs/protocol.md).
 
-Every test spawns the installed executable with one action and bytes on stdin,
-and checks stdout, stderr and the exit code byte for byte against
-docs/protocol.md.
+Each test gives one action bytes on stdin and checks stdout, stderr and the exit
+code exactly. Most run the protocol in this process (`ch.call`: the executable's
+code with BytesIO streams, proven equal to it by test_protocol_equivalence.py);
+those about the process itself (stdin never read, argv, the environment it
+starts in) and one round trip run the installed executable (`ch.helper`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def store_bytes(ch: Env) -> bytes | None:
 
 
 def test_store_get_erase_round_trip(ch: Env) -> None:
+    """End to end: the installed executable, as docker runs it."""
     ok(ch.helper("store", creds("https://index.docker.io/v1/", "alice", "s3cret")))
     ok(
         ch.helper("get", b"https://index.docker.io/v1/"),
@@ -59,50 +62,50 @@ def test_store_get_erase_round_trip(ch: Env) -> None:
 
 
 def test_get_of_unknown_server_is_the_not_found_string(ch: Env) -> None:
-    fails(ch.helper("get", b"registry.example:5000"), NOT_FOUND)
-    ch.store_creds("a.example", "u", "p")
-    fails(ch.helper("get", b"b.example"), NOT_FOUND)
+    fails(ch.call("get", b"registry.example:5000"), NOT_FOUND)
+    ch.put("a.example", "u", "p")
+    fails(ch.call("get", b"b.example"), NOT_FOUND)
 
 
 def test_store_overwrites_and_keys_are_opaque(ch: Env) -> None:
     # No normalisation: these are five different keys (docs/protocol.md, get).
     keys = ["reg:5000", "https://reg:5000", "http://reg:5000", "reg:5000/v2/", "REG:5000"]
     for n, key in enumerate(keys):
-        ch.store_creds(key, f"user{n}", f"pw{n}")
-    ch.store_creds("reg:5000", "new", "newpw")
-    ok(ch.helper("get", b"reg:5000"), creds("reg:5000", "new", "newpw"))
+        ch.put(key, f"user{n}", f"pw{n}")
+    ch.put("reg:5000", "new", "newpw")
+    ok(ch.call("get", b"reg:5000"), creds("reg:5000", "new", "newpw"))
     for n, key in enumerate(keys[1:], start=1):
-        ok(ch.helper("get", key.encode()), creds(key, f"user{n}", f"pw{n}"))
+        ok(ch.call("get", key.encode()), creds(key, f"user{n}", f"pw{n}"))
 
 
 def test_identity_token_round_trips_with_go_escaping(ch: Env) -> None:
     # Exactly what the docker CLI sends for an identity token (docs/protocol.md, get).
     ok(
-        ch.helper(
+        ch.call(
             "store",
             b'{"ServerURL":"https://index.docker.io/v1/","Username":"\\u003ctoken\\u003e",'
             b'"Secret":"eyJhbGciOi.tok"}\n',
         )
     )
     ok(
-        ch.helper("get", b"https://index.docker.io/v1/"),
+        ch.call("get", b"https://index.docker.io/v1/"),
         b'{"ServerURL":"https://index.docker.io/v1/","Username":"\\u003ctoken\\u003e",'
         b'"Secret":"eyJhbGciOi.tok"}\n',
     )
-    ok(ch.helper("list"), b'{"https://index.docker.io/v1/":"\\u003ctoken\\u003e"}\n')
+    ok(ch.call("list"), b'{"https://index.docker.io/v1/":"\\u003ctoken\\u003e"}\n')
 
 
 def test_empty_secret_is_allowed(ch: Env) -> None:
-    ok(ch.helper("store", b'{"ServerURL":"s","Username":"u","Secret":""}'))
-    ok(ch.helper("get", b"s"), b'{"ServerURL":"s","Username":"u","Secret":""}\n')
+    ok(ch.call("store", b'{"ServerURL":"s","Username":"u","Secret":""}'))
+    ok(ch.call("get", b"s"), b'{"ServerURL":"s","Username":"u","Secret":""}\n')
 
 
 def test_erase_of_a_missing_entry_succeeds_and_touches_nothing_else(ch: Env) -> None:
     # docker logout erases up to four spellings; the missing ones must not fail.
-    ok(ch.helper("erase", b"never-stored"))
-    ch.store_creds("keep", "u", "p")
-    ok(ch.helper("erase", b"other"))
-    ok(ch.helper("get", b"keep"), creds("keep", "u", "p"))
+    ok(ch.call("erase", b"never-stored"))
+    ch.put("keep", "u", "p")
+    ok(ch.call("erase", b"other"))
+    ok(ch.call("get", b"keep"), creds("keep", "u", "p"))
 
 
 # ------------------------------------------------------------------ get output
@@ -127,17 +130,17 @@ def test_get_output_is_byte_exact_go_encoding(ch: Env, value: str, encoded: byte
     server = "reg.example"
     # Python's client (docker-py) sends ASCII-escaped JSON with spaces.
     stored = json.dumps({"ServerURL": server, "Username": value, "Secret": value})
-    ok(ch.helper("store", stored.encode()))
+    ok(ch.call("store", stored.encode()))
     expected = b'{"ServerURL":"reg.example","Username":"%s","Secret":"%s"}\n' % (encoded, encoded)
-    ok(ch.helper("get", server.encode()), expected)
+    ok(ch.call("get", server.encode()), expected)
     assert json.loads(expected) == {"ServerURL": server, "Username": value, "Secret": value}
 
 
 def test_get_echoes_the_trimmed_request_with_escaping(ch: Env) -> None:
     server = "https://r\u00e9g.example/<a>&b"
-    ch.store_creds(server, "u", "p")
+    ch.put(server, "u", "p")
     ok(
-        ch.helper("get", b"  \t" + server.encode() + b"\r\n"),
+        ch.call("get", b"  \t" + server.encode() + b"\r\n"),
         b'{"ServerURL":"https://r\xc3\xa9g.example/\\u003ca\\u003e\\u0026b",'
         b'"Username":"u","Secret":"p"}\n',
     )
@@ -159,33 +162,33 @@ def test_get_echoes_the_trimmed_request_with_escaping(ch: Env) -> None:
     ],
 )
 def test_get_and_erase_input_is_joined_and_trimmed_like_go(ch: Env, raw: bytes) -> None:
-    ch.store_creds("reg.example/path", "u", "p")
-    ok(ch.helper("get", raw), creds("reg.example/path", "u", "p"))
-    ok(ch.helper("erase", raw))
-    fails(ch.helper("get", b"reg.example/path"), NOT_FOUND)
+    ch.put("reg.example/path", "u", "p")
+    ok(ch.call("get", raw), creds("reg.example/path", "u", "p"))
+    ok(ch.call("erase", raw))
+    fails(ch.call("get", b"reg.example/path"), NOT_FOUND)
 
 
 def test_inner_spaces_and_non_go_space_are_kept(ch: Env) -> None:
     # Go's TrimSpace keeps \x1c-\x1f (Python's str.strip would remove them).
-    ch.store_creds("a b", "u1", "p1")
-    ch.store_creds("\x1creg", "u2", "p2")
-    ok(ch.helper("get", b" a b "), creds("a b", "u1", "p1"))
-    fails(ch.helper("get", b"ab"), NOT_FOUND)
-    ok(ch.helper("get", b"\x1creg"), b'{"ServerURL":"\\u001creg","Username":"u2","Secret":"p2"}\n')
-    fails(ch.helper("get", b"reg"), NOT_FOUND)
+    ch.put("a b", "u1", "p1")
+    ch.put("\x1creg", "u2", "p2")
+    ok(ch.call("get", b" a b "), creds("a b", "u1", "p1"))
+    fails(ch.call("get", b"ab"), NOT_FOUND)
+    ok(ch.call("get", b"\x1creg"), b'{"ServerURL":"\\u001creg","Username":"u2","Secret":"p2"}\n')
+    fails(ch.call("get", b"reg"), NOT_FOUND)
 
 
 @pytest.mark.parametrize("action", ["get", "erase"])
 @pytest.mark.parametrize("raw", [b"", b"\n", b"\r\n", b"  \t\n \r\n", "\u3000".encode()])
 def test_empty_server_url(ch: Env, action: str, raw: bytes) -> None:
-    fails(ch.helper(action, raw), NO_URL)
+    fails(ch.call(action, raw), NO_URL)
 
 
 def test_cr_not_before_newline_is_kept(ch: Env) -> None:
     # bufio.ScanLines drops "\r" only directly before "\n" or at EOF.
-    ch.store_creds("a\rb", "u", "p")
-    ok(ch.helper("get", b"a\rb"), b'{"ServerURL":"a\\rb","Username":"u","Secret":"p"}\n')
-    fails(ch.helper("get", b"ab"), NOT_FOUND)
+    ch.put("a\rb", "u", "p")
+    ok(ch.call("get", b"a\rb"), b'{"ServerURL":"a\\rb","Username":"u","Secret":"p"}\n')
+    fails(ch.call("get", b"ab"), NOT_FOUND)
 
 
 # ------------------------------------------------------------------ store input
@@ -212,25 +215,25 @@ def test_cr_not_before_newline_is_kept(ch: Env) -> None:
     ],
 )
 def test_store_accepts_json_like_gos_decoder(ch: Env, raw: bytes) -> None:
-    ok(ch.helper("store", raw))
-    ok(ch.helper("get", b"s"), b'{"ServerURL":"s","Username":"u","Secret":"p"}\n')
-    ok(ch.helper("list"), b'{"s":"u"}\n')
+    ok(ch.call("store", raw))
+    ok(ch.call("get", b"s"), b'{"ServerURL":"s","Username":"u","Secret":"p"}\n')
+    ok(ch.call("list"), b'{"s":"u"}\n')
 
 
 def test_store_values_are_not_trimmed(ch: Env) -> None:
-    ok(ch.helper("store", b'{"ServerURL":"s","Username":" u ","Secret":" p\\n"}'))
-    ok(ch.helper("get", b" s "), b'{"ServerURL":"s","Username":" u ","Secret":" p\\n"}\n')
+    ok(ch.call("store", b'{"ServerURL":"s","Username":" u ","Secret":" p\\n"}'))
+    ok(ch.call("get", b" s "), b'{"ServerURL":"s","Username":" u ","Secret":" p\\n"}\n')
     # A ServerURL with spaces is stored as sent; get trims its request, so (as with
     # the reference helpers) only list shows it.
-    ok(ch.helper("store", b'{"ServerURL":" t ","Username":"v","Secret":"q"}'))
-    fails(ch.helper("get", b" t "), NOT_FOUND)
-    ok(ch.helper("list"), b'{" t ":"v","s":" u "}\n')
+    ok(ch.call("store", b'{"ServerURL":" t ","Username":"v","Secret":"q"}'))
+    fails(ch.call("get", b" t "), NOT_FOUND)
+    ok(ch.call("list"), b'{" t ":"v","s":" u "}\n')
 
 
 def test_store_lines_are_joined_before_decoding(ch: Env) -> None:
     # The reference helpers join lines, so a newline inside a string disappears.
-    ok(ch.helper("store", b'{"ServerURL":"s","Username":"u","Secret":"a\nb\r\nc"}'))
-    ok(ch.helper("get", b"s"), b'{"ServerURL":"s","Username":"u","Secret":"abc"}\n')
+    ok(ch.call("store", b'{"ServerURL":"s","Username":"u","Secret":"a\nb\r\nc"}'))
+    ok(ch.call("get", b"s"), b'{"ServerURL":"s","Username":"u","Secret":"abc"}\n')
 
 
 @pytest.mark.parametrize(
@@ -300,14 +303,14 @@ def test_store_lines_are_joined_before_decoding(ch: Env) -> None:
     ],
 )
 def test_store_errors_are_gos_texts_and_change_nothing(ch: Env, raw: bytes, message: bytes) -> None:
-    ch.store_creds("keep", "u", "p")
+    ch.put("keep", "u", "p")
     before = store_bytes(ch)
-    fails(ch.helper("store", raw), message + b"\n")
+    fails(ch.call("store", raw), message + b"\n")
     assert store_bytes(ch) == before
 
 
 def test_store_with_no_prior_store_creates_nothing_on_error(ch: Env) -> None:
-    fails(ch.helper("store", b"{}"), NO_URL)
+    fails(ch.call("store", b"{}"), NO_URL)
     assert not ch.key.exists()
     assert not ch.store.exists()
 
@@ -316,7 +319,7 @@ def test_store_with_no_prior_store_creates_nothing_on_error(ch: Env) -> None:
 
 
 def test_list_empty_prints_braces(ch: Env) -> None:
-    ok(ch.helper("list"), b"{}\n")
+    ok(ch.call("list"), b"{}\n")
     assert not ch.home.exists() or not ch.key.exists()  # a read never creates a key
 
 
@@ -328,8 +331,8 @@ def test_list_is_sorted_compact_and_escaped(ch: Env) -> None:
         ("r\u00e9g", "\u4e16"),
         ("https://index.docker.io/v1/access-token", "tok"),
     ]:
-        ch.store_creds(server, user, "secret-never-listed")
-    proc = ch.helper("list")
+        ch.put(server, user, "secret-never-listed")
+    proc = ch.call("list")
     ok(
         proc,
         b'{"Alpha:5000":"a\\u0026b","https://index.docker.io/v1/":"\\u003ctoken\\u003e",'
@@ -341,7 +344,7 @@ def test_list_is_sorted_compact_and_escaped(ch: Env) -> None:
 
 def test_list_never_reads_stdin(ch: Env) -> None:
     """docker-py runs list with its own stdin: a pipe nobody ever closes must not block it."""
-    ch.store_creds("s", "u", "p")
+    ch.put("s", "u", "p")
     proc = subprocess.Popen(
         [HELPER, "list"],
         stdin=subprocess.PIPE,
@@ -363,7 +366,7 @@ def test_list_never_reads_stdin(ch: Env) -> None:
 
 
 def test_list_ignores_whatever_is_on_stdin(ch: Env) -> None:
-    ok(ch.helper("list", b"unused"), b"{}\n")  # what the Go client sends
+    ok(ch.call("list", b"unused"), b"{}\n")  # what the Go client sends
 
 
 # ------------------------------------------------------------------ arguments
@@ -374,14 +377,14 @@ def test_version_forms(ch: Env, flag: str) -> None:
     from credhelper import __version__
 
     ok(
-        ch.helper(flag, b""),
+        ch.call(flag, b""),
         f"docker-credential-credhelper (credhelper) {__version__}\n".encode(),
     )
 
 
 @pytest.mark.parametrize("flag", ["-h", "--help"])
 def test_help_prints_usage_and_succeeds(ch: Env, flag: str) -> None:
-    ok(ch.helper(flag), USAGE)
+    ok(ch.call(flag), USAGE)
 
 
 @pytest.mark.parametrize("argv", [[], ["get", "extra"], ["list", "list"]])
@@ -395,7 +398,7 @@ def test_wrong_argument_count_prints_usage_and_fails(ch: Env, argv: list[str]) -
 @pytest.mark.parametrize("action", ["GET", "Store", "delete", "", "--get", "help"])
 def test_unknown_action(ch: Env, action: str) -> None:
     fails(
-        ch.helper(action, b"s"),
+        ch.call(action, b"s"),
         f"docker-credential-credhelper: unknown action: {action}\n".encode(),
     )
 
@@ -405,22 +408,22 @@ def test_unknown_action(ch: Env, action: str) -> None:
 
 @pytest.mark.parametrize("action", ["store", "get", "erase"])
 def test_input_over_one_mib_is_refused_and_nothing_changes(ch: Env, action: str) -> None:
-    ch.store_creds("keep", "u", "p")
+    ch.put("keep", "u", "p")
     before = store_bytes(ch)
     big = b'{"ServerURL":"keep","Username":"u","Secret":"' + b"x" * (1 << 20) + b'"}'
-    proc = ch.helper(action, big if action == "store" else b"keep" + b" " * (1 << 20))
+    proc = ch.call(action, big if action == "store" else b"keep" + b" " * (1 << 20))
     assert proc.returncode == 1
     assert proc.stdout.count(b"\n") == 1 and b"1 MiB" in proc.stdout
     assert proc.stdout != NOT_FOUND
     assert store_bytes(ch) == before
-    ok(ch.helper("get", b"keep"), creds("keep", "u", "p"))
+    ok(ch.call("get", b"keep"), creds("keep", "u", "p"))
 
 
 def test_long_lines_below_the_limit_are_accepted(ch: Env) -> None:
     # Decision: the reference helpers stop at a 64 KiB line; we accept up to 1 MiB.
     secret = "s" * 200_000
-    ok(ch.helper("store", creds("big", "u", secret)))
-    ok(ch.helper("get", b"big"), creds("big", "u", secret))
+    ok(ch.call("store", creds("big", "u", secret)))
+    ok(ch.call("get", b"big"), creds("big", "u", secret))
 
 
 # ------------------------------------------------------------------ secrets at rest
@@ -428,7 +431,7 @@ def test_long_lines_below_the_limit_are_accepted(ch: Env) -> None:
 
 def test_nothing_secret_at_rest_or_on_stderr(ch: Env) -> None:
     secret = "hunter2-VERY-SECRET"
-    proc = ch.helper("store", creds("reg", "alice", secret))
+    proc = ch.call("store", creds("reg", "alice", secret))
     ok(proc)
     for path in ch.home.iterdir():
         assert secret.encode() not in path.read_bytes(), path
@@ -441,8 +444,8 @@ def test_nothing_secret_at_rest_or_on_stderr(ch: Env) -> None:
 
 
 def test_read_actions_never_create_a_key_or_store(ch: Env) -> None:
-    fails(ch.helper("get", b"s"), NOT_FOUND)
-    ok(ch.helper("list"), b"{}\n")
+    fails(ch.call("get", b"s"), NOT_FOUND)
+    ok(ch.call("list"), b"{}\n")
     assert not ch.key.exists() and not ch.store.exists()
 
 

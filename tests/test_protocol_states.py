@@ -40,20 +40,20 @@ def save(ch: Env, doc: dict[str, Any] | bytes) -> None:
 
 def three(ch: Env) -> None:
     for name in ("a.example", "b.example", "c.example"):
-        ch.store_creds(name, f"user-{name}", f"secret-{name}")
+        ch.put(name, f"user-{name}", f"secret-{name}")
 
 
 def assert_others_fine(ch: Env, bad: str) -> None:
     """Every other entry still gets and lists; the bad one is not listed."""
     others = [s for s in ("a.example", "b.example", "c.example") if s != bad]
     for server in others:
-        proc = ch.helper("get", server.encode())
+        proc = ch.call("get", server.encode())
         assert (proc.returncode, proc.stdout, proc.stderr) == (
             0,
             creds_out(server, f"user-{server}", f"secret-{server}"),
             b"",
         )
-    proc = ch.helper("list")
+    proc = ch.call("list")
     assert proc.returncode == 0
     assert json.loads(proc.stdout) == {s: f"user-{s}" for s in others}
 
@@ -74,12 +74,12 @@ def test_key_deleted_or_replaced_by_hand_means_not_found_and_a_hint(ch: Env, how
     if how == "replaced":
         ch.key.write_bytes(os.urandom(32))
         os.chmod(ch.key, 0o600)
-    proc = ch.helper("get", b"b.example")
+    proc = ch.call("get", b"b.example")
     assert (proc.returncode, proc.stdout) == (1, NOT_FOUND)
     hint = one_line(proc.stderr)
     assert "b.example" in hint and "credhelper login b.example" in hint
     assert b"secret-" not in proc.stderr
-    proc = ch.helper("list")
+    proc = ch.call("list")
     assert (proc.returncode, proc.stdout) == (0, b"{}\n")
     hint = one_line(proc.stderr)
     assert "credhelper login" in hint and "a.example" in hint
@@ -89,7 +89,7 @@ def test_key_deleted_or_replaced_by_hand_means_not_found_and_a_hint(ch: Env, how
         # A key that is not the one the store's header vouches for (planted, or an
         # edited keyProvider record) never seals a login: one line, nothing written.
         before = ch.store.read_bytes()
-        proc = ch.helper("store", b'{"ServerURL":"b.example","Username":"new","Secret":"pw"}')
+        proc = ch.call("store", b'{"ServerURL":"b.example","Username":"new","Secret":"pw"}')
         assert proc.returncode == 1 and b"pw" not in proc.stdout + proc.stderr
         line = one_line(proc.stdout)
         assert "refusing to seal with key" in line and "credhelper rotate" in line
@@ -97,16 +97,16 @@ def test_key_deleted_or_replaced_by_hand_means_not_found_and_a_hint(ch: Env, how
         # The fix it names: a forced rotation starts over; then logging in works.
         assert ch.cli("rotate", "--yes").returncode == 0
     # A deleted key of the store's own provider: logging in again starts a new key.
-    ch.store_creds("b.example", "new", "pw")
-    proc = ch.helper("get", b"b.example")
+    ch.put("b.example", "new", "pw")
+    proc = ch.call("get", b"b.example")
     assert (proc.returncode, proc.stdout) == (0, creds_out("b.example", "new", "pw"))
-    assert json.loads(ch.helper("list").stdout) == {"b.example": "new"}
+    assert json.loads(ch.call("list").stdout) == {"b.example": "new"}
 
 
 def test_hub_hint_names_plain_credhelper_login(ch: Env) -> None:
-    ch.store_creds("https://index.docker.io/v1/", "u", "p")
+    ch.put("https://index.docker.io/v1/", "u", "p")
     ch.key.unlink()
-    proc = ch.helper("get", b"https://index.docker.io/v1/")
+    proc = ch.call("get", b"https://index.docker.io/v1/")
     assert (proc.returncode, proc.stdout) == (1, NOT_FOUND)
     assert "credhelper login" in one_line(proc.stderr)
 
@@ -116,12 +116,12 @@ def test_invalidated_by_rotation_means_not_found_and_a_hint(ch: Env) -> None:
     doc = load(ch)
     doc["auths"]["a.example"] = {"invalidated": "2026-01-02T03:04:05Z", "reason": "key rotation"}
     save(ch, doc)
-    proc = ch.helper("get", b"a.example")
+    proc = ch.call("get", b"a.example")
     assert (proc.returncode, proc.stdout) == (1, NOT_FOUND)
     hint = one_line(proc.stderr)
     assert "a.example" in hint and "credhelper login a.example" in hint
     assert_others_fine(ch, "a.example")
-    assert "a.example" in ch.helper("list").stderr.decode()
+    assert "a.example" in ch.call("list").stderr.decode()
 
 
 # ------------------------------------------------------------------ corrupt entries
@@ -140,7 +140,7 @@ def test_modified_ciphertext_is_corrupt_never_not_found(ch: Env, index: int) -> 
     entry = doc["auths"]["b.example"]
     entry["sealed"] = flip(entry["sealed"], index)
     save(ch, doc)
-    proc = ch.helper("get", b"b.example")
+    proc = ch.call("get", b"b.example")
     assert proc.returncode == 1
     line = one_line(proc.stdout)
     assert "b.example" in line
@@ -148,7 +148,7 @@ def test_modified_ciphertext_is_corrupt_never_not_found(ch: Env, index: int) -> 
     assert "credhelper doctor" in line
     assert proc.stdout != NOT_FOUND and b"secret-" not in proc.stdout + proc.stderr
     assert_others_fine(ch, "b.example")
-    warning = ch.helper("list").stderr.decode()
+    warning = ch.call("list").stderr.decode()
     assert "b.example" in warning and "credhelper doctor" in warning
 
 
@@ -170,7 +170,7 @@ def test_undecodable_base64_names_gos_byte_offset(ch: Env, mangle: Any, offset: 
         offset = len(bad) - len(bad) % 4
     doc["auths"]["c.example"]["sealed"] = bad
     save(ch, doc)
-    proc = ch.helper("get", b"c.example")
+    proc = ch.call("get", b"c.example")
     assert proc.returncode == 1
     line = one_line(proc.stdout)
     assert f"illegal base64 data at input byte {offset}" in line
@@ -183,7 +183,7 @@ def test_ciphertext_moved_to_another_server_fails_authentication(ch: Env) -> Non
     doc = load(ch)
     doc["auths"]["a.example"] = dict(doc["auths"]["c.example"])
     save(ch, doc)
-    proc = ch.helper("get", b"a.example")
+    proc = ch.call("get", b"a.example")
     assert proc.returncode == 1
     assert "authentication failed: entry was modified" in one_line(proc.stdout)
     assert b"secret-c.example" not in proc.stdout + proc.stderr
@@ -207,7 +207,7 @@ def test_malformed_entry_breaks_only_itself(ch: Env, entry: Any) -> None:
         entry = {"sealed": "", "keyId": doc["auths"]["a.example"]["keyId"]}
     doc["auths"]["a.example"] = entry
     save(ch, doc)
-    proc = ch.helper("get", b"a.example")
+    proc = ch.call("get", b"a.example")
     assert proc.returncode == 1 and proc.stdout != NOT_FOUND
     line = one_line(proc.stdout)
     assert "a.example" in line and "credhelper doctor" in line
@@ -244,7 +244,7 @@ def test_unreadable_store_is_one_line_and_nothing_is_written(
         ("erase", b"a.example"),
     ]
     for action, data in requests:
-        proc = ch.helper(action, data)
+        proc = ch.call(action, data)
         assert proc.returncode == 1, action
         line = one_line(proc.stdout)
         assert str(ch.store) in line and cause in line and "credhelper doctor" in line, line
@@ -258,7 +258,7 @@ def test_unreadable_store_is_one_line_and_nothing_is_written(
 def test_bad_key_file_is_one_line_naming_path_and_fix(ch: Env) -> None:
     three(ch)
     os.chmod(ch.key, 0o644)
-    proc = ch.helper("get", b"a.example")
+    proc = ch.call("get", b"a.example")
     assert proc.returncode == 1
     line = one_line(proc.stdout)
     assert str(ch.key) in line and f"chmod 600 {ch.key}" in line
@@ -266,7 +266,7 @@ def test_bad_key_file_is_one_line_naming_path_and_fix(ch: Env) -> None:
 
     os.chmod(ch.key, 0o600)
     ch.key.write_bytes(b"short")
-    proc = ch.helper("get", b"a.example")
+    proc = ch.call("get", b"a.example")
     assert proc.returncode == 1 and str(ch.key) in one_line(proc.stdout)
 
 
@@ -277,7 +277,7 @@ def test_symlinked_key_is_refused(ch: Env) -> None:
     os.chmod(real, 0o600)
     ch.key.unlink()
     ch.key.symlink_to(real)
-    proc = ch.helper("get", b"a.example")
+    proc = ch.call("get", b"a.example")
     assert proc.returncode == 1
     line = one_line(proc.stdout)
     assert str(ch.key) in line and "symbolic link" in line
@@ -288,7 +288,7 @@ def test_unknown_key_provider_is_one_line_without_traceback(ch: Env) -> None:
     doc = load(ch)
     doc["keyProvider"] = {"name": "nonsense"}
     save(ch, doc)
-    proc = ch.helper("get", b"a.example")
+    proc = ch.call("get", b"a.example")
     assert proc.returncode == 1
     assert "nonsense" in one_line(proc.stdout)
     assert b"Traceback" not in proc.stdout + proc.stderr
@@ -297,6 +297,6 @@ def test_unknown_key_provider_is_one_line_without_traceback(ch: Env) -> None:
 def test_erase_with_nothing_stored_creates_nothing(ch: Env) -> None:
     """docker logout erases up to four spellings; none may create a store or key."""
     for spelling in ("reg.example", "http://reg.example", "https://reg.example"):
-        proc = ch.helper("erase", spelling.encode())
+        proc = ch.call("erase", spelling.encode())
         assert proc.returncode == 0, proc.stdout
     assert not ch.home.exists()

@@ -99,19 +99,9 @@ def _flushed(code: int) -> int:
 
 def main() -> int:
     """Entry point of `credhelper`."""
-    try:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    except (ImportError, ValueError, OSError):
-        pass
     from credhelper import cleanup, stdstreams
 
-    # Closed fds 0-2 become /dev/null before any file is opened (see stdstreams).
-    stdstreams.reserve_std_fds()
-    stdstreams.guard_stdout()
-    # A failing stderr loses the one-line message, never the documented exit code.
-    stdstreams.quiet_stderr()
+    stdstreams.start_process(guard=True)  # no core dumps, fds 0-2, stdout and stderr
     _sweep_stale_jobs()
     try:
         # Signals unwind every command (temp files removed, children stopped).
@@ -123,14 +113,6 @@ def main() -> int:
     except stdstreams.StdoutError as err:
         return stdstreams.report_stdout_failure(err)
     except Exception as err:  # one line, never a traceback unless asked for
-        if os.environ.get("CREDHELPER_DEBUG") == "1":
-            import traceback
-
-            traceback.print_exc(file=sys.stderr)
-        click.echo(
-            f"credhelper: internal error ({type(err).__name__}); "
-            "set CREDHELPER_DEBUG=1 to see the traceback",
-            err=True,
-        )
+        click.echo(stdstreams.internal_error(err), err=True)
         return int(ExitCode.ERROR)
     return _flushed(0)
