@@ -56,13 +56,19 @@ class Env:
             check=False,
         )
 
-    def call(self, action: str, stdin: bytes | str | None = b"", *args: str) -> Result:
+    def call(
+        self,
+        action: str,
+        stdin: bytes | str | None = b"",
+        *args: str,
+        env: dict[str, str] | None = None,
+    ) -> Result:
         """docker-credential-credhelper ACTION in this process: what `helper` gives.
 
         The same code as the executable minus the process set-up (credhelper.protocol.run
         with BytesIO streams), under exactly the environment the executable gets
-        (`self.env`, restored afterwards). tests/test_protocol_equivalence.py proves
-        both give the same bytes and exit code.
+        (`env`, by default `self.env`; restored afterwards).
+        tests/test_protocol_equivalence.py proves both give the same bytes and exit code.
         """
         from credhelper import protocol
 
@@ -73,7 +79,7 @@ class Env:
         text_err = io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace")
         saved = dict(os.environ)
         os.environ.clear()
-        os.environ.update(self.env)
+        os.environ.update(self.env if env is None else env)
         try:
             code = protocol.run(argv, io.BytesIO(data), out, text_err)
         finally:

@@ -1,4 +1,5 @@
-"""Robustness at the edges, with real processes of both executables.
+"""Robustness at the edges, with real processes of both executables (set-up and
+the read-back checks run the protocol in-process: `ch.put`, `ch.call`).
 
 - CREDHELPER_LOCK_TIMEOUT at the extremes (1e-7, 1e12, and other values outside
   0..3600 s) with the store lock held: the lock-timeout line (exit 7 for the CLI,
@@ -67,9 +68,10 @@ def _no_internal_error(proc: subprocess.CompletedProcess[bytes]) -> None:
 # ---------------------------------------------------------------- lock timeouts
 
 
-@pytest.mark.parametrize("raw", ["1e-7", "1e12", "0"])
+# 1e12 means the default 20 s wait: slow.
+@pytest.mark.parametrize("raw", ["1e-7", pytest.param("1e12", marks=pytest.mark.slow), "0"])
 def test_lock_timeout_extremes_give_the_lock_line(ch: Env, raw: str) -> None:
-    ch.store_creds(SERVER, "u", "s0")
+    ch.put(SERVER, "u", "s0")
     lock_path = ch.home / "config.json.lock"
     env = {**ch.env, "CREDHELPER_LOCK_TIMEOUT": raw}
     with open(lock_path, "a") as held:
@@ -99,7 +101,7 @@ def test_lock_timeout_extremes_give_the_lock_line(ch: Env, raw: str) -> None:
     assert text.count("\n") == 1 and str(lock_path) in text, text
     for out in (cli_out + cli_err, helper_out + helper_err):
         assert b"internal error" not in out and b"Traceback" not in out
-    got = json.loads(ch.helper("get", SERVER).stdout)
+    got = json.loads(ch.call("get", SERVER).stdout)
     assert got["Secret"] == "s0"  # nothing changed
 
 
@@ -136,7 +138,7 @@ def test_cli_with_closed_stdin(ch: Env) -> None:
 
 @pytest.mark.parametrize("action", ["get", "list", "version"])
 def test_helper_with_closed_stdout(ch: Env, action: str) -> None:
-    ch.store_creds(SERVER, "u", "s0")
+    ch.put(SERVER, "u", "s0")
     proc = _run([HELPER, action], ch.env, stdin=SERVER.encode(), close=(1,), stdout=None)
     _no_internal_error(proc)
     assert proc.stderr == b""
@@ -145,7 +147,7 @@ def test_helper_with_closed_stdout(ch: Env, action: str) -> None:
 
 @pytest.mark.parametrize("args", [["list"], ["version"], ["doctor"], ["--help"]])
 def test_cli_with_closed_stdout(ch: Env, args: list[str]) -> None:
-    ch.store_creds(SERVER, "u", "s0")
+    ch.put(SERVER, "u", "s0")
     proc = _run([CLI, *args], ch.env, close=(1,), stdout=None)
     _no_internal_error(proc)
     assert "Traceback" not in proc.stderr.decode()
@@ -153,7 +155,7 @@ def test_cli_with_closed_stdout(ch: Env, args: list[str]) -> None:
 
 @pytest.mark.parametrize("action", ["get", "list", "version"])
 def test_helper_with_full_stdout(ch: Env, action: str) -> None:
-    ch.store_creds(SERVER, "u", "s0")
+    ch.put(SERVER, "u", "s0")
     with open("/dev/full", "wb") as full:
         proc = _run([HELPER, action], ch.env, stdin=SERVER.encode(), stdout=full)
     _no_internal_error(proc)
@@ -167,7 +169,7 @@ def test_helper_with_full_stdout(ch: Env, action: str) -> None:
     "args", [["list"], ["version"], ["doctor"], ["--help"], ["list", "--json"]]
 )
 def test_cli_with_full_stdout(ch: Env, args: list[str]) -> None:
-    ch.store_creds(SERVER, "u", "s0")
+    ch.put(SERVER, "u", "s0")
     with open("/dev/full", "wb") as full:
         proc = _run([CLI, *args], ch.env, stdout=full)
     _no_internal_error(proc)
@@ -191,7 +193,7 @@ def test_closed_stdout_and_stderr_cannot_receive_store_writes(ch: Env) -> None:
     )
     assert login.returncode == 0
     json.loads(ch.store.read_text())  # still a document
-    got = json.loads(ch.helper("get", SERVER).stdout)
+    got = json.loads(ch.call("get", SERVER).stdout)
     assert got["Secret"] == "s3"
     leftovers = [p.name for p in Path(ch.home).iterdir() if ".tmp" in p.name]
     assert leftovers == []
@@ -276,7 +278,7 @@ def test_cli_usage_errors_keep_their_code_with_a_failing_stderr(
 
 def test_cli_failure_keeps_its_code_with_a_failing_stderr(ch: Env) -> None:
     """A command failure past parsing (a corrupt store: never overwritten) keeps its code."""
-    ch.store_creds(SERVER, "u", "s0")
+    ch.put(SERVER, "u", "s0")
     ch.store.write_text("{not json")
     normal, failing = _with_full_stderr([CLI, "rotate"], ch.env, stdin=b"")
     assert normal not in (0, 1)  # a documented code, not the generic one
@@ -286,7 +288,7 @@ def test_cli_failure_keeps_its_code_with_a_failing_stderr(ch: Env) -> None:
 
 def test_helper_hint_on_a_failing_stderr_changes_nothing(ch: Env) -> None:
     """The helper's stderr hints (an invalidated login) are lost, its stdout and code are not."""
-    ch.store_creds(SERVER, "u", "s0")
+    ch.put(SERVER, "u", "s0")
     ch.key.unlink()  # the entry now needs a new login: `get` and `list` hint on stderr
     for action, stdin in (("get", SERVER.encode()), ("list", b"")):
         normal = _run([HELPER, action], ch.env, stdin=stdin)

@@ -1,7 +1,10 @@
-"""Hostile input to the real executables: on stdin, in argv, in the store and key files.
+"""Hostile input to the helper and the CLI: on stdin, in argv, in the store and key files.
 
 Whatever arrives, the helper exits 0 or 1, prints no traceback, answers errors in
-one stdout line, and invalid input changes nothing on disk.
+one stdout line, and invalid input changes nothing on disk. Protocol calls run
+in-process (`ch.call`, proven byte-equal to the executable by
+test_protocol_equivalence.py); argv, the Python environment and the CLI run the
+installed executables.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ MIB = 1 << 20
 
 
 def _run(ch: Env, argv: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:
+    if argv[0] == HELPER and len(argv) == 2:
+        return ch.call(argv[1], data)
     return subprocess.run(argv, input=data, capture_output=True, env=ch.env, timeout=120)
 
 
@@ -34,7 +39,7 @@ def _check_clean(proc: subprocess.CompletedProcess[bytes]) -> None:
 
 @pytest.fixture
 def seeded(ch: Env) -> Env:
-    ch.store_creds(SERVER, "user", "pa55word")
+    ch.put(SERVER, "user", "pa55word")
     return ch
 
 
@@ -252,13 +257,7 @@ def test_hostile_env_key(ch: Env, value: str) -> None:
         ("get", b"x"),
         ("store", b'{"ServerURL":"n","Username":"u","Secret":"s"}'),
     ):
-        proc = subprocess.run(
-            [HELPER, action],
-            input=data,
-            capture_output=True,
-            env={k: os.fsencode(v) for k, v in env.items()},  # type: ignore[misc]
-            timeout=60,
-        )
+        proc = ch.call(action, data, env=env)
         _check_clean(proc)
         assert proc.returncode == 1
     assert not ch.store.exists()
@@ -271,13 +270,7 @@ def test_hostile_env_key_file(ch: Env, tmp_path: Path) -> None:
     os.mkfifo(fifo, 0o600)  # must be refused at once, not block the helper
     for target in (tmp_path / "missing", tmp_path, empty, fifo):
         env = {**ch.env, "CREDHELPER_AESKEY_FILE": str(target)}
-        proc = subprocess.run(
-            [HELPER, "store"],
-            input=b'{"ServerURL":"n","Username":"u","Secret":"s"}',
-            capture_output=True,
-            env=env,
-            timeout=60,
-        )
+        proc = ch.call("store", b'{"ServerURL":"n","Username":"u","Secret":"s"}', env=env)
         _check_clean(proc)
         assert proc.returncode == 1
         assert str(target).encode() in proc.stdout, proc.stdout[:300]

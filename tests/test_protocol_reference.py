@@ -3,7 +3,9 @@
 Debian's docker-credential-pass (docker-credential-helpers 0.6.4, Go 1.19) is the
 real Go code of the protocol: the same inputs go to both executables and the
 bytes that come back must be the same: Go's JSON decoder errors for `store`,
-Go's TrimSpace for `get`, Go's encoder for `get` and `list` output.
+Go's TrimSpace for `get`, Go's encoder for `get` and `list` output. The decoder
+corpora run our side in-process (`ch.call`); the get/list comparison runs both
+installed executables end to end.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ def go_env(ch: Env, tmp_path: Path) -> dict[str, str]:
 
 def call(argv: list[str], data: bytes, env: dict[str, str]) -> tuple[int, bytes]:
     proc = subprocess.run(argv, input=data, capture_output=True, env=env, timeout=60, check=False)
+    return proc.returncode, proc.stdout
+
+
+def in_process(ch: Env, action: str, data: bytes) -> tuple[int, bytes]:
+    """Our helper in this process (test_protocol_equivalence proves it the executable)."""
+    proc = ch.call(action, data)
     return proc.returncode, proc.stdout
 
 
@@ -104,7 +112,7 @@ STORE_CORPUS = [
 @pytest.mark.parametrize("data", STORE_CORPUS)
 def test_store_errors_match_go_byte_for_byte(ch: Env, go_env: dict[str, str], data: bytes) -> None:
     go = go_helper()
-    ours = call([HELPER, "store"], data, ch.env)
+    ours = in_process(ch, "store", data)
     theirs = call([go, "store"], data, go_env)
     if ours[0] == 0:
         # Go decoded it too and went on to pass, which has no store here.
@@ -128,7 +136,7 @@ def test_store_decoding_matches_go_on_random_input(
 ) -> None:
     go = go_helper()
     data = text.encode()
-    ours = call([HELPER, "store"], data, ch.env)
+    ours = in_process(ch, "store", data)
     theirs = call([go, "store"], data, go_env)
     if ours[0] == 0:
         assert theirs[0] == 1 and not theirs[1].startswith(GO_JSON_ERRORS[:4]), theirs
@@ -149,7 +157,7 @@ def test_empty_server_url_is_decided_like_go(ch: Env, go_env: dict[str, str], te
     """Go's TrimSpace decides what counts as empty; both helpers must agree."""
     go = go_helper()
     data = text.encode()
-    ours = call([HELPER, "get"], data, ch.env)
+    ours = in_process(ch, "get", data)
     theirs = call([go, "get"], data, go_env)
     empty = b"no credentials server URL\n"
     assert (ours[1] == empty) == (theirs[1] == empty), (text, ours, theirs)
