@@ -36,6 +36,7 @@ class ExitCode:
     UNREACHABLE: Final = 6  # registry unreachable, TLS failure, not a registry
     LOCK_TIMEOUT: Final = 7  # another process held the store lock too long
     ENGINE: Final = 8  # the push engine is missing or its daemon is unreachable
+    HELPER_MISSING: Final = 9  # a credential helper program needed is not on PATH
     FINDINGS: Final = 10  # doctor found problems
 
 
@@ -111,7 +112,7 @@ class CorruptEntry(CredhelperError):
     def __init__(self, server: str, cause: str) -> None:
         super().__init__(
             f"credhelper: stored credentials for {server} are corrupt ({cause}); "
-            "run credhelper doctor"
+            "run: credhelper doctor"
         )
         self.server = server
         self.cause = cause

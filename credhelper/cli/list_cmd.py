@@ -6,8 +6,8 @@ import json
 
 import click
 
-from credhelper import durations
-from credhelper.store import STATE_OK, Store
+from credhelper import advice, durations
+from credhelper.store import STATE_CORRUPT, STATE_OK, Store
 from credhelper.store.model import shown as _shown
 
 
@@ -63,8 +63,17 @@ def command(as_json: bool) -> None:
             "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
         )
     click.echo(_key_line(created))
-    for s in statuses:
-        if s.state != STATE_OK:
-            # The detail is already a whole sentence naming the server and the fix.
-            line = s.detail if s.detail.startswith("credhelper:") else f"{s.server}: {s.detail}"
-            click.echo(_shown(line))
+    corrupt = [s.server for s in statuses if s.state == STATE_CORRUPT]
+    relogin = [s.server for s in statuses if s.state not in (STATE_OK, STATE_CORRUPT)]
+    # Not a line per entry: the table already names each one and its state; the
+    # reason of each is in `list --json` (`detail`) and in `credhelper doctor`.
+    if corrupt:
+        click.echo(f"{len(corrupt)} corrupt login(s); run: credhelper doctor", err=True)
+    if relogin:
+        fix = advice.login_command(relogin[0]) if len(relogin) == 1 else None
+        click.echo(
+            f"1 login needs a new login; run: {_shown(fix)}"
+            if fix
+            else f"{len(relogin)} logins need a new login; run: credhelper login SERVER for each",
+            err=True,
+        )

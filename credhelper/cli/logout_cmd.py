@@ -19,6 +19,7 @@ import click
 from credhelper import reference
 from credhelper.errors import CredhelperError, UsageError
 from credhelper.store import Store
+from credhelper.store.model import shown
 
 
 def _routed_to_credhelper(doc: dict[str, Any], server: str) -> bool:
@@ -75,7 +76,7 @@ def _report(what: str, removed: list[str], as_json: bool, nothing: str) -> None:
     if as_json:
         click.echo(json.dumps({"server": None, "removed": removed, "loggedOut": bool(removed)}))
     elif removed:
-        click.echo(f"Removed {what}: {', '.join(removed)}")
+        click.echo(f"Removed {what}: {shown(', '.join(removed))}")
     else:
         click.echo(nothing)
 
@@ -127,6 +128,15 @@ def command(server: str | None, all_: bool, expired: bool, as_json: bool) -> Non
     if as_json:
         click.echo(json.dumps({"server": key, "removed": removed, "loggedOut": bool(removed)}))
     elif removed:
-        click.echo(f"Removed login credentials for {key} ({', '.join(removed)})")
+        click.echo(f"Removed login credentials for {shown(key)}{_other_spellings(key, removed)}")
     else:
-        click.echo(f"Not logged in to {key}: nothing was stored under {', '.join(candidates)}")
+        click.echo(f"Not logged in to {shown(key)}: nothing was stored")
+
+
+def _other_spellings(key: str, removed: list[str]) -> str:
+    """The keys other than `key` a login was also stored under (docker's http://, ...)."""
+    others = [name for name in removed if name != key]
+    if not others:
+        return ""
+    also = "also " if key in removed else ""
+    return f" ({also}stored as {shown(', '.join(others))})"

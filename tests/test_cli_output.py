@@ -1,0 +1,102 @@
+"""What the everyday commands print: one line per fact, no repeats, one hint spelling.
+
+A new user reads these lines; each test runs the real `credhelper` executable
+(or, for the error printer, the real click group) and checks the text a user sees.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+from click.testing import CliRunner
+
+from credhelper.cli import Group
+from credhelper.errors import CredhelperError
+from tests.conftest import Env
+
+
+def _login_unverified(ch: Env, server: str, user: str = "u") -> None:
+    proc = ch.cli("login", server, "-u", user, "--password-stdin", "--no-verify", stdin="pw\n")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_logout_names_the_server_once(ch: Env) -> None:
+    _login_unverified(ch, "reg.example:5000")
+    proc = ch.cli("logout", "reg.example:5000")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Removed login credentials for reg.example:5000\n"
+    again = ch.cli("logout", "reg.example:5000")
+    assert again.stdout == "Not logged in to reg.example:5000: nothing was stored\n"
+
+
+def test_logout_names_other_spellings_it_removed(ch: Env) -> None:
+    ch.store_creds("https://reg.example", "u", "p")
+    ch.store_creds("reg.example", "u", "p")
+    proc = ch.cli("logout", "reg.example")
+    assert (
+        proc.stdout
+        == "Removed login credentials for reg.example (also stored as https://reg.example)\n"
+    )
+
+
+def test_list_gives_one_hint_after_the_table_not_one_per_entry(ch: Env) -> None:
+    for server in ("a.example", "b.example", "c.example"):
+        _login_unverified(ch, server)
+    assert ch.cli("rotate", "--yes").returncode == 0
+    proc = ch.cli("list")
+    assert proc.returncode == 0, proc.stderr
+    table = proc.stdout.splitlines()
+    assert [line.split()[:2] for line in table[1:4]] == [
+        ["a.example", "needs-relogin"],
+        ["b.example", "needs-relogin"],
+        ["c.example", "needs-relogin"],
+    ]
+    assert table[4].startswith("Key created:") and len(table) == 5
+    assert proc.stderr == "3 logins need a new login; run: credhelper login SERVER for each\n"
+
+    _login_unverified(ch, "a.example")
+    _login_unverified(ch, "b.example")
+    one = ch.cli("list")
+    assert one.stderr == "1 login needs a new login; run: credhelper login c.example\n"
+
+
+def test_list_points_a_corrupt_entry_at_doctor_once(ch: Env) -> None:
+    _login_unverified(ch, "a.example")
+    doc = json.loads(ch.store.read_text())
+    sealed = doc["auths"]["a.example"]["sealed"]
+    doc["auths"]["a.example"]["sealed"] = sealed[:-6] + "AAAA" + sealed[-2:]
+    ch.store.write_text(json.dumps(doc))
+    proc = ch.cli("list")
+    assert proc.returncode == 0
+    assert "a.example  corrupt" in proc.stdout
+    assert proc.stderr == "1 corrupt login(s); run: credhelper doctor\n"
+    got = ch.helper("get", "a.example")
+    assert got.stdout.decode().endswith("; run: credhelper doctor\n"), got.stdout
+
+
+def test_no_verify_does_not_claim_success(ch: Env) -> None:
+    proc = ch.cli("login", "r.example", "-u", "ci", "--password-stdin", "--no-verify", stdin="x")
+    assert proc.returncode == 0
+    assert "Login Succeeded" not in proc.stdout + proc.stderr
+    assert proc.stdout == (
+        "Stored the login of ci for r.example without checking it with the registry (--no-verify)\n"
+    )
+    assert proc.stderr == ""
+
+
+def test_an_error_message_cannot_drive_the_terminal() -> None:
+    """Whatever text an error carries (a hostile server's name, a path), the one line
+    printed has every control character escaped: no escape sequence reaches a terminal."""
+
+    @click.group(cls=Group)
+    def group() -> None:
+        pass
+
+    @group.command("boom")
+    def boom() -> None:
+        raise CredhelperError("credhelper: evil\x1b]0;owned\x07.example\x1b[2J\r\nrefused")
+
+    result = CliRunner().invoke(group, ["boom"])
+    assert result.exit_code == 1
+    assert result.stderr == ("credhelper: evil\\x1b]0;owned\\x07.example\\x1b[2J\\r\\nrefused\n")
