@@ -23,7 +23,11 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except CredhelperError as err:
-            click.echo(err.message, err=True)
+            from credhelper.store.model import shown
+
+            # Messages quote server names, paths and registry text that a hostile
+            # server or file controls: escape terminal control sequences.
+            click.echo(shown(err.message), err=True)
             ctx.exit(int(err.exit_code))
         except click.UsageError as err:
             # click quotes stray words back ("... extra argument (ghp_...)"), and a
