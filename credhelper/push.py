@@ -1,6 +1,7 @@
-"""`credhelper push`'s machinery: check credentials, run the engine, explain an auth failure.
+"""`credhelper push`'s machinery: check credentials and sources, build the engine's argv, explain.
 
-Engines run from argument lists (never a shell) with their output streamed through.
+Engines run from argument lists (never a shell); credhelper.engine_io shows their
+output (a pty on a terminal) and keeps a tail for the diagnosis here.
 No secret is ever put in an engine's argv, environment or on disk: docker reads
 credentials through Docker's config (credsStore/credHelpers →
 docker-credential-credhelper); skopeo and podman get a private --authfile that
@@ -10,6 +11,14 @@ https://index.docker.io/v1/), the engine's environment alone carries
 HUB_ALIAS_ENV=1, under which the helper answers `docker.io` with the Hub login.
 The engine runs as a cleanup.Child: a signal to credhelper stops it and removes
 the authfile's directory.
+
+Sources (`--from`): docker pushes only from its daemon; podman only images in its
+own storage (a name or id, never TRANSPORT:...); skopeo only TRANSPORT:DETAILS
+with a transport it knows. Anything else is refused before the engine runs.
+Plain HTTP: skopeo/podman get their TLS switch turned off only for a loopback
+registry that answers the registry API over plain HTTP alone (as `login` reached
+it); for any other host a "gave HTTP response to HTTPS client" failure is
+explained with the flag to add, never passed silently.
 """
 
 from __future__ import annotations
@@ -17,27 +26,43 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import sysconfig
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import IO
 
-from credhelper import cleanup, fsutil, reference
+from credhelper import cleanup, engine_io, fsutil, reference
 from credhelper.advice import login_command
 from credhelper.dockerconfig.routing import look_path
-from credhelper.errors import CredhelperError, ExitCode, Invalidated, NotFound
+from credhelper.engine_io import Outcome
+from credhelper.errors import CredhelperError, ExitCode, Invalidated, NotFound, UsageError
 from credhelper.store import Credentials, Store
+from credhelper.store.model import shown
+
+__all__ = ["Outcome"]
 
 ENGINES = ("docker", "podman", "skopeo")
 HELPER_PROGRAM = "docker-credential-credhelper"
 # Set only in an engine's environment: the helper then answers "docker.io" with
 # the Docker Hub login (the same registry under containers/image's name for it).
 HUB_ALIAS_ENV = "CREDHELPER_DOCKER_IO_IS_HUB"
-TAIL_BYTES = 64 * 1024
+# `skopeo copy --help` lists these (skopeo 1.9); a source is TRANSPORT:DETAILS.
+SKOPEO_TRANSPORTS = (
+    "oci",
+    "oci-archive",
+    "docker-archive",
+    "dir",
+    "docker-daemon",
+    "containers-storage",
+    "docker",
+    "ostree",
+    "sif",
+    "tarball",
+)
+# The engine's own switch for plain HTTP / no TLS verification, and its CA directory.
+TLS_FLAG = {"podman": "--tls-verify", "skopeo": "--dest-tls-verify"}
+CERT_FLAG = {"podman": "--cert-dir", "skopeo": "--dest-cert-dir"}
+PLAIN_HTTP_MARKER = "server gave http response to https client"
 
 # What docker, podman and skopeo print when a registry refuses a push for auth.
 AUTH_MARKERS = (
@@ -97,28 +122,26 @@ class EngineProblem(PushError):
     exit_code = ExitCode.ENGINE
 
 
-@dataclass
-class Outcome:
-    returncode: int
-    output: str  # the tail of stdout+stderr, for diagnosis
+class PlainHttpRefused(PushError):
+    """The registry speaks plain HTTP and credhelper did not turn the engine's TLS off."""
+
+    exit_code = ExitCode.UNREACHABLE
 
 
 # ---------------------------------------------------------------- credentials
 
 
 def stored_credentials(key: str) -> Credentials:
-    """The usable login for `key`, or NeedsLogin saying exactly why and what to run."""
+    """The usable login for `key`, or NeedsLogin with the store's own words and fix."""
     try:
         return Store().snapshot().get(key)
-    except Invalidated:
-        raise NeedsLogin(
-            f"credhelper: the stored login for {key} was invalidated by a key rotation "
-            f"(or its key was lost); run: {login_command(key)}",
-            "invalidated",
-        ) from None
+    except Invalidated as err:
+        # The hint get/list/doctor print ("... key file X is missing ...", an expiry,
+        # a rotation): one wording, made by the store.
+        raise NeedsLogin(err.hint, "invalidated") from None
     except NotFound:
         raise NeedsLogin(
-            f"credhelper: no credentials stored for {key}; run: {login_command(key)}",
+            shown(f"credhelper: no credentials stored for {key}; run: {login_command(key)}"),
             "missing",
         ) from None
 
@@ -147,9 +170,38 @@ def diagnose_auth_failure(key: str, repo: str, *, insecure: bool = False) -> Pus
     return Rejected(
         f"credhelper: the stored login of {creds.username} for {key} is valid (the registry "
         f"accepted it just now), but the push to {repo} was denied: the account may lack push "
-        "permission there, or the engine did not use credhelper (check: credhelper doctor)",
+        "permission there, or the engine did not use credhelper (run: credhelper doctor)",
         "denied",
     )
+
+
+# ---------------------------------------------------------------- sources
+
+
+def check_source(engine: str, source: str | None) -> None:
+    """Refuse, before anything runs, a --from the chosen engine cannot push from."""
+    transport = source.partition(":")[0] if source and ":" in source else None
+    what = shown(repr(source))
+    if engine == "docker" and source is not None:
+        raise UsageError(
+            "credhelper: docker pushes only images in its daemon, so --from is for --engine "
+            "skopeo (TRANSPORT:DETAILS, e.g. oci:DIR) or --engine podman (an image in its storage)"
+        )
+    if engine == "skopeo" and source is None:
+        raise UsageError(
+            "credhelper: --engine skopeo needs --from SOURCE (e.g. oci:DIR, docker-archive:FILE)"
+        )
+    if engine == "skopeo" and transport not in SKOPEO_TRANSPORTS:
+        raise UsageError(
+            f"credhelper: skopeo cannot read --from {what}: give TRANSPORT:DETAILS with one of "
+            f"{', '.join(SKOPEO_TRANSPORTS)} (e.g. oci:./build/oci)"
+        )
+    if engine == "podman" and transport in SKOPEO_TRANSPORTS:
+        raise UsageError(
+            f"credhelper: podman pushes only images in its own storage, not {what}; use "
+            f"--engine skopeo --from {shown(source or '')} (or load it first: podman pull "
+            f"{shown(source or '')})"
+        )
 
 
 # ---------------------------------------------------------------- engine
@@ -163,6 +215,22 @@ def is_auth_failure(output: str) -> bool:
 def is_daemon_failure(engine: str, output: str) -> bool:
     text = output.lower()
     return any(marker in text for marker in DAEMON_MARKERS.get(engine, ()))
+
+
+def plain_http_failure(engine: str, host: str, output: str) -> PlainHttpRefused | None:
+    """The one-line explanation when the engine met plain HTTP where it wanted HTTPS."""
+    if PLAIN_HTTP_MARKER not in output.lower():
+        return None
+    if engine == "docker":
+        fix = f'add "{host}" to "insecure-registries" in /etc/docker/daemon.json'
+    else:
+        fix = f"if you trust the network, add after --: {TLS_FLAG[engine]}=false"
+    return PlainHttpRefused(
+        shown(
+            f"credhelper: {host} answers plain HTTP, and credhelper turns the engine's TLS off "
+            f"only for loopback registries; {fix}"
+        )
+    )
 
 
 def find_engine(engine: str) -> str:
@@ -217,6 +285,38 @@ def private_authfile(ref: reference.Reference) -> Iterator[str]:
         yield path
 
 
+def plain_http_loopback(ref: reference.Reference) -> bool:
+    """True if IMAGE's registry is loopback and serves the registry API over plain HTTP only.
+
+    The same probe `login` makes (HTTPS first, plain HTTP only on loopback), so the
+    engine reaches the registry the way the stored login was checked. Any doubt: False.
+    """
+    if ref.domain == reference.DEFAULT_DOMAIN or not reference.is_loopback(ref.domain):
+        return False
+    from credhelper import registry
+
+    return registry.serves_plain_http(ref.domain)
+
+
+def _containers_opts(
+    engine: str, ref: reference.Reference, engine_args: list[str], authfile: str | None
+) -> list[str]:
+    """podman's/skopeo's authfile, CA directory and (loopback plain HTTP) TLS switch."""
+    from credhelper import registry
+
+    def given(flag: str) -> bool:
+        return any(a == flag or a.startswith(flag + "=") for a in engine_args)
+
+    opts = ["--authfile", authfile] if authfile else []
+    certs = registry.registry_certs_dir(ref.domain)
+    has_certs = ref.domain != reference.DEFAULT_DOMAIN and os.path.isdir(certs)
+    if has_certs and not given(CERT_FLAG[engine]):
+        opts += [CERT_FLAG[engine], certs]
+    if not given(TLS_FLAG[engine]) and plain_http_loopback(ref):
+        opts.append(f"{TLS_FLAG[engine]}=false")
+    return opts
+
+
 def build_argv(
     engine: str,
     engine_path: str,
@@ -226,74 +326,24 @@ def build_argv(
     engine_args: list[str],
     authfile: str | None,
 ) -> list[str]:
-    from credhelper import registry
-
-    certs = registry.registry_certs_dir(ref.domain)
-    has_certs = ref.domain != reference.DEFAULT_DOMAIN and os.path.isdir(certs)
+    check_source(engine, source)
     if engine == "docker":
         return [engine_path, "push", *engine_args, image]
+    opts = _containers_opts(engine, ref, engine_args, authfile)
     if engine == "podman":
-        argv = [engine_path, "push"]
-        if authfile:
-            argv += ["--authfile", authfile]
-        if has_certs and not any(a.startswith("--cert-dir") for a in engine_args):
-            argv += ["--cert-dir", certs]
         src = [source] if source else []
-        return [*argv, *engine_args, *src, f"docker://{image}" if source else image]
-    if source is None:
-        raise PushError(
-            "credhelper: --engine skopeo needs a source: --from oci:DIR, "
-            "oci-archive:FILE, docker-archive:FILE or docker-daemon:IMAGE"
-        )
-    argv = [engine_path, "copy"]
-    if authfile:
-        argv += ["--authfile", authfile]
-    if has_certs and not any(a.startswith("--dest-cert-dir") for a in engine_args):
-        argv += ["--dest-cert-dir", certs]
-    return [*argv, *engine_args, source, f"docker://{image}"]
-
-
-def _pump(src: IO[bytes], dst: IO[bytes], tail: bytearray, lock: threading.Lock) -> None:
-    for line in iter(src.readline, b""):
-        try:
-            dst.write(line)
-            dst.flush()
-        except (OSError, ValueError):
-            pass  # our own output went away; keep draining so the engine never blocks
-        with lock:
-            tail.extend(line)
-            if len(tail) > TAIL_BYTES:
-                del tail[: len(tail) - TAIL_BYTES]
-    src.close()
+        dest = f"docker://{image}" if source else image
+        return [engine_path, "push", *opts, *engine_args, *src, dest]
+    assert source is not None  # check_source refused skopeo without one
+    return [engine_path, "copy", *opts, *engine_args, source, f"docker://{image}"]
 
 
 def run_engine(argv: list[str], env: dict[str, str]) -> Outcome:
-    """Run the engine, stream its stdout/stderr to ours, keep a tail of both.
-
-    The engine is a cleanup.Child in its own process group: any exit from here
-    (a signal to credhelper included) stops it and whatever it started.
-    """
+    """Run the engine (output shown as if run directly); its status and output tail."""
     try:
-        child = cleanup.Child(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-        )
-    except FileNotFoundError:
-        raise EngineProblem(f"credhelper: cannot run {argv[0]}: not found") from None
-    except OSError as err:
-        raise EngineProblem(f"credhelper: cannot run {argv[0]}: {err.strerror}") from None
-    tail = bytearray()
-    lock = threading.Lock()
-    with child:
-        proc = child.proc
-        assert proc.stdout is not None and proc.stderr is not None
-        pumps = [
-            cleanup.start_thread(_pump, proc.stdout, sys.stdout.buffer, tail, lock),
-            cleanup.start_thread(_pump, proc.stderr, sys.stderr.buffer, tail, lock),
-        ]
-        returncode = child.wait()
-        for pump in pumps:
-            pump.join()
-    return Outcome(returncode, tail.decode("utf-8", "replace"))
+        return engine_io.run(argv, env)
+    except engine_io.EngineStartFailed as err:
+        raise EngineProblem(err.message) from None
 
 
 def push_once(

@@ -24,6 +24,11 @@ pytestmark = pytest.mark.e2e
 SHIM = """#!/bin/sh
 log={log}
 printf '%s\\n' "{name} $*" >> "$log"
+if [ -t 1 ]; then
+  exec 3<&1  # in $(...) fd 1 is the substitution's pipe; fd 3 is the terminal
+  echo "tty: {name} stdout is a terminal of size $(stty size <&3)" >> "$log"
+  exec 3<&-
+fi
 prev=
 for arg in "$@"; do
   if [ "$prev" = "--authfile" ]; then echo "authfile: $(cat "$arg")" >> "$log"; fi
@@ -147,13 +152,17 @@ def test_push_with_a_wrong_password(pusher: Pusher) -> None:
     assert_no_secret_in_children(p)
 
 
-def test_push_after_a_forced_rotation(pusher: Pusher) -> None:
+def test_push_after_the_key_file_was_removed(pusher: Pusher) -> None:
     p = pusher
     p.login()
     p.ch.key.unlink()  # the key that sealed the login is gone
     proc = p.push_skopeo()
     assert proc.returncode == 3
-    assert "invalidated by a key rotation" in proc.stderr
+    # The very line get prints for the same entry (one wording, from the store).
+    get = p.ch.helper("get", p.reg.host)
+    [hint] = get.stderr.decode().splitlines()
+    assert f"key file {p.ch.key} is missing" in hint
+    assert proc.stderr.splitlines() == [hint]
     assert f"credhelper login {p.reg.host}" in proc.stderr
     assert "skopeo" not in p.calls()
     # the fix it names: log in again (that starts a new key)
@@ -304,3 +313,275 @@ def test_valid_login_without_push_permission(
     assert proc.returncode == 5, proc.stderr
     assert "is valid" in proc.stderr and "push permission" in proc.stderr
     assert reg.users["bob"] not in proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------- sources each engine takes
+
+
+@pytest.mark.parametrize(
+    ("engine", "source", "says"),
+    [
+        ("skopeo", "./build/oci", "give TRANSPORT:DETAILS"),
+        ("skopeo", "tar:./image.tar", "give TRANSPORT:DETAILS"),
+        ("podman", "oci:./build/oci", "use --engine skopeo --from oci:./build/oci"),
+        ("podman", "docker-archive:./img.tar", "podman pushes only images in its own storage"),
+        ("podman", "dir:./img", "podman pull dir:./img"),
+        ("docker", "oci:./build/oci", "docker pushes only images in its daemon"),
+    ],
+)
+def test_a_source_the_engine_cannot_take_is_refused_up_front(
+    pusher: Pusher, engine: str, source: str, says: str
+) -> None:
+    p = pusher
+    p.login()
+    proc = p.run("push", "--engine", engine, "--from", source, f"{p.reg.host}/demo/app:v1")
+    assert proc.returncode == 2, proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert says in line
+    assert "skopeo " not in p.calls()  # nothing ran
+    assert p.reg.catalog() == []
+
+
+@pytest.mark.parametrize("transport", ["oci", "oci-archive", "docker-archive", "dir"])
+def test_skopeo_takes_every_local_transport(pusher: Pusher, tmp_path: Path, transport: str) -> None:
+    p = pusher
+    p.login()
+    if transport == "oci":
+        source = f"oci:{p.image.path}:{p.image.tag}"
+    else:  # made by the real skopeo from the OCI layout, no registry involved
+        made = tmp_path / f"made.{transport}"
+        subprocess.run(
+            [
+                require_tool("skopeo"),
+                "copy",
+                f"oci:{p.image.path}:{p.image.tag}",
+                f"{transport}:{made}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        source = f"{transport}:{made}"
+    proc = p.run("push", "--engine", "skopeo", "--from", source, f"{p.reg.host}/demo/app:v1")
+    assert proc.returncode == 0, proc.stderr
+    assert p.reg.tags("demo/app") == ["v1"]
+
+
+def test_push_help_lists_the_sources_each_engine_takes(ch: Env) -> None:
+    text = ch.cli("push", "--help").stdout
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for engine, takes in [
+        ("docker", "none: it pushes IMAGE from its daemon"),
+        ("podman", "an image in podman's storage"),
+        ("skopeo", "required, TRANSPORT:DETAILS"),
+    ]:
+        assert f"{engine}   {takes}" in text
+        row = f"| {engine} | {takes}"
+        assert row in readme, row
+
+
+# ---------------------------------------------------------------- on a terminal
+
+
+def _run_on_sized_tty(argv: list[str], env: dict[str, str]) -> tuple[int, bytes]:
+    """`argv` on a 24x100 pseudo-terminal (as a terminal emulator gives); (status, output)."""
+    import select
+
+    master, slave = _tty_with_size(24, 100)
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    output = b""
+    try:
+        while select.select([master], [], [], 120)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: every writer closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        return proc.wait(timeout=120), output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def test_on_a_terminal_the_engine_writes_to_a_terminal(pusher: Pusher) -> None:
+    p = pusher
+    p.login()
+    status, output = _run_on_sized_tty(
+        [CLI, "push", "--engine", "skopeo", "--from", f"oci:{p.image.path}", f"{p.reg.host}/d:1"],
+        p.env,
+    )
+    assert status == 0, output
+    # skopeo's own progress, as run directly: its bars redraw in place (cursor-up, erase)
+    # and the blob/manifest lines reached the terminal.
+    assert b"Copying blob" in output and b"Writing manifest to image destination" in output
+    assert b"\x1b[1A" in output
+    calls = p.calls()
+    assert "tty: skopeo stdout is a terminal of size 24 100" in calls  # as run directly
+    assert "tty: docker-credential-credhelper" not in calls  # the helper's stdout is skopeo's pipe
+    assert p.reg.users["alice"].encode() not in output
+    assert p.reg.tags("d") == ["1"]
+
+
+def test_without_a_terminal_the_engine_writes_to_pipes(pusher: Pusher) -> None:
+    p = pusher
+    p.login()
+    assert p.push_skopeo().returncode == 0
+    assert "tty:" not in p.calls()
+
+
+def test_on_a_terminal_an_auth_failure_is_still_diagnosed(pusher: Pusher) -> None:
+    p = pusher
+    p.ch.store_creds(p.reg.host, "alice", "not-the-password")
+    status, output = _run_on_sized_tty(
+        [CLI, "push", "--engine", "skopeo", "--from", f"oci:{p.image.path}", f"{p.reg.host}/d:1"],
+        p.env,
+    )
+    assert status == 5, output
+    assert b"authentication required" in output  # skopeo's words, through the pty
+    assert f"{p.reg.host} rejected the credentials of alice".encode() in output
+    ours = [x for x in output.splitlines() if x.startswith(b"credhelper:")]
+    assert ours and all(b"credhelper-push-" not in x for x in ours)  # no authfile path
+    assert b"not-the-password" not in output
+    assert p.reg.catalog() == []
+
+
+WINCH_SHIM = """#!/bin/sh
+# skopeo as the user would see it, after reporting what SIGWINCH does to its terminal.
+log={log}
+exec 3<&1  # in $(...) fd 1 is the substitution's pipe; fd 3 is the terminal
+echo "tty: start $(stty size <&3)" >> "$log"
+trap 'echo "tty: winch $(stty size <&3)" >> "$log"' WINCH
+echo "engine ready"
+i=0
+while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+exec {real} "$@"
+"""
+
+
+def _tty_with_size(rows: int, cols: int) -> tuple[int, int]:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    return master, slave
+
+
+def test_the_engines_terminal_follows_the_window_size(pusher: Pusher, tmp_path: Path) -> None:
+    import fcntl
+    import select
+    import signal
+    import struct
+    import termios
+    import time
+
+    p = pusher
+    p.login()
+    go = tmp_path / "go"
+    shim = tmp_path / "shims" / "skopeo"
+    shim.write_text(WINCH_SHIM.format(log=p.log, go=go, real=require_tool("skopeo")))
+    master, slave = _tty_with_size(33, 111)
+    argv = [CLI, "push", "--engine", "skopeo", "--from", f"oci:{p.image.path}", f"{p.reg.host}/w:1"]
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=p.env)
+    os.close(slave)
+    seen = b""
+
+    def read_until(needle: bytes, bound: float = 60.0) -> bool:
+        nonlocal seen
+        deadline = time.monotonic() + bound
+        while needle not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                seen += chunk
+        return needle in seen
+
+    def logged(needle: str, bound: float = 30.0) -> bool:
+        deadline = time.monotonic() + bound
+        while needle not in p.calls() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return needle in p.calls()
+
+    try:
+        assert read_until(b"engine ready"), seen
+        assert "tty: start 33 111" in p.calls()  # the pty starts with our window's size
+        # The window grows: the terminal (here the test) resizes it and sends SIGWINCH.
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 132, 0, 0))
+        proc.send_signal(signal.SIGWINCH)
+        assert logged("tty: winch 40 132"), p.calls()
+        go.touch()
+        read_until(b"Writing manifest to image destination")
+        assert proc.wait(timeout=120) == 0, seen
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert b"Writing manifest to image destination" in seen
+    assert p.reg.tags("w") == ["1"]
+
+
+# ---------------------------------------------------------------- plain HTTP on loopback
+
+
+def test_push_to_a_plain_http_loopback_registry(
+    ch: Env, registry_http: RegistryServer, tmp_path: Path
+) -> None:
+    reg = registry_http
+    assert reg.url.startswith("http://127.0.0.1:")
+    skopeo = require_tool("skopeo")
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    log = tmp_path / "argv.log"
+    _shim(shims, "skopeo", skopeo, log)
+    env = dict(ch.env, PATH=f"{shims}{os.pathsep}{ch.env['PATH']}")
+    p = Pusher(ch, reg, make_oci_layout(tmp_path / "oci"), env, log)
+    p.login()  # login reaches it over plain HTTP (loopback)
+    proc = p.push_skopeo()
+    assert proc.returncode == 0, proc.stderr
+    assert p.reg.tags("demo/app") == ["v1"]
+    [call] = [x for x in p.calls().splitlines() if x.startswith("skopeo ")]
+    assert "--dest-tls-verify=false" in call.split()
+    # The user's own TLS choice after -- wins: credhelper adds no second one.
+    proc = p.run(
+        "push",
+        "--engine",
+        "skopeo",
+        "--from",
+        f"oci:{p.image.path}",
+        f"{reg.host}/demo/app:v2",
+        "--",
+        "--dest-tls-verify=true",
+    )
+    assert proc.returncode == 6, proc.stderr  # its choice: HTTPS to a plain-HTTP registry
+    assert proc.stderr.splitlines()[-1].startswith(f"credhelper: {reg.host} answers plain HTTP")
+    last = [x for x in p.calls().splitlines() if x.startswith("skopeo ")][-1]
+    assert last.split().count("--dest-tls-verify=true") == 1
+    assert "--dest-tls-verify=false" not in last
+
+
+def test_tls_is_never_turned_off_for_a_registry_that_is_not_loopback() -> None:
+    from credhelper import push, reference
+
+    for image in ("registry.example.com/app:1", "10.0.0.5:5000/app:1", "docker.io/app:1"):
+        ref = reference.parse_reference(image)
+        for engine, source in (("podman", None), ("skopeo", "oci:/x")):
+            argv = push.build_argv(engine, engine, ref, image, source, [], "/a.json")
+            assert not any("tls-verify" in a for a in argv), argv
+    failure = push.plain_http_failure(
+        "podman",
+        "registry.example.com",
+        'Error: pinging container registry registry.example.com: Get "https://registry.example.com'
+        '/v2/": http: server gave HTTP response to HTTPS client',
+    )
+    assert failure is not None and failure.exit_code == 6
+    assert "add after --: --tls-verify=false" in failure.message

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import click
 
 from credhelper import push, reference
 from credhelper.cli.login_cmd import _interactive, obtain_and_login
-from credhelper.errors import ExitCode, UsageError
+from credhelper.errors import ExitCode
 from credhelper.store import Credentials
 
 
@@ -40,7 +42,59 @@ def _relogin(key: str, username: str | None, insecure: bool) -> Credentials:
     return push.stored_credentials(key)
 
 
-@click.command("push")
+def _usable_login(key: str, relogin: bool, interactive: bool, insecure: bool) -> Credentials:
+    """The stored login; on a terminal, offer (or with --relogin, start) a login first."""
+    try:
+        return push.stored_credentials(key)
+    except push.NeedsLogin as err:
+        if not interactive:
+            raise
+        click.echo(err.message, err=True)
+        if not relogin and not click.confirm(f"Log in to {key} now?", default=True, err=True):
+            raise
+        return _relogin(key, None, insecure)
+
+
+def _give_up(engine: str, host: str, outcome: push.Outcome) -> NoReturn:
+    """A failed push that was not about credentials: explain what we know, else its status."""
+    if push.is_daemon_failure(engine, outcome.output):
+        raise push.EngineProblem(
+            f"credhelper: the {engine} daemon is not reachable, so nothing was pushed "
+            f"(start it, or point DOCKER_HOST at one; or push with --engine skopeo --from ...)"
+        )
+    plain = push.plain_http_failure(engine, host, outcome.output)
+    if plain is not None:
+        raise plain
+    code = outcome.returncode
+    # An engine killed by signal N exits 128+N, as a shell reports it.
+    click.get_current_context().exit(128 - code if code < 0 else code or int(ExitCode.ERROR))
+
+
+EPILOG = """\b
+Sources (--from) each engine takes:
+  docker   none: it pushes IMAGE from its daemon
+  podman   an image in podman's storage (name or id; default IMAGE itself)
+  skopeo   required, TRANSPORT:DETAILS: oci:DIR[:TAG], oci-archive:FILE,
+           docker-archive:FILE, dir:DIR, docker-daemon:IMAGE,
+           containers-storage:IMAGE, docker://IMAGE, ...
+A podman --from such as oci:DIR is refused with the skopeo command to use.
+
+\b
+Examples:
+  credhelper push registry.example.com/team/app:1.0
+  credhelper push --engine skopeo --from oci:./build/oci registry.example.com/team/app:1.0
+  credhelper push --engine podman --from localhost/app:1.0 registry.example.com/team/app:1.0
+
+\b
+Exit codes: the engine's on success (0) and for failures that are not about
+credentials; 2 bad usage (a source the engine cannot take); 3 no usable login
+(missing, or invalidated by a rotation or a lost key); 5 the registry rejected
+the login or denied the push; 6 the registry answers plain HTTP and is not on
+loopback; 8 engine missing or its daemon unreachable.
+"""
+
+
+@click.command("push", epilog=EPILOG)
 @click.argument("image")
 @click.option(
     "--engine",
@@ -53,7 +107,7 @@ def _relogin(key: str, username: str | None, insecure: bool) -> Credentials:
     "--from",
     "source",
     metavar="SOURCE",
-    help="skopeo's source: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, ...",
+    help="What to push (see the table below): skopeo's TRANSPORT:DETAILS, or podman's image.",
 )
 @click.option(
     "--relogin", is_flag=True, help="On a terminal: log in again and retry once on auth failure."
@@ -74,57 +128,27 @@ def command(
     registry if it is localhost or has a '.' or ':'; else Docker Hub). Before the
     push, credhelper checks that a usable login is stored; after an authentication
     failure it says whether there was no login, the login was invalidated by a
-    key rotation, or the registry rejected it (checked with a fresh login
-    handshake). With --relogin on a terminal it logs in again and retries once.
-    Arguments after `--` go to the engine.
-
-    \b
-    Examples:
-      credhelper push registry.example.com/team/app:1.0
-      credhelper push --engine skopeo --from oci:./build/oci registry.example.com/team/app:1.0
-      credhelper push --engine podman registry.example.com/team/app:1.0 -- --tls-verify=false
-
-    \b
-    Exit codes: the engine's on success (0) and for failures that are not about
-    credentials; 2 bad usage; 3 no usable login (missing or invalidated by a
-    rotation); 5 the registry rejected the login or denied the push; 8 engine
-    missing or its daemon unreachable.
+    key rotation (or its key is missing), or the registry rejected it (checked
+    with a fresh login handshake). With --relogin on a terminal it logs in again
+    and retries once. On a terminal the engine runs on a pseudo-terminal, so its
+    progress shows as if run directly. A loopback registry that answers plain HTTP
+    only gets skopeo's/podman's TLS switch turned off. Arguments after `--` go to
+    the engine.
     """
     ref = reference.parse_reference(image)
     key = ref.credential_key
     engine_path = push.find_engine(engine)
-    if source is not None and engine == "docker":
-        raise UsageError(
-            "credhelper: --from is for --engine skopeo or podman; docker pushes from its own store"
-        )
-    if engine == "skopeo" and source is None:
-        raise UsageError(
-            "credhelper: --engine skopeo needs --from SOURCE (e.g. oci:DIR, docker-archive:FILE)"
-        )
+    push.check_source(engine, source)
     interactive = _interactive()
-    try:
-        creds = push.stored_credentials(key)
-    except push.NeedsLogin as err:
-        if not interactive:
-            raise
-        click.echo(err.message, err=True)
-        if not relogin and not click.confirm(f"Log in to {key} now?", default=True, err=True):
-            raise
-        creds = _relogin(key, None, insecure)
+    creds = _usable_login(key, relogin, interactive, insecure)
     if engine == "docker":
         _docker_routes_here(key)
-
     args = list(engine_args)
     outcome = push.push_once(engine, engine_path, ref, image, source, args)
     if outcome.returncode == 0:
         return
-    if push.is_daemon_failure(engine, outcome.output):
-        raise push.EngineProblem(
-            f"credhelper: the {engine} daemon is not reachable, so nothing was pushed "
-            f"(start it, or point DOCKER_HOST at one; or push with --engine skopeo --from ...)"
-        )
     if not push.is_auth_failure(outcome.output):
-        click.get_current_context().exit(outcome.returncode)
+        _give_up(engine, ref.domain, outcome)
     diagnosis = push.diagnose_auth_failure(key, ref.path, insecure=insecure)
     retriable = getattr(diagnosis, "reason", "") in ("missing", "invalidated", "rejected")
     if not (relogin and interactive and retriable):
@@ -132,12 +156,10 @@ def command(
             diagnosis.message += " (--relogin needs a terminal)"
         raise diagnosis
     click.echo(diagnosis.message, err=True)
-    creds = _relogin(key, creds.username, insecure)
+    _relogin(key, creds.username, insecure)
     outcome = push.push_once(engine, engine_path, ref, image, source, args)
     if outcome.returncode == 0:
         return
     if push.is_auth_failure(outcome.output):
         raise push.diagnose_auth_failure(key, ref.path, insecure=insecure)
-    click.get_current_context().exit(
-        outcome.returncode if outcome.returncode else int(ExitCode.ERROR)
-    )
+    _give_up(engine, ref.domain, outcome)

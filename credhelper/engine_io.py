@@ -1,0 +1,234 @@
+"""How a push engine's output reaches the user: a pseudo-terminal on a terminal, pipes elsewhere.
+
+On a terminal the user must see skopeo/podman/docker exactly as if run directly
+(progress bars, `\\r` redraws, colours), so each of our stdout/stderr that is a
+terminal is replaced for the engine by one pseudo-terminal whose output is copied
+byte for byte to ours; the window size follows ours (SIGWINCH). A stream that is
+not a terminal gets a pipe, copied the same way. Either way a bounded tail of
+everything the engine wrote is kept for the diagnosis (auth or daemon failure):
+credhelper reads it, never prints it.
+
+The engine is a cleanup.Child in its own session with the pty as its controlling
+terminal (so the kernel sends it SIGWINCH when we resize the pty); a signal to
+credhelper stops it, then the pty and pipes are closed here. The engine's stdin
+is /dev/null: nothing it could prompt for is credhelper's to answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import select
+import signal
+import subprocess
+import sys
+import termios
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import FrameType
+
+from credhelper import cleanup
+from credhelper.errors import CredhelperError, ExitCode
+
+TAIL_BYTES = 64 * 1024
+CHUNK = 64 * 1024
+POLL = 0.1  # seconds between checks that the engine is still running
+
+
+class EngineStartFailed(CredhelperError):
+    """The engine could not be started at all."""
+
+    exit_code = ExitCode.ENGINE
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    output: str  # the tail of stdout+stderr, for diagnosis only
+
+
+class Tail:
+    """The last TAIL_BYTES bytes written, across all streams."""
+
+    def __init__(self, limit: int = TAIL_BYTES) -> None:
+        self.limit = limit
+        self.data = bytearray()
+
+    def add(self, chunk: bytes) -> None:
+        self.data.extend(chunk)
+        if len(self.data) > self.limit:
+            del self.data[: len(self.data) - self.limit]
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+
+def _is_tty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+def _copy_size(src: int, dst: int) -> None:
+    """Give the pty `dst` the window size of terminal `src` (the kernel then SIGWINCHes)."""
+    with contextlib.suppress(OSError):
+        size = fcntl.ioctl(src, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
+
+
+def _raw_output(fd: int) -> None:
+    """No \\n -> \\r\\n on the pty: what we copy is exactly what the engine wrote."""
+    with contextlib.suppress(termios.error, OSError):
+        attrs = termios.tcgetattr(fd)
+        attrs[1] &= ~termios.ONLCR
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+def _take_terminal() -> None:
+    """In the child, after setsid: the pty on fd 1 or 2 becomes its controlling terminal."""
+    for fd in (1, 2):
+        if os.isatty(fd):
+            with contextlib.suppress(OSError):
+                fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+            return
+
+
+@dataclass
+class _Plumbing:
+    stdout: int  # the fd the engine writes its stdout to
+    stderr: int
+    sources: dict[int, int]  # our read end -> our own fd (1 or 2) it is copied to
+    child_ends: list[int]  # closed here once the engine has them
+    master: int | None  # the pty master, if any
+    terminal: int | None  # our terminal fd whose size the pty follows
+
+
+def _plumb() -> _Plumbing:
+    """A pty for our streams that are terminals (one pty for both), pipes for the others."""
+    ttys = [fd for fd in (1, 2) if _is_tty(fd)]
+    ends: dict[int, int] = {}
+    sources: dict[int, int] = {}
+    child_ends: list[int] = []
+    master = terminal = None
+    if ttys:
+        master, slave = os.openpty()
+        terminal = ttys[0]
+        _copy_size(terminal, master)
+        _raw_output(slave)
+        sources[master] = terminal
+        child_ends.append(slave)
+        for fd in ttys:
+            ends[fd] = slave
+    for fd in (1, 2):
+        if fd not in ends:
+            read_end, write_end = os.pipe()
+            sources[read_end] = fd
+            child_ends.append(write_end)
+            ends[fd] = write_end
+    return _Plumbing(ends[1], ends[2], sources, child_ends, master, terminal)
+
+
+@contextlib.contextmanager
+def _window_follows(plumbing: _Plumbing) -> Iterator[None]:
+    """While the engine runs, a SIGWINCH to us resizes its pty (the main thread only)."""
+    master, terminal = plumbing.master, plumbing.terminal
+    if master is None or terminal is None or not hasattr(signal, "SIGWINCH"):
+        yield
+        return
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def resize(_signum: int, _frame: FrameType | None) -> None:
+        _copy_size(terminal, master)
+
+    previous = signal.signal(signal.SIGWINCH, resize)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGWINCH, previous)
+
+
+def _forward(fd: int, chunk: bytes) -> None:
+    """Write all of `chunk` to our fd; if our output went away, drop it and keep draining."""
+    view = memoryview(chunk)
+    while view:
+        try:
+            written = os.write(fd, view)
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        view = view[written:]
+
+
+def _read(fd: int) -> bytes:
+    """One chunk; b"" at the end (EOF of a pipe, EIO of a pty master whose slave closed)."""
+    try:
+        return os.read(fd, CHUNK)
+    except OSError as err:
+        if err.errno == errno.EIO:
+            return b""
+        raise
+
+
+def _copy_until_exit(child: cleanup.Child, sources: dict[int, int], tail: Tail) -> int:
+    """Copy every source to its destination until the engine exits and its output is drained.
+
+    A grandchild that keeps a stream open (and silent) past the engine's exit does
+    not keep us here: once the engine is gone, a poll interval without output ends it.
+    """
+    open_fds = dict(sources)
+    while True:
+        ready, _, _ = select.select(list(open_fds), [], [], POLL) if open_fds else ([], [], [])
+        for fd in ready:
+            chunk = _read(fd)
+            if not chunk:
+                del open_fds[fd]
+                continue
+            _forward(open_fds[fd], chunk)
+            tail.add(chunk)
+        if not open_fds or (not ready and child.proc.poll() is not None):
+            return child.wait()
+
+
+def run(argv: list[str], env: dict[str, str]) -> Outcome:
+    """Run the engine with its output shown to the user unchanged; its status and tail."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    tail = Tail()
+    plumbing: _Plumbing | None = None
+    try:
+        with cleanup.critical():  # a signal now is raised once the fds are ours to close
+            plumbing = _plumb()
+        try:
+            child = cleanup.Child(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=plumbing.stdout,
+                stderr=plumbing.stderr,
+                env=env,
+                before_exec=_take_terminal if plumbing.master is not None else None,
+            )
+        except FileNotFoundError:
+            raise EngineStartFailed(f"credhelper: cannot run {argv[0]}: not found") from None
+        except (OSError, subprocess.SubprocessError) as err:
+            reason = getattr(err, "strerror", None) or str(err)
+            raise EngineStartFailed(f"credhelper: cannot run {argv[0]}: {reason}") from None
+        for fd in plumbing.child_ends:
+            os.close(fd)
+        plumbing.child_ends.clear()
+        with child, _window_follows(plumbing):
+            returncode = _copy_until_exit(child, plumbing.sources, tail)
+    finally:
+        if plumbing is not None:
+            for fd in [*plumbing.child_ends, *plumbing.sources]:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+    return Outcome(returncode, tail.text())
