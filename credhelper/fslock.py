@@ -132,11 +132,16 @@ def locked(lock_path: str, timeout: float | None = None) -> Iterator[None]:
             f"credhelper: cannot open lock file {lock_path}: {_describe(err)}"
         ) from None
     try:
-        if not _flock_bounded(fd, wait):
-            raise LockTimeout(
-                f"credhelper: gave up after {wait:g}s waiting for the lock {lock_path}; "
-                "another credhelper process holds it (set CREDHELPER_LOCK_TIMEOUT to wait longer)"
-            )
+        if not _flock_bounded(fd, 0):
+            # Held by another process: wait, bounded; a terminal is told who holds it.
+            from credhelper import lockwait
+
+            if not lockwait.wait(fd, lock_path, wait, _flock_bounded):
+                raise LockTimeout(
+                    f"credhelper: gave up after {wait:g}s waiting for the lock {lock_path}; "
+                    f"{lockwait.describe_holder(fd)} holds it "
+                    "(set CREDHELPER_LOCK_TIMEOUT to wait longer)"
+                )
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock

@@ -1,0 +1,181 @@
+"""A write waiting for the store lock: one line on a terminal naming the holder, else silence.
+
+The holder is a real second process holding the real lock file's flock(2). It runs
+as a script named `credhelper` with the argv of `credhelper login -p SECRET`, so
+the tests prove the line names the holder's program and subcommand and never the
+rest of its argv. The waiter is the real `credhelper logout` on a pseudo-terminal
+(stderr a terminal), or with pipes (not a terminal).
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLI, Env
+
+HOLDER = """#!{python}
+import fcntl, os, sys
+fd = os.open(sys.argv[-1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+sys.stdout.write("held\\n")
+sys.stdout.flush()
+sys.stdin.read()  # hold until the test closes our stdin
+"""
+SECRET_ARG = "Hunter2-lockwait-secret"
+SERVER = "reg.example:5000"
+
+
+@dataclass
+class Holder:
+    proc: subprocess.Popen[str]
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def release(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def holder(ch: Env, tmp_path: Path) -> Iterator[Holder]:
+    ch.store_creds(SERVER, "alice", "pw-lock-1")  # the store exists: logout must lock it
+    script = tmp_path / "bin" / "credhelper"
+    script.parent.mkdir()
+    script.write_text(HOLDER.format(python=sys.executable))
+    script.chmod(0o700)
+    lock = ch.home / "config.json.lock"
+    proc = subprocess.Popen(
+        [str(script), "login", "-p", SECRET_ARG, str(lock)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "held\n"
+    held = Holder(proc)
+    try:
+        yield held
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def _read_until(master: int, needle: bytes, seen: bytearray, bound: float) -> bool:
+    deadline = time.monotonic() + bound
+    while needle not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return needle in seen
+            if not chunk:
+                break
+            seen.extend(chunk)
+    return needle in seen
+
+
+def _on_tty(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+    )
+    os.close(slave)
+    return proc, master
+
+
+def test_waiting_on_a_terminal_names_the_holder(ch: Env, holder: Holder) -> None:
+    env = dict(ch.env, CREDHELPER_LOCK_TIMEOUT="60")
+    proc, master = _on_tty([CLI, "logout", SERVER], env)
+    seen = bytearray()
+    try:
+        assert _read_until(master, b"waiting for the store lock", seen, 30), bytes(seen)
+        assert _read_until(master, b"\n", seen, 5)
+        assert proc.poll() is None  # still waiting: the line came while the lock was held
+        holder.release()
+        _read_until(master, b"Removed", seen, 30)
+        assert proc.wait(timeout=30) == 0, bytes(seen)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    text = bytes(seen).decode()
+    [line] = [x for x in text.splitlines() if "waiting for the store lock" in x]
+    assert f"held by pid {holder.pid}: credhelper login " in line
+    assert str(ch.home / "config.json.lock") in line
+    assert SECRET_ARG not in text and "-p" not in line
+    assert text.count("waiting for the store lock") == 1
+    assert ch.cli("list").stdout.count(SERVER) == 0  # the logout did happen after the wait
+
+
+def test_waiting_without_a_terminal_is_silent_and_the_timeout_names_the_holder(
+    ch: Env, holder: Holder
+) -> None:
+    env = dict(ch.env, CREDHELPER_LOCK_TIMEOUT="2")
+    proc = subprocess.run(
+        [CLI, "logout", SERVER],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 7, proc.stderr
+    assert "waiting for the store lock" not in proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert "gave up after 2s waiting for the lock" in line
+    assert f"pid {holder.pid}: credhelper login holds it" in line
+    assert SECRET_ARG not in proc.stderr
+    holder.release()
+    assert SERVER in ch.cli("list").stdout  # nothing changed
+
+
+def test_a_short_wait_says_nothing_on_a_terminal(ch: Env, holder: Holder) -> None:
+    """A lock released within the first second: the write goes ahead without a line."""
+    env = dict(ch.env, CREDHELPER_LOCK_TIMEOUT="0.5")
+    proc, master = _on_tty([CLI, "logout", SERVER], env)
+    seen = bytearray()
+    try:
+        _read_until(master, b"gave up", seen, 30)
+        assert proc.wait(timeout=30) == 7
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert b"waiting for the store lock" not in seen
+
+
+def test_holder_names_only_the_program_of_a_foreign_command(tmp_path: Path) -> None:
+    from credhelper import lockwait
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "print('up', flush=True); input()", "--password", SECRET_ARG],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"up\n"  # it runs
+        name = lockwait.command_name(proc.pid)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert name == os.path.basename(sys.executable)
+    assert lockwait.command_name(2**22 + 12345) is None  # no such process
