@@ -1,24 +1,19 @@
 """`credhelper push`'s machinery: check credentials and sources, build the engine's argv, explain.
 
-Engines run from argument lists (never a shell); credhelper.engine_io shows their
-output (a pty on a terminal) and keeps a tail for the diagnosis here.
-No secret is ever put in an engine's argv, environment or on disk: docker reads
-credentials through Docker's config (credsStore/credHelpers →
-docker-credential-credhelper); skopeo and podman get a private --authfile that
-holds nothing but `credHelpers` naming credhelper. For Docker Hub, which
-containers/image asks for as `docker.io` (not docker's key
-https://index.docker.io/v1/), the engine's environment alone carries
+Engines run from argument lists (never a shell) through credhelper.engine_io (a
+pty on a terminal), which keeps a tail of their output for the diagnosis here.
+No secret is ever in an engine's argv, environment or on disk: docker reads the
+login through Docker's config (credsStore/credHelpers); skopeo and podman get a
+private --authfile holding only `credHelpers` naming credhelper. containers/image
+asks for Docker Hub as `docker.io`, so the engine's environment alone carries
 HUB_ALIAS_ENV=1, under which the helper answers `docker.io` with the Hub login.
-The engine runs as a cleanup.Child: a signal to credhelper stops it and removes
-the authfile's directory.
+A signal to credhelper stops the engine and removes the authfile's directory.
 
 Sources (`--from`): docker pushes only from its daemon; podman only images in its
-own storage (a name or id, never TRANSPORT:...); skopeo only TRANSPORT:DETAILS
-with a transport it knows. Anything else is refused before the engine runs.
-Plain HTTP: skopeo/podman get their TLS switch turned off only for a loopback
-registry that answers the registry API over plain HTTP alone (as `login` reached
-it); for any other host a "gave HTTP response to HTTPS client" failure is
-explained with the flag to add, never passed silently.
+storage (never TRANSPORT:...); skopeo only TRANSPORT:DETAILS it knows. Anything
+else is refused before the engine runs. skopeo/podman get their TLS switch off
+only for a loopback registry that answers plain HTTP alone (as `login` reached
+it); for another host a plain-HTTP failure is explained, never worked around.
 """
 
 from __future__ import annotations
@@ -30,16 +25,14 @@ import sys
 import sysconfig
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from credhelper import cleanup, engine_io, fsutil, reference
 from credhelper.advice import login_command
 from credhelper.dockerconfig.routing import look_path
-from credhelper.engine_io import Outcome
 from credhelper.errors import CredhelperError, ExitCode, Invalidated, NotFound, UsageError
 from credhelper.store import Credentials, Store
 from credhelper.store.model import shown
-
-__all__ = ["Outcome"]
 
 ENGINES = ("docker", "podman", "skopeo")
 HELPER_PROGRAM = "docker-credential-credhelper"
@@ -48,17 +41,9 @@ HELPER_PROGRAM = "docker-credential-credhelper"
 HUB_ALIAS_ENV = "CREDHELPER_DOCKER_IO_IS_HUB"
 # `skopeo copy --help` lists these (skopeo 1.9); a source is TRANSPORT:DETAILS.
 SKOPEO_TRANSPORTS = (
-    "oci",
-    "oci-archive",
-    "docker-archive",
-    "dir",
-    "docker-daemon",
-    "containers-storage",
-    "docker",
-    "ostree",
-    "sif",
-    "tarball",
-)
+    "oci", "oci-archive", "docker-archive", "dir", "docker-daemon", "containers-storage",
+    "docker", "ostree", "sif", "tarball"
+)  # fmt: skip
 # The engine's own switch for plain HTTP / no TLS verification, and its CA directory.
 TLS_FLAG = {"podman": "--tls-verify", "skopeo": "--dest-tls-verify"}
 CERT_FLAG = {"podman": "--cert-dir", "skopeo": "--dest-cert-dir"}
@@ -317,48 +302,47 @@ def _containers_opts(
     return opts
 
 
-def build_argv(
-    engine: str,
-    engine_path: str,
-    ref: reference.Reference,
-    image: str,
-    source: str | None,
-    engine_args: list[str],
-    authfile: str | None,
-) -> list[str]:
-    check_source(engine, source)
-    if engine == "docker":
-        return [engine_path, "push", *engine_args, image]
-    opts = _containers_opts(engine, ref, engine_args, authfile)
-    if engine == "podman":
+@dataclass(frozen=True)
+class Job:
+    """One push: which engine (and its path), where to, from what, with which extra args."""
+
+    engine: str
+    engine_path: str
+    ref: reference.Reference
+    image: str
+    source: str | None
+    engine_args: tuple[str, ...]
+
+
+def build_argv(job: Job, authfile: str | None) -> list[str]:
+    check_source(job.engine, job.source)
+    args, image, source = list(job.engine_args), job.image, job.source
+    if job.engine == "docker":
+        return [job.engine_path, "push", *args, image]
+    opts = _containers_opts(job.engine, job.ref, args, authfile)
+    if job.engine == "podman":
         src = [source] if source else []
         dest = f"docker://{image}" if source else image
-        return [engine_path, "push", *opts, *engine_args, *src, dest]
+        return [job.engine_path, "push", *opts, *args, *src, dest]
     assert source is not None  # check_source refused skopeo without one
-    return [engine_path, "copy", *opts, *engine_args, source, f"docker://{image}"]
+    return [job.engine_path, "copy", *opts, *args, source, f"docker://{image}"]
 
 
-def run_engine(argv: list[str], env: dict[str, str]) -> Outcome:
-    """Run the engine (output shown as if run directly); its status and output tail."""
-    try:
-        return engine_io.run(argv, env)
-    except engine_io.EngineStartFailed as err:
-        raise EngineProblem(err.message) from None
+@contextmanager
+def _authfile_for(job: Job) -> Iterator[str | None]:
+    if job.engine == "docker":  # docker reads the login through Docker's config
+        yield None
+        return
+    with private_authfile(job.ref) as path:
+        yield path
 
 
-def push_once(
-    engine: str,
-    engine_path: str,
-    ref: reference.Reference,
-    image: str,
-    source: str | None,
-    engine_args: list[str],
-) -> Outcome:
-    if engine == "docker":
-        return run_engine(
-            build_argv(engine, engine_path, ref, image, source, engine_args, None), engine_env()
-        )
-    env = engine_env(ref)
-    with private_authfile(ref) as authfile:
-        argv = build_argv(engine, engine_path, ref, image, source, engine_args, authfile)
-        return run_engine(argv, env)
+def push_once(job: Job) -> engine_io.Outcome:
+    """Run the push once (output shown as if run directly); its status and output tail."""
+    env = engine_env(job.ref if job.engine != "docker" else None)
+    with _authfile_for(job) as authfile:
+        argv = build_argv(job, authfile)
+        try:
+            return engine_io.run(argv, env)
+        except engine_io.EngineStartFailed as err:
+            raise EngineProblem(err.message) from None

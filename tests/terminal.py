@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
+import struct
 import subprocess
+import termios
 import time
 
 
@@ -14,13 +17,17 @@ def run_on_tty(
     env: dict[str, str],
     answers: list[tuple[bytes, bytes]],
     timeout: float = 150.0,
+    size: tuple[int, int] | None = None,
 ) -> tuple[int, bytes]:
     """Run `argv` on a pseudo-terminal, answering each prompt in turn; (status, output).
 
     `answers` pairs a prompt to wait for with the bytes to type; each prompt is
     looked for after the previous one. The whole exchange is bounded by `timeout`.
+    `size` (rows, columns) is the window size, as a terminal emulator sets it.
     """
     master, slave = pty.openpty()
+    if size is not None:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
     proc = subprocess.Popen(
         argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
     )

@@ -383,37 +383,14 @@ def test_push_help_lists_the_sources_each_engine_takes(ch: Env) -> None:
 # ---------------------------------------------------------------- on a terminal
 
 
-def _run_on_sized_tty(argv: list[str], env: dict[str, str]) -> tuple[int, bytes]:
-    """`argv` on a 24x100 pseudo-terminal (as a terminal emulator gives); (status, output)."""
-    import select
-
-    master, slave = _tty_with_size(24, 100)
-    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env)
-    os.close(slave)
-    output = b""
-    try:
-        while select.select([master], [], [], 120)[0]:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: every writer closed the terminal
-                break
-            if not chunk:
-                break
-            output += chunk
-        return proc.wait(timeout=120), output
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-
-
 def test_on_a_terminal_the_engine_writes_to_a_terminal(pusher: Pusher) -> None:
     p = pusher
     p.login()
-    status, output = _run_on_sized_tty(
+    status, output = run_on_tty(
         [CLI, "push", "--engine", "skopeo", "--from", f"oci:{p.image.path}", f"{p.reg.host}/d:1"],
         p.env,
+        [],
+        size=(24, 100),
     )
     assert status == 0, output
     # skopeo's own progress, as run directly: its bars redraw in place (cursor-up, erase)
@@ -437,9 +414,11 @@ def test_without_a_terminal_the_engine_writes_to_pipes(pusher: Pusher) -> None:
 def test_on_a_terminal_an_auth_failure_is_still_diagnosed(pusher: Pusher) -> None:
     p = pusher
     p.ch.store_creds(p.reg.host, "alice", "not-the-password")
-    status, output = _run_on_sized_tty(
+    status, output = run_on_tty(
         [CLI, "push", "--engine", "skopeo", "--from", f"oci:{p.image.path}", f"{p.reg.host}/d:1"],
         p.env,
+        [],
+        size=(24, 100),
     )
     assert status == 5, output
     assert b"authentication required" in output  # skopeo's words, through the pty
@@ -575,7 +554,8 @@ def test_tls_is_never_turned_off_for_a_registry_that_is_not_loopback() -> None:
     for image in ("registry.example.com/app:1", "10.0.0.5:5000/app:1", "docker.io/app:1"):
         ref = reference.parse_reference(image)
         for engine, source in (("podman", None), ("skopeo", "oci:/x")):
-            argv = push.build_argv(engine, engine, ref, image, source, [], "/a.json")
+            job = push.Job(engine, engine, ref, image, source, ())
+            argv = push.build_argv(job, "/a.json")
             assert not any("tls-verify" in a for a in argv), argv
     failure = push.plain_http_failure(
         "podman",

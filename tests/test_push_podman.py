@@ -23,6 +23,7 @@ import pytest
 
 from tests.conftest import BIN, CLI, Env, require_tool
 from tests.registry_server import OciImage, RegistryServer, make_oci_layout
+from tests.terminal import run_on_tty
 from tests.test_push import _shim
 
 pytest_plugins = ["tests.registry_server"]
@@ -43,9 +44,9 @@ class PodmanPusher:
     def target(self) -> str:
         return f"{self.reg.host}/{REPO}:v1"
 
-    def push(self) -> subprocess.CompletedProcess[str]:
+    def push(self, *extra: str) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [CLI, "push", "--engine", "podman", self.target],
+            [CLI, "push", "--engine", "podman", *(extra or (self.target,))],
             input="",
             capture_output=True,
             text=True,
@@ -105,8 +106,12 @@ def _podman(podman: str, env: dict[str, str], *args: str) -> str:
 
 @pytest.fixture
 def podman_pusher(ch: Env, registry_htpasswd_tls: RegistryServer, tmp_path: Path) -> PodmanPusher:
+    return make_podman_pusher(ch, registry_htpasswd_tls, tmp_path)
+
+
+def make_podman_pusher(ch: Env, reg: RegistryServer, tmp_path: Path) -> PodmanPusher:
+    """podman with a private store holding the test image, tagged for `reg`, and shims."""
     podman = require_tool("podman")
-    reg = registry_htpasswd_tls
     env = reg.client_env(ch.env)
     env.update(_private_podman(tmp_path / "podman"))
     # Load the tiny image offline into the private store, named for the registry.
@@ -195,4 +200,75 @@ def test_podman_verifies_tls_with_the_ca_credhelper_passes(podman_pusher: Podman
     assert "certificate signed by unknown authority" in proc.stderr
     [call] = p.podman_calls()
     assert "--cert-dir" not in call
+    assert p.reg.catalog() == []
+
+
+def test_podman_pushes_a_local_image_named_by_from(podman_pusher: PodmanPusher) -> None:
+    p = podman_pusher
+    p.ch.store_creds(p.reg.host, "alice", p.reg.users["alice"])
+    proc = p.push("--from", p.target, f"{p.reg.host}/other/name:v2")
+    assert proc.returncode == 0, proc.stderr
+    assert p.reg.tags("other/name") == ["v2"]
+    [call] = p.podman_calls()
+    assert call.endswith(f"{p.target} docker://{p.reg.host}/other/name:v2")
+
+
+def test_podman_refuses_an_oci_layout_and_names_skopeo(podman_pusher: PodmanPusher) -> None:
+    p = podman_pusher
+    p.ch.store_creds(p.reg.host, "alice", p.reg.users["alice"])
+    proc = p.push("--from", f"oci:{p.image.path}", p.target)
+    assert proc.returncode == 2, proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert f"use --engine skopeo --from oci:{p.image.path}" in line
+    assert p.podman_calls() == []  # refused before podman ran (it would exit 125)
+    # The fix it names works, with the real skopeo.
+    require_tool("skopeo")
+    ok = subprocess.run(
+        [CLI, "push", "--engine", "skopeo", "--from", f"oci:{p.image.path}", p.target],
+        capture_output=True,
+        text=True,
+        env=p.env,
+        timeout=180,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert p.reg.tags(REPO) == ["v1"]
+
+
+def test_podman_push_to_a_plain_http_loopback_registry(
+    ch: Env, registry_http: RegistryServer, tmp_path: Path
+) -> None:
+    p = make_podman_pusher(ch, registry_http, tmp_path)
+    assert p.reg.url.startswith("http://127.0.0.1:")
+    p.ch.store_creds(p.reg.host, "alice", p.reg.users["alice"])
+    proc = p.push()
+    assert proc.returncode == 0, proc.stderr
+    assert p.reg.tags(REPO) == ["v1"]
+    [call] = p.podman_calls()
+    assert "--tls-verify=false" in call.split()
+    assert_no_secret_in_children(p)
+
+
+def test_podman_on_a_terminal_shows_its_progress(podman_pusher: PodmanPusher) -> None:
+    p = podman_pusher
+    p.ch.store_creds(p.reg.host, "alice", p.reg.users["alice"])
+    status, output = run_on_tty(
+        [CLI, "push", "--engine", "podman", p.target], p.env, [], size=(24, 100)
+    )
+    assert status == 0, output
+    assert b"Copying blob" in output and b"Writing manifest to image destination" in output
+    assert "tty: podman stdout is a terminal of size 24 100" in p.calls()
+    assert p.reg.users["alice"].encode() not in output
+    assert p.reg.tags(REPO) == ["v1"]
+
+
+def test_podman_on_a_terminal_still_diagnoses_a_wrong_password(podman_pusher: PodmanPusher) -> None:
+    p = podman_pusher
+    p.ch.store_creds(p.reg.host, "alice", "not-the-password")
+    status, output = run_on_tty(
+        [CLI, "push", "--engine", "podman", p.target], p.env, [], size=(24, 100)
+    )
+    assert status == 5, output
+    assert f"{p.reg.host} rejected the credentials of alice".encode() in output
+    assert b"not-the-password" not in output
     assert p.reg.catalog() == []

@@ -6,7 +6,7 @@ from typing import NoReturn
 
 import click
 
-from credhelper import push, reference
+from credhelper import engine_io, push, reference
 from credhelper.cli.login_cmd import _interactive, obtain_and_login
 from credhelper.errors import ExitCode
 from credhelper.store import Credentials
@@ -55,7 +55,7 @@ def _usable_login(key: str, relogin: bool, interactive: bool, insecure: bool) ->
         return _relogin(key, None, insecure)
 
 
-def _give_up(engine: str, host: str, outcome: push.Outcome) -> NoReturn:
+def _give_up(engine: str, host: str, outcome: engine_io.Outcome) -> NoReturn:
     """A failed push that was not about credentials: explain what we know, else its status."""
     if push.is_daemon_failure(engine, outcome.output):
         raise push.EngineProblem(
@@ -137,14 +137,13 @@ def command(
     """
     ref = reference.parse_reference(image)
     key = ref.credential_key
-    engine_path = push.find_engine(engine)
+    job = push.Job(engine, push.find_engine(engine), ref, image, source, engine_args)
     push.check_source(engine, source)
     interactive = _interactive()
     creds = _usable_login(key, relogin, interactive, insecure)
     if engine == "docker":
         _docker_routes_here(key)
-    args = list(engine_args)
-    outcome = push.push_once(engine, engine_path, ref, image, source, args)
+    outcome = push.push_once(job)
     if outcome.returncode == 0:
         return
     if not push.is_auth_failure(outcome.output):
@@ -157,7 +156,7 @@ def command(
         raise diagnosis
     click.echo(diagnosis.message, err=True)
     _relogin(key, creds.username, insecure)
-    outcome = push.push_once(engine, engine_path, ref, image, source, args)
+    outcome = push.push_once(job)
     if outcome.returncode == 0:
         return
     if push.is_auth_failure(outcome.output):
