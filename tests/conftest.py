@@ -8,6 +8,7 @@ tests need is installed, so a skip would hide an untested feature.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import shutil
@@ -157,6 +158,38 @@ def ch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     monkeypatch.setenv("DOCKER_CONFIG", str(env.docker_config))
     monkeypatch.setenv("HOME", str(tmp_path))
     yield env
+
+
+# The account's crontab is one for every test process (xdist workers, other runs).
+# Tests that change it (their module uses schedule_support.crontab_kept, which also
+# restores it) run alone; every other test may read it (`doctor` does), so it holds
+# a shared lock for its whole run. A writer first takes the turnstile, which stops
+# new readers, so that a stream of readers cannot keep it waiting for ever.
+_LOCKS = os.environ.get("CREDHELPER_TESTS_LOCK_DIR", "/tmp")
+
+
+def _flock(name: str, mode: int) -> int:
+    fd = os.open(
+        os.path.join(_LOCKS, f"credhelper-tests-{name}.lock"),
+        os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+        0o600,
+    )
+    fcntl.flock(fd, mode)
+    return fd
+
+
+@pytest.fixture(autouse=True)
+def _crontab_turn(request: pytest.FixtureRequest) -> Iterator[None]:
+    writer = "crontab_kept" in vars(request.module)
+    turnstile = _flock("crontab-turnstile", fcntl.LOCK_EX)
+    try:
+        held = _flock("crontab-rw", fcntl.LOCK_EX if writer else fcntl.LOCK_SH)
+    finally:
+        os.close(turnstile)
+    try:
+        yield
+    finally:
+        os.close(held)
 
 
 def require_tool(name: str) -> str:

@@ -241,6 +241,18 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode("ascii")
 
 
+def install_over(ch: Env, config_text: str) -> None:
+    """Docker's config.json holds `config_text`; then `credhelper install` succeeds."""
+    ch.docker_config.joinpath("config.json").write_text(config_text)
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+
+
+def backups_holding(ch: Env, found: list[bytes]) -> list[str]:
+    """The backups beside Docker's config whose bytes hold one of `found`."""
+    return [name for name in files_holding(ch.docker_config, found) if ".bak-" in name]
+
+
 def test_shadowed_login_is_backed_up_in_plaintext(ch: Env) -> None:
     """A login docker does not see (a later duplicate "auths" key replaces the entry
     with {}) is still in the file's bytes. install drops it from config.json but
@@ -249,11 +261,7 @@ def test_shadowed_login_is_backed_up_in_plaintext(ch: Env) -> None:
     A plaintext copy of a password that credhelper itself wrote remains."""
     password = "Sup3rSecretPW"
     auth = _b64(f"alice:{password}")
-    ch.docker_config.joinpath("config.json").write_text(
-        '{"auths":{"r.io":{"auth":"%s"}},"auths":{"r.io":{}}}' % auth
-    )
-    proc = ch.cli("install")
-    assert proc.returncode == 0, proc.stderr
+    install_over(ch, '{"auths":{"r.io":{"auth":"%s"}},"auths":{"r.io":{}}}' % auth)
     assert auth not in ch.docker_config.joinpath("config.json").read_text()
     leaks = files_holding(ch.docker_config, needles("alice", password))
     doctor = ch.cli("doctor")
@@ -267,16 +275,8 @@ def test_null_reset_auths_backed_up_in_plaintext(ch: Env) -> None:
     the file, the backup credhelper writes keeps it in the clear."""
     password = "NullResetPW42"
     auth = _b64(f"alice:{password}")
-    ch.docker_config.joinpath("config.json").write_text(
-        '{"auths":{"r.io":{"auth":"%s"}},"Auths":null}' % auth
-    )
-    proc = ch.cli("install")
-    assert proc.returncode == 0, proc.stderr
-    leaks = [
-        name
-        for name in files_holding(ch.docker_config, needles("alice", password))
-        if ".bak-" in name
-    ]
+    install_over(ch, '{"auths":{"r.io":{"auth":"%s"}},"Auths":null}' % auth)
+    leaks = backups_holding(ch, needles("alice", password))
     assert leaks == [], f"plaintext backup written by credhelper: {leaks}"
 
 
@@ -285,14 +285,8 @@ def test_registrytoken_left_plaintext_and_backup_unsealed(ch: Env) -> None:
     keeps it from the file even with a credsStore). install neither moves nor
     reports it, backs the file up UNSEALED, and doctor says "no problems"."""
     token = "RegTokSecret123"
-    ch.docker_config.joinpath("config.json").write_text(
-        '{"auths":{"r.io":{"registrytoken":"%s"}}}' % token
-    )
-    proc = ch.cli("install")
-    assert proc.returncode == 0, proc.stderr
-    backups = [
-        name for name in files_holding(ch.docker_config, [token.encode()]) if ".bak-" in name
-    ]
+    install_over(ch, '{"auths":{"r.io":{"registrytoken":"%s"}}}' % token)
+    backups = backups_holding(ch, [token.encode()])
     doctor = ch.cli("doctor")
     assert backups == [] or doctor.returncode != 0, (
         f"unsealed backups holding the token {backups}, doctor silent: {doctor.stdout}"
@@ -317,11 +311,7 @@ def test_logout_without_key_writes_plaintext_backup(ch: Env) -> None:
     ch.key.rename(ch.root / "aeskey.away")
     proc = ch.cli("logout", "r.io")
     assert proc.returncode == 0, proc.stderr
-    leaks = [
-        name
-        for name in files_holding(ch.docker_config, needles("bob", password))
-        if ".bak-" in name
-    ]
+    leaks = backups_holding(ch, needles("bob", password))
     assert leaks == [], f"credhelper wrote a plaintext backup holding a login: {leaks}"
 
 
@@ -331,16 +321,8 @@ def test_auth_shadowed_by_empty_case_variant_stays_unreported(ch: Env) -> None:
     config.json (doctor only calls it a duplicate key) and backs the file up UNSEALED."""
     password = "ShadowAuthPW8"
     auth = _b64(f"gina:{password}")
-    ch.docker_config.joinpath("config.json").write_text(
-        '{"auths":{"r.io":{"auth":"%s","AUTH":""}}}' % auth
-    )
-    proc = ch.cli("install")
-    assert proc.returncode == 0, proc.stderr
-    leaks = [
-        name
-        for name in files_holding(ch.docker_config, needles("gina", password))
-        if ".bak-" in name
-    ]
+    install_over(ch, '{"auths":{"r.io":{"auth":"%s","AUTH":""}}}' % auth)
+    leaks = backups_holding(ch, needles("gina", password))
     assert leaks == [], f"credhelper wrote an unsealed backup holding a login: {leaks}"
 
 

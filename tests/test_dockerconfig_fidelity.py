@@ -363,29 +363,14 @@ def test_invalid_utf8_in_a_string_docker_loads_file_doctor_says_ignored(ch: Env)
     existing credentials... [Username: frank]"). credhelper refuses the whole file
     as "not UTF-8 text", and doctor tells the user docker ignores the whole file and
     never reports the plaintext login docker is using."""
-    import subprocess
+    from tests.docker_oracle import docker_login_says
 
-    from tests.conftest import require_tool
-
-    docker = require_tool("docker")
     auth = _b64("frank:Utf8BadPW")
     config = ch.docker_config / "config.json"
     config.write_bytes(b'{"auths":{"127.0.0.1:1":{"auth":"%s"}},"psFormat":"\xff"}' % auth.encode())
     config.chmod(0o600)
-    env = dict(ch.env, DOCKER_HOST=f"unix://{ch.root}/no-daemon.sock")
-    copy = ch.root / "oracle-copy"  # docker may rewrite what it loads: ask it about a copy
-    copy.mkdir()
-    (copy / "config.json").write_bytes(config.read_bytes())
-    oracle = subprocess.run(
-        [docker, "--config", str(copy), "login", "127.0.0.1:1"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert "[Username: frank]" in oracle.stdout + oracle.stderr  # docker reads the file
+    # docker reads the file:
+    assert "[Username: frank]" in docker_login_says(ch, config.read_bytes())
     doctor = ch.cli("doctor")
     assert "docker ignores the whole file" not in doctor.stdout, doctor.stdout
 
@@ -395,11 +380,8 @@ def test_nesting_depth_3000_docker_loads_file_doctor_says_max_depth(ch: Env) -> 
     near 1000 ("JSON nested too deeply") and doctor claims docker prints
     "exceeded max depth" and ignores the file. docker loads it and uses its
     plaintext login; credhelper neither reports that login nor lets install move it."""
-    import subprocess
+    from tests.docker_oracle import docker_login_says
 
-    from tests.conftest import require_tool
-
-    docker = require_tool("docker")
     auth = _b64("hank:DeepNestPW")
     depth = 3000
     config = ch.docker_config / "config.json"
@@ -407,20 +389,8 @@ def test_nesting_depth_3000_docker_loads_file_doctor_says_max_depth(ch: Env) -> 
         '{"auths":{"127.0.0.1:1":{"auth":"%s"}},"x":%s%s}' % (auth, "[" * depth, "]" * depth)
     )
     config.chmod(0o600)
-    env = dict(ch.env, DOCKER_HOST=f"unix://{ch.root}/no-daemon.sock")
-    copy = ch.root / "oracle-copy"  # docker may rewrite what it loads: ask it about a copy
-    copy.mkdir()
-    (copy / "config.json").write_bytes(config.read_bytes())
-    oracle = subprocess.run(
-        [docker, "--config", str(copy), "login", "127.0.0.1:1"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert "[Username: hank]" in oracle.stdout + oracle.stderr  # docker reads the file
+    # docker reads the file:
+    assert "[Username: hank]" in docker_login_says(ch, config.read_bytes())
     doctor = ch.cli("doctor")
     assert "docker ignores the whole file" not in doctor.stdout, doctor.stdout
 

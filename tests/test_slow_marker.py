@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -78,3 +80,47 @@ def test_ci_refuses_to_drop_the_slow_tests() -> None:
         check=False,
     )
     assert local.returncode == 0, local.stdout + local.stderr
+
+
+SKIPPING = """
+import pytest
+
+
+def test_runs() -> None:
+    pass
+
+
+def test_skips() -> None:
+    pytest.skip("a tool is missing")
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_ci_fails_a_run_with_a_skip_also_in_parallel(tmp_path: Path, workers: list[str]) -> None:
+    """CREDHELPER_STRICT=1 turns a skip into a failed run, also when xdist workers ran it."""
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "__init__.py").write_text("")
+    (tests / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
+    (tests / "test_skipping.py").write_text(SKIPPING)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CREDHELPER_", "PYTEST_"))}
+    # The child's tests must not queue behind this run's own crontab locks.
+    env["CREDHELPER_TESTS_LOCK_DIR"] = str(tmp_path)
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *workers, "tests"]
+    strict = subprocess.run(
+        argv,
+        cwd=tmp_path,
+        env={**env, "CREDHELPER_STRICT": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert "1 test(s) skipped; in CI nothing may skip" in strict.stdout
+    assert "1 passed, 1 skipped" in strict.stdout
+    if not workers:  # the same run without CREDHELPER_STRICT passes
+        local = subprocess.run(
+            argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert local.returncode == 0, local.stdout + local.stderr
