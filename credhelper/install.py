@@ -1,22 +1,26 @@
 """`credhelper install` and `uninstall`: wire docker to credhelper, and back.
 
-install: the key (created if needed, provider recorded), `"credsStore": "credhelper"`
-in Docker's config.json (every other key kept, backup first), plaintext credentials
-moved into the encrypted store. Idempotent. uninstall: docker works without
-credhelper again; credentials go back into config.json only on explicit request.
+install: refused (nothing changed) unless docker could run docker-credential-credhelper
+(Go's LookPath on PATH); the key (created if needed, provider recorded),
+`"credsStore": "credhelper"` in Docker's config.json (every other key kept, backup
+first), plaintext credentials moved into the encrypted store, and the logins of the
+helper docker used before either imported (`import_helpers`, see helper_import) or
+kept in use through credHelpers entries; what it replaced is recorded
+(previous_helpers). Idempotent. uninstall: docker works without credhelper again,
+with the recorded credsStore/credHelpers put back; credentials go back into
+config.json only on explicit request.
 """
 
 from __future__ import annotations
 
-import base64
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from credhelper import dockerconfig, keys, legacy, migrate
-from credhelper.advice import login_command
+from credhelper import dockerconfig, helper_import, keys, legacy, migrate, previous_helpers
 from credhelper.errors import CredhelperError, KeyProblem
-from credhelper.store import STATE_OK, Store
+from credhelper.store import Store
 
 TOKEN_USERNAME = dockerconfig.TOKEN_USERNAME
 
@@ -31,6 +35,9 @@ class InstallReport:
     other_helpers: dict[str, str] = field(default_factory=dict)
     migration: migrate.MigrationReport | None = None
     backups: list[str] = field(default_factory=list)
+    from_helpers: dict[str, migrate.MigrationReport] = field(default_factory=dict)
+    kept_with_helper: dict[str, str] = field(default_factory=dict)  # server -> helper
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -41,8 +48,121 @@ class InstallReport:
             "replacedCredsStore": self.replaced_creds_store,
             "otherCredHelpers": self.other_helpers,
             "migration": self.migration.as_dict() if self.migration else None,
+            "fromHelpers": {k: v.as_dict() for k, v in self.from_helpers.items()},
+            "keptWithHelper": self.kept_with_helper,
+            "notes": self.notes,
             "backups": self.backups,
         }
+
+    def failed(self) -> bool:
+        """A login of a helper imported from could not be moved or read back the same
+        (exit 3 / 1; plaintext entries that cannot be moved are named, exit 0 as before)."""
+        return any(r.relogin or r.unverified for r in self.from_helpers.values())
+
+
+def helper_dirs() -> list[str]:
+    """Directories that hold this installation's docker-credential-credhelper."""
+    found = []
+    for base in (sys.argv[0] if sys.argv and sys.argv[0] else "", sys.executable):
+        if not base:
+            continue
+        directory = os.path.dirname(os.path.abspath(base))
+        exe = os.path.join(directory, f"docker-credential-{dockerconfig.HELPER_NAME}")
+        if os.path.isfile(exe) and os.access(exe, os.X_OK) and directory not in found:
+            found.append(directory)
+    return found
+
+
+def require_helper_on_path() -> str:
+    """The docker-credential-credhelper docker would run; else refuse with the fix."""
+    path = dockerconfig.which_helper(dockerconfig.HELPER_NAME)
+    if path is not None:
+        return path
+    dirs = helper_dirs()
+    if dirs:
+        fix = (
+            f'add its directory to PATH (export PATH="{dirs[0]}:$PATH", also in ~/.profile) '
+            "or run scripts/install (it links it into a directory on PATH)"
+        )
+    else:
+        fix = "run scripts/install (it installs it and links it into a directory on PATH)"
+    raise helper_import.HelperNotFound(
+        "credhelper: docker-credential-credhelper is not on PATH, so docker could not run "
+        f"it; nothing was changed; {fix}, then run: credhelper install"
+    )
+
+
+# Helpers that hold logins (worth importing); others (ecr-login, gcloud, ...) make
+# short-lived tokens and stay where they are.
+STORING_HELPERS = ("pass", "secretservice", "desktop", "osxkeychain", "wincred")
+
+
+def other_helpers(cfg: dockerconfig.DockerConfig) -> list[str]:
+    """Helpers docker uses besides credhelper whose logins install can import."""
+    names = [cfg.creds_store()] if cfg.doc is not None else []
+    if cfg.doc is not None:
+        names += sorted(h for h in set(cfg.cred_helpers().values()) if h in STORING_HELPERS)
+    out: list[str] = []
+    for name in names:
+        if name and name != dockerconfig.HELPER_NAME and name not in out:
+            try:
+                out.append(helper_import.check_name(name))
+            except CredhelperError:
+                continue
+    return out
+
+
+def offers(config_path: str) -> list[tuple[str, int | None, str | None]]:
+    """(helper, how many logins it lists or None, why not) for each other helper."""
+    out: list[tuple[str, int | None, str | None]] = []
+    for name in other_helpers(dockerconfig.load(config_path)):
+        try:
+            servers = helper_import.list_servers(name)
+        except CredhelperError as err:
+            out.append((name, None, str(err)))
+        else:
+            out.append((name, len(servers), None))
+    return out
+
+
+def _fetch_helpers(
+    cfg: dockerconfig.DockerConfig, names: tuple[str, ...], report: InstallReport
+) -> dict[str, tuple[str, helper_import.Fetched]]:
+    """Read each named helper's logins (before anything changes: a helper whose list
+    fails stops install here); list the registries of a credsStore not imported, to
+    keep them with that helper (credHelpers), so docker loses none of them."""
+    fetched = {}
+    for name in names:
+        path = helper_import.find_helper(name)
+        fetched[name] = (path, helper_import.fetch(path, name))
+    store_now = cfg.creds_store() if cfg.doc is not None else ""
+    if store_now and store_now != dockerconfig.HELPER_NAME and store_now not in names:
+        try:
+            servers = helper_import.list_servers(store_now)
+        except CredhelperError as err:
+            report.notes.append(
+                f"{err}; docker now uses credhelper for every registry; to import them: "
+                f"credhelper migrate --from-helper {store_now}"
+            )
+        else:
+            helpers = cfg.cred_helpers()
+            for server in servers:
+                if server not in helpers:
+                    report.kept_with_helper[server] = store_now
+    return fetched
+
+
+def _import_helpers(
+    cfg: dockerconfig.DockerConfig,
+    fetched: dict[str, tuple[str, helper_import.Fetched]],
+    report: InstallReport,
+) -> list[migrate.Candidate]:
+    held: list[migrate.Candidate] = []
+    for name, (path, got) in fetched.items():
+        mig = migrate.MigrationReport("helper", config_path=cfg.path, helper=path)
+        held += helper_import.import_fetched(got, name, cfg, mig)
+        report.from_helpers[name] = mig
+    return held
 
 
 def _has_key() -> bool:
@@ -72,13 +192,17 @@ def install(
     provider: str = "file",
     config_path: str | None = None,
     provider_options: dict[str, str | None] | None = None,
+    import_helpers: tuple[str, ...] = (),
 ) -> InstallReport:
+    """Make docker use credhelper (see the module docstring); `import_helpers`: the
+    other helpers whose logins are imported first (the CLI asks, or --from-helper)."""
     if provider not in keys.PROVIDERS:
         raise CredhelperError(
             f"credhelper: unknown key provider {provider!r} (choose one of: "
             f"{', '.join(keys.PROVIDERS)})"
         )
     path = config_path or dockerconfig.default_path()
+    require_helper_on_path()
     cfg = dockerconfig.load(path)
     if cfg.exists and not cfg.writable:
         raise dockerconfig.ConfigRefused(
@@ -86,7 +210,9 @@ def install(
             "fix it by hand (credhelper doctor shows where), then run install again"
         )
     report = InstallReport(path, provider)
+    fetched = _fetch_helpers(cfg, import_helpers, report)
     report.key_created = _setup_key(provider, provider_options)
+    from_helper = _import_helpers(cfg, fetched, report)
 
     # Plaintext and openEuler AES entries (when their aeskey opens them) move
     # into the store first; the docker file is rewritten once, below.
@@ -112,10 +238,17 @@ def install(
             changed = True
         # Entries moved into the store must be served by credhelper even where a
         # credHelpers entry names another helper.
-        for cand in held:
+        for cand in held + from_helper:
             changed |= dockerconfig.use_credhelper(doc, cand.server)
+        helpers = dockerconfig.helpers_map(doc) if report.kept_with_helper else {}
+        for server, helper in report.kept_with_helper.items():
+            if server not in helpers:
+                helpers[server] = helper
+                changed = True
         return changed
 
+    servers = [cand.server for cand in held + from_helper]
+    previous_helpers.record(path, cfg, servers, creds_store=True, added=report.kept_with_helper)
     result = dockerconfig.modify(path, change)
     report.config_changed = result.changed
     if result.backup:
@@ -123,7 +256,7 @@ def install(
     report.backups.extend(migration.backups)
     migration.config_changed = result.changed
     after = dockerconfig.load(path)
-    _check_routed(after, [cand.server for cand in held])
+    _check_routed(after, servers)
     report.other_helpers = {
         k: v for k, v in after.cred_helpers().items() if v != dockerconfig.HELPER_NAME
     }
@@ -148,85 +281,7 @@ def _check_routed(after: dockerconfig.DockerConfig, servers: list[str]) -> None:
             )
 
 
-@dataclass
-class UninstallReport:
-    config_path: str
-    config_changed: bool = False
-    restored: list[str] = field(default_factory=list)
-    not_restored: list[tuple[str, str]] = field(default_factory=list)
-    backups: list[str] = field(default_factory=list)
-    store_path: str = ""
+# uninstall lives in its own module; re-exported for the CLI and library callers.
+from credhelper.uninstall import UninstallReport, uninstall  # noqa: E402
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "configPath": self.config_path,
-            "configChanged": self.config_changed,
-            "restoredAsPlaintext": self.restored,
-            "notRestored": [
-                {"server": s, "reason": r, "fix": login_command(s)} for s, r in self.not_restored
-            ],
-            "backups": self.backups,
-            "storeKept": self.store_path,
-        }
-
-
-def uninstall(config_path: str | None = None, restore_credentials: bool = False) -> UninstallReport:
-    """Remove credhelper from Docker's config; optionally hand logins back as plaintext.
-
-    The encrypted store is never deleted here: it stays as the copy of every login.
-    """
-    path = config_path or dockerconfig.default_path()
-    store = Store()
-    report = UninstallReport(path, store_path=store.path)
-    plain: dict[str, dict[str, str]] = {}
-    if restore_credentials and store.exists():
-        snapshot = store.snapshot()
-        for status in snapshot.statuses():
-            if status.state != STATE_OK:
-                report.not_restored.append((status.server, status.detail or status.state))
-                continue
-            creds = snapshot.get(status.server)
-            if creds.username == TOKEN_USERNAME:
-                plain[status.server] = {"identitytoken": creds.secret}
-            elif ":" in creds.username:
-                # docker splits `auth` at its first ':': such a name goes in the
-                # username/password fields, which docker uses when `auth` is empty.
-                plain[status.server] = {"username": creds.username, "password": creds.secret}
-            else:
-                pair = f"{creds.username}:{creds.secret}".encode()
-                plain[status.server] = {"auth": base64.b64encode(pair).decode("ascii")}
-
-    def change(doc: dict[str, Any]) -> bool:
-        changed = False
-        key, value = dockerconfig.go_field(doc, "credsStore")
-        if key is not None and value == dockerconfig.HELPER_NAME:
-            del doc[key]
-            changed = True
-        hkey, helpers = dockerconfig.go_field(doc, "credHelpers")
-        if hkey is not None and isinstance(helpers, dict):
-            for server in [s for s, h in helpers.items() if h == dockerconfig.HELPER_NAME]:
-                del helpers[server]
-                changed = True
-            if not helpers and changed:
-                del doc[hkey]
-        auths = dockerconfig.auths_map(doc)
-        for server, fields in plain.items():
-            entry = auths.get(server)
-            entry = dict(entry) if isinstance(entry, dict) else {}
-            for name in ("auth", "identitytoken", "username", "password"):
-                fkey, _v = dockerconfig.go_field(entry, name)
-                if fkey is not None:
-                    del entry[fkey]
-            entry.update(fields)
-            if auths.get(server) != entry:
-                auths[server] = entry
-                changed = True
-                report.restored.append(server)
-        return changed
-
-    # Logins to restore with no config.json: create it, never drop them silently.
-    result = dockerconfig.modify(path, change, create=bool(plain))
-    report.config_changed = result.changed
-    if result.backup:
-        report.backups.append(result.backup)
-    return report
+__all__ = ["InstallReport", "UninstallReport", "install", "uninstall"]

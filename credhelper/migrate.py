@@ -76,6 +76,8 @@ class MigrationReport:
     config_changed: bool = False
     backups: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    helper: str | None = None  # --from-helper: the docker-credential-NAME that was run
+    unverified: list[str] = field(default_factory=list)  # read back different: failures
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +93,7 @@ class MigrationReport:
             "configChanged": self.config_changed,
             "backups": self.backups,
             "notes": self.notes,
+            **({"helper": self.helper, "verifyFailed": self.unverified} if self.helper else {}),
         }
 
 

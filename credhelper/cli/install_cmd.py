@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import click
 
 from credhelper import dockerconfig
 from credhelper.advice import login_command
-from credhelper.install import InstallReport, UninstallReport, install, uninstall
+from credhelper.errors import ExitCode
+from credhelper.install import InstallReport, UninstallReport, install, offers, uninstall
+from credhelper.migrate import MigrationReport
 
 DOCKER_CONFIG_HELP = (
     "Docker's configuration directory (default: $DOCKER_CONFIG or ~/.docker). Unless "
@@ -48,11 +51,20 @@ def _print_install(report: InstallReport) -> None:
             click.echo(note)
         for server, why in mig.relogin:
             click.echo(f"Cannot import {server} ({why}); log in again: {login_command(server)}")
+    for name, helper_report in report.from_helpers.items():
+        _print_from_helper(name, helper_report)
+    for note in report.notes:
+        click.echo(note)
     if report.replaced_creds_store:
+        old = report.replaced_creds_store
+        click.echo(f'Replaced "credsStore": "{old}" (recorded: credhelper uninstall puts it back).')
+    kept = sorted(report.kept_with_helper.items())
+    for name in sorted({helper for _server, helper in kept}):
+        servers = [server for server, helper in kept if helper == name]
         click.echo(
-            f'Replaced "credsStore": "{report.replaced_creds_store}"; logins kept by '
-            f"docker-credential-{report.replaced_creds_store} are no longer used by docker: "
-            "log in again with credhelper login."
+            f"{len(servers)} registr{'y' if len(servers) == 1 else 'ies'} stay with "
+            f"docker-credential-{name} (credHelpers), so docker keeps using those logins; "
+            f"to move them into credhelper, run: credhelper migrate --from-helper {name}"
         )
     for server, helper in sorted(report.other_helpers.items()):
         click.echo(f"Note: {server} still uses docker-credential-{helper} (credHelpers).")
@@ -64,6 +76,48 @@ def _print_install(report: InstallReport) -> None:
         click.echo(f"Backup: {backup}")
     if mig is not None and mig.relogin:
         click.echo("Run credhelper doctor for the entries that could not be imported.")
+
+
+def _print_from_helper(name: str, mig: MigrationReport) -> None:
+    for server in mig.imported:
+        click.echo(f"Imported the login for {server} from docker-credential-{name}.")
+    for server in mig.unchanged:
+        click.echo(f"{server}: the same login was already in the store.")
+    for server in mig.replaced:
+        click.echo(
+            f"Replaced the stored login for {server} with docker-credential-{name}'s "
+            "(the one docker was using); the store backup keeps the old one."
+        )
+    for note in mig.notes:
+        click.echo(note)
+    for server, why in mig.relogin:
+        click.echo(f"Not imported: {server} ({why}); run: {login_command(server)}")
+    for server in mig.unverified:
+        click.echo(
+            f"Verify failed: {server}: the stored login differs from the helper's; "
+            f"run: {login_command(server)}"
+        )
+
+
+def _interactive() -> bool:
+    return bool(sys.stdin and sys.stdin.isatty() and sys.stdout and sys.stdout.isatty())
+
+
+def _choose_helpers(path: str, given: tuple[str, ...], as_json: bool) -> tuple[str, ...]:
+    """--from-helper as given; else, on a terminal, ask for each other helper docker used."""
+    if given or as_json or not _interactive():
+        return given
+    chosen = []
+    for name, count, problem in offers(path):
+        if problem is not None:
+            click.echo(problem, err=True)
+        elif count and click.confirm(
+            f"import {count} login{'' if count == 1 else 's'} from docker-credential-{name}?",
+            default=True,
+            err=True,
+        ):
+            chosen.append(name)
+    return tuple(chosen)
 
 
 @click.command("install")
@@ -86,12 +140,21 @@ def _print_install(report: InstallReport) -> None:
     metavar="PATH",
     help="With --key-provider vault: where the transit engine is mounted (default: transit).",
 )
+@click.option(
+    "--from-helper",
+    "from_helper",
+    metavar="NAME",
+    multiple=True,
+    help="First import every login docker-credential-NAME holds (as migrate "
+    "--from-helper does); on a terminal install asks instead.",
+)
 @click.option("--docker-config", "docker_config", metavar="DIR", help=DOCKER_CONFIG_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as a JSON object.")
 def install_command(
     key_provider: str,
     vault_key: str | None,
     vault_mount: str | None,
+    from_helper: tuple[str, ...],
     docker_config: str | None,
     as_json: bool,
 ) -> None:
@@ -105,9 +168,18 @@ def install_command(
     changes nothing.
 
     \b
+    Refused (exit 9, nothing changed) when docker-credential-credhelper is
+    not on PATH. When docker used another helper (credsStore "pass", ...),
+    install asks on a terminal whether to import its logins; --from-helper
+    NAME imports without asking. Without either, that helper's registries
+    stay with it through credHelpers entries. What install replaces is
+    recorded; credhelper uninstall puts it back.
+
+    \b
     Examples:
       credhelper install
       credhelper install --key-provider keyring
+      credhelper install --from-helper pass
       CREDHELPER_AESKEY_FILE=/run/secrets/aeskey credhelper install --key-provider env
       credhelper install --docker-config /etc/ci/docker
       VAULT_ADDR=https://vault:8200 credhelper install --key-provider vault
@@ -115,19 +187,25 @@ def install_command(
     if (vault_key or vault_mount) and key_provider != "vault":
         raise click.UsageError("--vault-key and --vault-mount need --key-provider vault")
     path = use_docker_config(docker_config)
+    from credhelper.helper_import import check_name
+    from credhelper.install import require_helper_on_path
+
+    for name in from_helper:
+        check_name(name)
+    require_helper_on_path()  # before any question: nothing is asked, nothing changed
     options = {"vault_key": vault_key, "vault_mount": vault_mount}
-    report = install(key_provider, path, options if key_provider == "vault" else None)
-    if dockerconfig.which_helper(dockerconfig.HELPER_NAME) is None:
-        click.echo(
-            "WARNING: docker-credential-credhelper is not on PATH: docker will fail with "
-            "'executable file not found' until its directory is added to PATH "
-            "(see: credhelper doctor)",
-            err=True,
-        )
+    chosen = _choose_helpers(path, from_helper, as_json)
+    report = install(
+        key_provider, path, options if key_provider == "vault" else None, import_helpers=chosen
+    )
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
         _print_install(report)
+    if report.failed():
+        unverified = any(r.unverified for r in report.from_helpers.values())
+        code = ExitCode.ERROR if unverified else ExitCode.NEEDS_LOGIN
+        click.get_current_context().exit(int(code))
 
 
 def _print_uninstall(report: UninstallReport, restore: bool) -> None:
@@ -139,6 +217,21 @@ def _print_uninstall(report: UninstallReport, restore: bool) -> None:
         click.echo(f"Wrote the login for {server} to {report.config_path} as plaintext base64.")
     for server, why in report.not_restored:
         click.echo(f"Not restored: {server} ({why}); log in again with docker login.")
+    if report.restored_creds_store:
+        click.echo(
+            f'Put back "credsStore": "{report.restored_creds_store}" (docker used it before).'
+        )
+    for server, helper in sorted(report.restored_helpers.items()):
+        click.echo(f'Put back "credHelpers": {{"{server}": "{helper}"}}.')
+    for helper in report.missing_helpers:
+        click.echo(
+            f"WARNING: docker-credential-{helper} is not on PATH: docker will fail for those "
+            f"registries until it is installed (Debian: sudo apt-get install "
+            f"golang-docker-credential-helpers) or the entry is removed from {report.config_path}",
+            err=True,
+        )
+    for note in report.notes:
+        click.echo(note, err=True)
     for backup in report.backups:
         click.echo(f"Backup: {backup}")
     click.echo(
@@ -146,9 +239,13 @@ def _print_uninstall(report: UninstallReport, restore: bool) -> None:
         "longer need it."
     )
     if not restore:
+        where = (
+            f"uses docker-credential-{report.restored_creds_store} again"
+            if report.restored_creds_store
+            else "will ask for logins again (docker login), or use pass/secretservice if installed"
+        )
         click.echo(
-            "Docker will ask for logins again (docker login), or use pass/secretservice if "
-            "installed. To hand the stored logins back instead: credhelper uninstall "
+            f"Docker {where}. To hand the stored logins back instead: credhelper uninstall "
             "--restore-credentials"
         )
 

@@ -1,4 +1,5 @@
-"""`credhelper migrate`: import logins from docker, openEuler docker or iSulad."""
+"""`credhelper migrate`: import logins from docker, openEuler docker, iSulad or
+another credential helper (--from-helper NAME)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,15 @@ def _print(report: MigrationReport) -> None:
     for server in report.kept_existing:
         click.echo(f"{server}: kept the login already in the store (a different one).")
     for server in report.replaced:
-        click.echo(
-            f"{server}: replaced the stored login with the one docker was using (plaintext)."
-        )
+        where = "docker-credential-" + _helper_name(report) if report.helper else "plaintext"
+        click.echo(f"{server}: replaced the stored login with the one docker was using ({where}).")
     for server, why in report.relogin:
         click.echo(f"Needs a new login: {server} ({why}); run: {login_command(server)}")
+    for server in report.unverified:
+        click.echo(
+            f"Verify failed: {server}: credhelper's store does not return the login "
+            f"the helper gave; run: credhelper login {server}"
+        )
     if report.config_changed:
         click.echo("Rewrote Docker's config: imported entries are now {}; credhelper serves them.")
     for backup in report.backups:
@@ -41,6 +46,11 @@ def _print(report: MigrationReport) -> None:
         click.echo("Nothing to import.")
 
 
+def _helper_name(report: MigrationReport) -> str:
+    base = (report.helper or "").rsplit("/", 1)[-1]
+    return base.removeprefix("docker-credential-")
+
+
 @click.command("migrate")
 @click.option(
     "--from",
@@ -51,6 +61,13 @@ def _print(report: MigrationReport) -> None:
     help="docker: plaintext auths in config.json; openeuler: openEuler docker's AES "
     "entries (+ DIR/aeskey); isulad: iSulad's auths.json (+ its aeskey).",
 )
+@click.option(
+    "--from-helper",
+    "from_helper",
+    metavar="NAME",
+    help="Import every login docker-credential-NAME (on PATH) holds, e.g. pass or "
+    "secretservice, through its list and get; each is read back to verify it.",
+)
 @click.option("--docker-config", "docker_config", metavar="DIR", help=DOCKER_CONFIG_HELP)
 @click.option(
     "--isulad-dir",
@@ -58,7 +75,13 @@ def _print(report: MigrationReport) -> None:
     help="iSulad's directory with auths.json and aeskey (default: ~/.isulad).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as a JSON object.")
-def command(source: str, docker_config: str | None, isulad_dir: str | None, as_json: bool) -> None:
+def command(
+    source: str,
+    from_helper: str | None,
+    docker_config: str | None,
+    isulad_dir: str | None,
+    as_json: bool,
+) -> None:
     """Import logins into the encrypted store.
 
     \b
@@ -69,13 +92,33 @@ def command(source: str, docker_config: str | None, isulad_dir: str | None, as_j
     are named with the login command to run; exit status 3 then.
 
     \b
+    --from-helper NAME runs docker-credential-NAME list, then get for each
+    registry (the secret only crosses its stdout pipe), seals each login
+    and reads it back. A different stored login is replaced only where
+    docker was using NAME for that registry; docker is then pointed at
+    credhelper for those registries. Exit status: 9 if the helper is not
+    on PATH, 3 if it failed for some registries, 1 if a login read back
+    differs.
+
+    \b
     Examples:
       credhelper migrate --from docker
       sudo credhelper migrate --from openeuler --docker-config /root/.docker
       sudo credhelper migrate --from isulad --isulad-dir /root/.isulad
+      credhelper migrate --from-helper pass
     """
+    ctx = click.get_current_context()
+    if from_helper is not None and (
+        ctx.get_parameter_source("source") != click.core.ParameterSource.DEFAULT or isulad_dir
+    ):
+        raise click.UsageError("--from-helper cannot be combined with --from or --isulad-dir")
     path = use_docker_config(docker_config)
-    if source == "isulad":
+    if from_helper is not None:
+        from credhelper.helper_import import check_name, migrate_helper
+
+        check_name(from_helper)
+        report = migrate_helper(from_helper, path)
+    elif source == "isulad":
         report = migrate_isulad(isulad_dir, path)
     else:
         report = migrate_docker(path, source=source)
@@ -83,5 +126,7 @@ def command(source: str, docker_config: str | None, isulad_dir: str | None, as_j
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
         _print(report)
+    if report.unverified:
+        ctx.exit(int(ExitCode.ERROR))
     if report.relogin:
-        click.get_current_context().exit(int(ExitCode.NEEDS_LOGIN))
+        ctx.exit(int(ExitCode.NEEDS_LOGIN))

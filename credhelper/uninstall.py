@@ -1,0 +1,144 @@
+"""`credhelper uninstall`: docker works without credhelper again.
+
+credsStore/credHelpers entries naming credhelper are removed, and what install or
+migrate --from-helper replaced is put back from the validated record
+(previous_helpers), even when that helper is no longer on PATH (then named, so the
+user can install it or drop the entry). The encrypted store is kept; logins go back
+into config.json, as plaintext, only with restore_credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+from credhelper import dockerconfig, previous_helpers
+from credhelper.advice import login_command
+from credhelper.store import STATE_OK, Store
+
+TOKEN_USERNAME = dockerconfig.TOKEN_USERNAME
+
+
+@dataclass
+class UninstallReport:
+    config_path: str
+    config_changed: bool = False
+    restored: list[str] = field(default_factory=list)
+    not_restored: list[tuple[str, str]] = field(default_factory=list)
+    backups: list[str] = field(default_factory=list)
+    store_path: str = ""
+    restored_creds_store: str | None = None  # the credsStore put back
+    restored_helpers: dict[str, str] = field(default_factory=dict)  # credHelpers put back
+    missing_helpers: list[str] = field(default_factory=list)  # put back, not on PATH
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "configPath": self.config_path,
+            "configChanged": self.config_changed,
+            "restoredCredsStore": self.restored_creds_store,
+            "restoredCredHelpers": self.restored_helpers,
+            "helpersNotOnPath": self.missing_helpers,
+            "notes": self.notes,
+            "restoredAsPlaintext": self.restored,
+            "notRestored": [
+                {"server": s, "reason": r, "fix": login_command(s)} for s, r in self.not_restored
+            ],
+            "backups": self.backups,
+            "storeKept": self.store_path,
+        }
+
+
+def uninstall(config_path: str | None = None, restore_credentials: bool = False) -> UninstallReport:
+    """Remove credhelper from Docker's config; optionally hand logins back as plaintext.
+
+    The encrypted store is never deleted here: it stays as the copy of every login.
+    """
+    path = config_path or dockerconfig.default_path()
+    store = Store()
+    report = UninstallReport(path, store_path=store.path)
+    plain: dict[str, dict[str, str]] = {}
+    if restore_credentials and store.exists():
+        snapshot = store.snapshot()
+        for status in snapshot.statuses():
+            if status.state != STATE_OK:
+                report.not_restored.append((status.server, status.detail or status.state))
+                continue
+            creds = snapshot.get(status.server)
+            if creds.username == TOKEN_USERNAME:
+                plain[status.server] = {"identitytoken": creds.secret}
+            elif ":" in creds.username:
+                # docker splits `auth` at its first ':': such a name goes in the
+                # username/password fields, which docker uses when `auth` is empty.
+                plain[status.server] = {"username": creds.username, "password": creds.secret}
+            else:
+                pair = f"{creds.username}:{creds.secret}".encode()
+                plain[status.server] = {"auth": base64.b64encode(pair).decode("ascii")}
+
+    prev, problem = previous_helpers.load(path)
+    if problem:
+        report.notes.append(problem)
+
+    def change(doc: dict[str, Any]) -> bool:
+        report.restored_creds_store, report.restored_helpers = None, {}
+        changed = _restore_routing(doc, prev, report)
+        auths = dockerconfig.auths_map(doc)
+        for server, fields in plain.items():
+            entry = auths.get(server)
+            entry = dict(entry) if isinstance(entry, dict) else {}
+            for name in ("auth", "identitytoken", "username", "password"):
+                fkey, _v = dockerconfig.go_field(entry, name)
+                if fkey is not None:
+                    del entry[fkey]
+            entry.update(fields)
+            if auths.get(server) != entry:
+                auths[server] = entry
+                changed = True
+                report.restored.append(server)
+        return changed
+
+    # Logins to restore with no config.json: create it, never drop them silently.
+    result = dockerconfig.modify(path, change, create=bool(plain))
+    report.config_changed = result.changed
+    if result.backup:
+        report.backups.append(result.backup)
+    if result.changed:
+        previous_helpers.forget(path)  # put back: a later install records afresh
+    put_back = {report.restored_creds_store or "", *report.restored_helpers.values()}
+    report.missing_helpers = sorted(
+        h for h in put_back if h and dockerconfig.which_helper(h) is None
+    )
+    return report
+
+
+def _restore_routing(
+    doc: dict[str, Any], prev: previous_helpers.Previous, report: UninstallReport
+) -> bool:
+    """Drop credhelper from credsStore/credHelpers, putting back what it replaced
+    (the validated record) and dropping the entries install added."""
+    changed = False
+    key, value = dockerconfig.go_field(doc, "credsStore")
+    if key is not None and value == dockerconfig.HELPER_NAME:
+        if prev.creds_store:
+            doc[key] = prev.creds_store
+            report.restored_creds_store = prev.creds_store
+        else:
+            del doc[key]
+        changed = True
+    hkey, helpers = dockerconfig.go_field(doc, "credHelpers")
+    if hkey is not None and isinstance(helpers, dict):
+        for server, helper in list(helpers.items()):
+            if helper == dockerconfig.HELPER_NAME:
+                old = prev.cred_helpers.get(server)
+                if old:
+                    helpers[server] = report.restored_helpers[server] = old
+                else:
+                    del helpers[server]
+                changed = True
+            elif prev.added.get(server) == helper:
+                del helpers[server]
+                changed = True
+        if not helpers and changed:
+            del doc[hkey]
+    return changed

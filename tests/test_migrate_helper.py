@@ -1,0 +1,574 @@
+"""`credhelper migrate --from-helper NAME` and install/uninstall around another helper.
+
+The happy paths run the real docker-credential-pass (a throwaway GnuPG home with a
+no-passphrase key, `pass init`) and the real docker-credential-secretservice (a
+private D-Bus session with gnome-keyring-daemon, tests/keyring_session.py): logins
+go in with the helper's own `store`, come out through credhelper byte for byte.
+A spy wrapper records the argv and environment each helper child got. Hostile
+helper output comes from a fake helper script driven by hypothesis.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import BIN, CLI, Env, require_tool
+from tests.keyring_session import secret_service
+
+pytestmark = pytest.mark.e2e
+
+LOGINS = [
+    ("registry.example:5000", "alice", 's3cr3t "quoted" \\ back ünï €'),
+    ("https://index.docker.io/v1/", "<token>", "eyJhbGciOiJIUzI1NiJ9.identity-token"),
+    ("https://ghcr.example/v2/org/päth?x=1&y=2", "bob", "p@ss:w0rd/with+chars="),
+]
+
+
+def helper_run(env: dict[str, str], name: str, action: str, data: bytes) -> bytes:
+    proc = subprocess.run(
+        [require_tool(f"docker-credential-{name}"), action],
+        input=data,
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, (action, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def helper_store(env: dict[str, str], name: str, server: str, user: str, secret: str) -> None:
+    body = json.dumps({"ServerURL": server, "Username": user, "Secret": secret}).encode()
+    helper_run(env, name, "store", body)
+
+
+def write_config(ch: Env, doc: dict[str, object]) -> Path:
+    path = ch.docker_config / "config.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def config(ch: Env) -> dict[str, Any]:
+    """Docker's config, without the empty "auths" docker itself writes."""
+    doc = json.loads((ch.docker_config / "config.json").read_text())
+    assert isinstance(doc, dict)
+    if doc.get("auths") == {}:
+        del doc["auths"]
+    return doc
+
+
+def migrate(ch: Env, name: str, *args: str) -> tuple[int, dict[str, Any], str]:
+    proc = ch.cli("migrate", "--from-helper", name, "--json", *args)
+    out = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    return proc.returncode, out, proc.stderr
+
+
+def assert_no_plaintext(ch: Env, secrets: list[str]) -> None:
+    """No secret (nor its base64 forms) in any file credhelper wrote."""
+    for directory in (ch.home, ch.docker_config):
+        for path in directory.rglob("*"):
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+            for secret in secrets:
+                raw = secret.encode()
+                for form in (raw, base64.b64encode(raw), json.dumps(secret).encode()[1:-1]):
+                    assert form not in data, (path, secret)
+
+
+def assert_same_as_helper(ch: Env, env: dict[str, str], name: str) -> None:
+    """Every login the helper holds comes out of credhelper's get byte for byte."""
+    listed = json.loads(helper_run(env, name, "list", b""))
+    assert listed
+    for server in listed:
+        theirs = helper_run(env, name, "get", server.encode())
+        ours = ch.helper("get", server.encode())
+        assert ours.returncode == 0, ours.stdout
+        assert ours.stdout.rstrip(b"\n") == theirs.rstrip(b"\n")
+
+
+@pytest.fixture
+def pass_env(ch: Env, tmp_path: Path) -> Iterator[Env]:
+    """`ch` with a real, initialised password store for docker-credential-pass."""
+    for tool in ("pass", "gpg", "gpgconf", "docker-credential-pass"):
+        require_tool(tool)
+    gnupg = tmp_path / "gnupg"
+    gnupg.mkdir(mode=0o700)
+    ch.env = {
+        **ch.env,
+        "GNUPGHOME": str(gnupg),
+        "PASSWORD_STORE_DIR": str(tmp_path / "password-store"),
+    }
+    run = {"env": ch.env, "capture_output": True, "timeout": 120, "check": True}
+    subprocess.run(
+        [
+            *("gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", ""),
+            *("--quick-gen-key", "--yes", "h1-test@example.invalid", "default", "default", "never"),
+        ],
+        **run,  # type: ignore[call-overload]
+    )
+    subprocess.run(["pass", "init", "h1-test@example.invalid"], **run)  # type: ignore[call-overload]
+    try:
+        yield ch
+    finally:
+        subprocess.run(["gpgconf", "--kill", "all"], env=ch.env, check=False, timeout=60)
+
+
+@pytest.fixture
+def ss_env(ch: Env, tmp_path: Path) -> Iterator[Env]:
+    """`ch` with a real Secret Service for docker-credential-secretservice."""
+    require_tool("docker-credential-secretservice")
+    with secret_service(tmp_path / "ss") as extra:
+        ch.env = {**ch.env, **extra}
+        yield ch
+
+
+def spy(ch: Env, name: str) -> tuple[str, Path]:
+    """docker-credential-spy-NAME: records argv and environment, then runs the real one."""
+    real = require_tool(f"docker-credential-{name}")
+    bindir = ch.root / "spybin"
+    bindir.mkdir(exist_ok=True)
+    log = ch.root / f"spy-{name}.log"
+    script = bindir / f"docker-credential-spy{name}"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'{{ printf "argv:"; printf " %s" "$@"; echo; env | sed "s/^/env:/"; }} >> "{log}"\n'
+        f'exec "{real}" "$@"\n'
+    )
+    script.chmod(0o700)
+    ch.env["PATH"] = f"{bindir}{os.pathsep}{ch.env['PATH']}"
+    return f"spy{name}", log
+
+
+def test_migrate_from_real_pass(pass_env: Env) -> None:
+    ch = pass_env
+    for server, user, secret in LOGINS:
+        helper_store(ch.env, "pass", server, user, secret)
+    ch.env["CREDHELPER_AESKEY_CANARY"] = "must-not-reach-the-child"
+    name, log = spy(ch, "pass")
+    write_config(ch, {"credsStore": name})
+    code, out, err = migrate(ch, name)
+    assert code == 0, (out, err)
+    assert sorted(out["imported"]) == sorted(s for s, _u, _p in LOGINS)
+    assert out["verifyFailed"] == [] and out["needsLogin"] == []
+    assert_same_as_helper(ch, ch.env, "pass")
+    listed = ch.cli("list")
+    assert listed.returncode == 0
+    for server, user, _secret in LOGINS[:2]:
+        assert server in listed.stdout and user in listed.stdout
+    # The identity-token login is kept as the protocol says: username "<token>".
+    token = json.loads(ch.helper("get", LOGINS[1][0].encode()).stdout)
+    assert token["Username"] == "<token>" and token["Secret"] == LOGINS[1][2]
+    # docker now asks credhelper for exactly those registries.
+    helpers = config(ch)["credHelpers"]
+    assert helpers == {s: "credhelper" for s, _u, _p in LOGINS}
+    # What the children got: argv only the action, no credhelper variable, but
+    # what pass needs; no secret anywhere in what they were given.
+    text = log.read_text()
+    argvs = [line for line in text.splitlines() if line.startswith("argv:")]
+    assert sorted(set(argvs)) == ["argv: get", "argv: list"]
+    assert argvs.count("argv: get") == len(LOGINS)
+    assert "env:GNUPGHOME=" in text and "env:PASSWORD_STORE_DIR=" in text
+    assert "CREDHELPER_" not in text and "DOCKER_CONFIG" not in text
+    for _server, _user, secret in LOGINS:
+        assert secret not in text
+    assert_no_plaintext(ch, [p for _s, _u, p in LOGINS])
+
+
+def test_migrate_from_real_secretservice(ss_env: Env) -> None:
+    ch = ss_env
+    for server, user, secret in LOGINS:
+        helper_store(ch.env, "secretservice", server, user, secret)
+    write_config(ch, {"credsStore": "secretservice"})
+    code, out, err = migrate(ch, "secretservice")
+    assert code == 0, (out, err)
+    assert sorted(out["imported"]) == sorted(s for s, _u, _p in LOGINS)
+    assert_same_as_helper(ch, ch.env, "secretservice")
+    assert_no_plaintext(ch, [p for _s, _u, p in LOGINS])
+    # A second run finds every login already there and changes nothing.
+    before = {p.name: p.read_bytes() for p in ch.home.iterdir() if p.is_file()}
+    code, out, _err = migrate(ch, "secretservice")
+    assert code == 0 and out["imported"] == [] and len(out["unchanged"]) == len(LOGINS)
+    assert {p.name: p.read_bytes() for p in ch.home.iterdir() if p.is_file()} == before
+
+
+def test_the_helper_docker_uses_wins_and_is_named(pass_env: Env) -> None:
+    ch = pass_env
+    helper_store(ch.env, "pass", "routed.example", "new", "from-pass")
+    helper_store(ch.env, "pass", "other.example", "new", "from-pass")
+    ch.store_creds("routed.example", "old", "stored-before")
+    ch.store_creds("other.example", "mine", "stored-credhelper")
+    # docker calls pass for routed.example, credhelper for other.example.
+    write_config(
+        ch,
+        {
+            "credsStore": "credhelper",
+            "credHelpers": {"routed.example": "pass"},
+        },
+    )
+    code, out, _err = migrate(ch, "pass")
+    assert code == 0
+    assert out["replacedStored"] == ["routed.example"]
+    assert out["keptExisting"] == ["other.example"]
+    assert any("credhelper logout other.example" in n for n in out["notes"])
+    assert json.loads(ch.helper("get", b"routed.example").stdout)["Secret"] == "from-pass"
+    assert json.loads(ch.helper("get", b"other.example").stdout)["Secret"] == "stored-credhelper"
+    assert config(ch)["credHelpers"] == {"routed.example": "credhelper"}
+    # The replaced login is in the store's sealed backup, not lost.
+    assert out["backups"] and all(Path(b).exists() for b in out["backups"])
+
+
+@pytest.mark.parametrize(
+    "name", ["../pass", "/usr/bin/pass", "-x", "--help", "a b", "credhelper", ""]
+)
+def test_a_bad_helper_name_is_refused(ch: Env, name: str) -> None:
+    proc = ch.cli("migrate", "--from-helper", name)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not ch.home.exists()
+
+
+def test_a_missing_helper_is_one_line_with_the_fix(ch: Env) -> None:
+    proc = ch.cli("migrate", "--from-helper", "nosuchhelper")
+    assert proc.returncode == 9
+    assert proc.stderr.strip().splitlines() == [
+        "credhelper: docker-credential-nosuchhelper is not on PATH; install it (Debian: "
+        "sudo apt-get install golang-docker-credential-helpers) or add its directory to PATH, "
+        "then run: credhelper migrate --from-helper nosuchhelper"
+    ]
+    assert not ch.home.exists()
+
+
+def test_migrate_help_matches_the_readme() -> None:
+    """What `migrate --help` says of --from-helper is what the README says."""
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    proc = subprocess.run(
+        [CLI, "migrate", "--help"], capture_output=True, text=True, check=True, timeout=60
+    )
+    text = " ".join(proc.stdout.split())
+    assert "### `credhelper migrate --from-helper NAME [--docker-config DIR]`" in readme
+    assert (
+        "credhelper migrate --from-helper pass" in text
+        and "$ credhelper migrate --from-helper pass" in readme
+    )
+    assert (
+        "Exit status: 9 if the helper is not on PATH, 3 if it failed for some registries, "
+        "1 if a login read back differs." in text
+    )
+    for phrase in (
+        "`9` the helper is not on `PATH`",
+        "`3` the helper failed for some registries",
+        "`1` a login read back differs",
+        "the copy docker used last wins: the helper's where docker was routing that "
+        "registry to NAME",
+    ):
+        assert phrase in readme
+    assert "replaced only where docker was using NAME for that registry" in text
+    assert "| 9 | a credential helper needed is not on `PATH`" in readme
+
+
+def test_install_refuses_when_docker_could_not_run_the_helper(ch: Env) -> None:
+    config_path = write_config(ch, {"credsStore": "pass", "auths": {}})
+    before = config_path.read_bytes()
+    env = {**ch.env, "PATH": "/usr/bin:/bin"}
+    proc = ch.cli("install", env=env)
+    assert proc.returncode == 9, proc.stdout + proc.stderr
+    line = proc.stderr.strip()
+    assert len(line.splitlines()) == 1
+    assert f'export PATH="{BIN}:$PATH"' in line and "scripts/install" in line
+    assert "nothing was changed" in line
+    assert config_path.read_bytes() == before
+    assert not ch.home.exists()
+
+
+def test_install_keeps_the_other_helpers_logins_then_uninstall_puts_it_back(
+    pass_env: Env,
+) -> None:
+    ch = pass_env
+    helper_store(ch.env, "pass", "kept.example", "alice", "kept-secret")
+    write_config(ch, {"credsStore": "pass"})
+    proc = ch.cli("install")  # not a terminal, no --from-helper: nothing imported
+    assert proc.returncode == 0, proc.stderr
+    assert "run: credhelper migrate --from-helper pass" in proc.stdout
+    doc = config(ch)
+    assert doc["credsStore"] == "credhelper"
+    assert doc["credHelpers"] == {"kept.example": "pass"}  # docker still finds that login
+    record = ch.home / "config.json.previous-helpers"
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
+    assert ch.helper("get", b"kept.example").returncode != 0
+    # Then the migration the line names moves it, and docker uses credhelper for it.
+    code, out, _err = migrate(ch, "pass")
+    assert code == 0 and out["replacedStored"] == [] and out["imported"] == ["kept.example"]
+    assert config(ch)["credHelpers"] == {"kept.example": "credhelper"}
+    assert json.loads(ch.helper("get", b"kept.example").stdout)["Secret"] == "kept-secret"
+    proc = ch.cli("uninstall")
+    assert proc.returncode == 0, proc.stderr
+    assert 'Put back "credsStore": "pass"' in proc.stdout
+    assert config(ch) == {"credsStore": "pass"}
+    assert not record.exists() or str(ch.docker_config) not in record.read_text()
+
+
+def test_install_from_helper_imports_then_uninstall_restores(pass_env: Env) -> None:
+    ch = pass_env
+    for server, user, secret in LOGINS:
+        helper_store(ch.env, "pass", server, user, secret)
+    write_config(ch, {"credsStore": "pass", "credHelpers": {"ecr.example": "ecr-login"}})
+    proc = ch.cli("install", "--from-helper", "pass", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert sorted(out["fromHelpers"]["pass"]["imported"]) == sorted(s for s, _u, _p in LOGINS)
+    assert out["keptWithHelper"] == {}
+    assert config(ch)["credsStore"] == "credhelper"
+    assert_same_as_helper(ch, ch.env, "pass")
+    proc = ch.cli("uninstall")
+    assert proc.returncode == 0
+    assert config(ch) == {"credsStore": "pass", "credHelpers": {"ecr.example": "ecr-login"}}
+
+
+def test_uninstall_restores_a_helper_no_longer_on_path_and_warns(ch: Env) -> None:
+    write_config(ch, {"credsStore": "gone"})
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+    proc = ch.cli("uninstall")
+    assert proc.returncode == 0
+    assert config(ch) == {"credsStore": "gone"}
+    assert "WARNING: docker-credential-gone is not on PATH" in proc.stderr
+
+
+def test_an_edited_record_is_never_acted_on(ch: Env) -> None:
+    write_config(ch, {"credsStore": "pass"})
+    assert ch.cli("install").returncode == 0
+    record = ch.home / "config.json.previous-helpers"
+    doc = json.loads(record.read_text())
+    key = next(iter(doc))
+    doc[key]["credsStore"] = "../../tmp/evil"
+    record.write_text(json.dumps(doc))
+    proc = ch.cli("uninstall")
+    assert proc.returncode == 0
+    assert "credsStore" not in config(ch)
+    assert "not a plain helper name" in proc.stderr
+
+
+# ---------------------------------------------------------------- hostile helpers
+
+FAKE = """#!/bin/sh
+d="{spec}"
+case "$1" in
+list) cat "$d/list"; exit "$(cat "$d/list.rc")" ;;
+get)
+    h=$(cat | sha256sum | cut -c1-16)
+    if [ ! -f "$d/get-$h" ]; then echo "credentials not found in native keychain"; exit 1; fi
+    [ -f "$d/get-$h.pid" ] && echo $$ > "$d/get-$h.pid"
+    [ -f "$d/get-$h.sleep" ] && sleep "$(cat "$d/get-$h.sleep")"
+    cat "$d/get-$h"; exit "$(cat "$d/get-$h.rc")" ;;
+esac
+exit 2
+"""
+
+
+class FakeHelper:
+    """docker-credential-fake whose answers are files under `spec`."""
+
+    def __init__(self, root: Path) -> None:
+        self.bindir = root / "fakebin"
+        self.spec = root / "fakespec"
+        self.bindir.mkdir(exist_ok=True)
+        self.spec.mkdir(exist_ok=True)
+        script = self.bindir / "docker-credential-fake"
+        script.write_text(FAKE.format(spec=self.spec))
+        script.chmod(0o700)
+
+    def reset(self) -> None:
+        for path in self.spec.iterdir():
+            path.unlink()
+
+    def set_list(self, out: bytes, rc: int = 0) -> None:
+        (self.spec / "list").write_bytes(out)
+        (self.spec / "list.rc").write_text(str(rc))
+
+    def set_get(self, server: str, out: bytes, rc: int = 0, sleep: float = 0) -> Path:
+        import hashlib
+
+        digest = hashlib.sha256(server.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        (self.spec / f"get-{digest}").write_bytes(out)
+        (self.spec / f"get-{digest}.rc").write_text(str(rc))
+        if sleep:
+            (self.spec / f"get-{digest}.sleep").write_text(str(sleep))
+            (self.spec / f"get-{digest}.pid").write_text("")
+        return self.spec / f"get-{digest}.pid"
+
+
+@pytest.fixture
+def fake(ch: Env, monkeypatch: pytest.MonkeyPatch) -> FakeHelper:
+    helper = FakeHelper(ch.root)
+    ch.env["PATH"] = f"{helper.bindir}{os.pathsep}{ch.env['PATH']}"
+    monkeypatch.setenv("PATH", ch.env["PATH"])
+    return helper
+
+
+def answer(server: str, user: object, secret: object) -> bytes:
+    return json.dumps({"ServerURL": server, "Username": user, "Secret": secret}).encode()
+
+
+def test_hostile_list_outputs_import_nothing(ch: Env, fake: FakeHelper) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from credhelper import helper_import, migrate
+
+    not_objects = st.one_of(
+        st.binary(max_size=200).filter(lambda b: not b.strip().startswith(b"{")),
+        st.sampled_from([b"", b"null", b"[]", b'["a"]', b"1", b'"s"', b'{"a":', b"\xff{}"]),
+        st.lists(st.text(max_size=10), max_size=3).map(lambda v: json.dumps(v).encode()),
+    )
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(out=not_objects, rc=st.sampled_from([0, 0, 1, 2]))
+    def check(out: bytes, rc: int) -> None:
+        fake.reset()
+        fake.set_list(out, rc)
+        with pytest.raises(migrate.MigrateError) as caught:
+            helper_import.migrate_helper("fake")
+        message = str(caught.value)
+        assert "\n" not in message and message.isprintable()
+        assert "nothing was imported" in message
+        assert not ch.store.exists()
+
+    check()
+
+
+def test_hostile_get_answers_are_reported_and_the_rest_imported(ch: Env, fake: FakeHelper) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from credhelper import helper_import
+    from credhelper.store import Store
+
+    odd = ["", " x", "x\t", "a\nb", "a\x1bb", "\u202eevil", "\ud800x", "x" * 5000]
+    servers = st.one_of(
+        st.text(min_size=1, max_size=20),
+        st.sampled_from([*odd, "reg.example:5000", "https://index.docker.io/v1/", "ü/ä?#"]),
+    )
+    good = st.tuples(st.just("ok"), st.text(min_size=1, max_size=20), st.text(max_size=40))
+    token = st.tuples(st.just("ok"), st.just("<token>"), st.text(min_size=1, max_size=40))
+    bad = st.tuples(
+        st.sampled_from(["error", "garbage", "badtype", "nouser", "leak", "huge"]),
+        st.just(""),
+        st.text(min_size=8, max_size=20),
+    )
+    behaviours = st.dictionaries(servers, st.one_of(good, token, bad), max_size=4)
+    values = st.one_of(st.text(max_size=5), st.integers(), st.none(), st.lists(st.integers()))
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(plan=behaviours, value=values)
+    def check(plan: dict[str, tuple[str, str, str]], value: object) -> None:
+        fake.reset()
+        if ch.store.exists():
+            ch.store.unlink()
+        (ch.docker_config / "config.json").write_text('{"credsStore": "fake"}')
+        fake.set_list(json.dumps({s: value for s in plan}).encode())
+        expected: dict[str, tuple[str, str]] = {}
+        for server, (kind, user, secret) in plan.items():
+            out, rc = {
+                "ok": (answer(server, user, secret), 0),
+                "error": (b"something broke\n", 1),
+                "garbage": (b"\x00\xffnot json", 0),
+                "badtype": (answer(server, 7, secret), 0),
+                "nouser": (answer(server, "", secret), 0),
+                "leak": (answer(server, "u", secret), 1),
+                "huge": (b'{"Username":"u","Secret":"' + b"A" * (2 << 20) + b'"}', 0),
+            }[kind]
+            fake.set_get(server, out, rc)
+            usable = helper_import.unusable_server(server) is None
+            if kind == "ok" and usable:
+                expected[server] = (user, secret)
+        report = helper_import.migrate_helper("fake")
+        assert sorted(report.imported) == sorted(expected)
+        assert report.unverified == []
+        assert len(report.relogin) == len(plan) - len(expected)
+        shown = json.dumps(report.as_dict())
+        for kind, _user, secret in plan.values():
+            if kind == "leak":
+                assert secret not in shown and json.dumps(secret)[1:-1] not in shown
+        for _server, why in report.relogin:
+            assert why.isprintable()
+        snapshot = Store().snapshot()
+        assert set(snapshot.auths) == set(expected)
+        for server, (user, secret) in expected.items():
+            creds = snapshot.get(server)
+            assert (creds.username, creds.secret) == (user, secret)
+
+    check()
+
+
+def test_a_helper_that_hangs_is_stopped_at_the_bound(
+    ch: Env, fake: FakeHelper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from credhelper import helper_call, helper_import
+
+    monkeypatch.setattr(helper_call, "CALL_TIMEOUT", 1.0)
+    fake.set_list(b'{"slow.example": "u", "fine.example": "u"}')
+    pidfile = fake.set_get("slow.example", answer("slow.example", "u", "s"), sleep=60)
+    fake.set_get("fine.example", answer("fine.example", "u", "fine"))
+    report = helper_import.migrate_helper("fake")
+    assert report.imported == ["fine.example"]
+    assert report.relogin == [("slow.example", "docker-credential-fake: no answer within 1 s")]
+    pid = int(pidfile.read_text())
+    assert (
+        not Path(f"/proc/{pid}").exists()
+        or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+    )
+
+
+def test_huge_and_overlong_lists_are_refused(
+    ch: Env, fake: FakeHelper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from credhelper import helper_import, migrate
+
+    fake.set_list(b'{"a": "' + b"x" * (2 << 20) + b'"}')
+    with pytest.raises(migrate.MigrateError, match="larger than 1 MiB"):
+        helper_import.migrate_helper("fake")
+    monkeypatch.setattr(helper_import, "MAX_SERVERS", 3)
+    fake.set_list(json.dumps({f"r{i}.example": "u" for i in range(4)}).encode())
+    with pytest.raises(migrate.MigrateError, match="names 4 registries"):
+        helper_import.migrate_helper("fake")
+    assert not ch.store.exists()
+
+
+def test_sigterm_during_a_get_stops_the_helper_child(ch: Env, fake: FakeHelper) -> None:
+    import signal
+    import time
+
+    fake.set_list(b'{"slow.example": "u"}')
+    pidfile = fake.set_get("slow.example", answer("slow.example", "u", "s"), sleep=60)
+    proc = subprocess.Popen(
+        [CLI, "migrate", "--from-helper", "fake"],
+        env=ch.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not pidfile.read_text().strip():
+        assert time.monotonic() < deadline, "the helper's get never started"
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGTERM
+    deadline = time.monotonic() + 10
+    while (
+        Path(f"/proc/{child}").exists()
+        and "zombie" not in Path(f"/proc/{child}/status").read_text().lower()
+    ):
+        assert time.monotonic() < deadline, "the helper child outlived credhelper"
+        time.sleep(0.05)
+    assert not ch.store.exists()
