@@ -48,6 +48,7 @@ SKOPEO_TRANSPORTS = (
 TLS_FLAG = {"podman": "--tls-verify", "skopeo": "--dest-tls-verify"}
 CERT_FLAG = {"podman": "--cert-dir", "skopeo": "--dest-cert-dir"}
 PLAIN_HTTP_MARKER = "server gave http response to https client"
+PROBE_TIMEOUT = 2.0  # a loopback registry answers in milliseconds
 
 # What docker, podman and skopeo print when a registry refuses a push for auth.
 AUTH_MARKERS = (
@@ -280,7 +281,7 @@ def plain_http_loopback(ref: reference.Reference) -> bool:
         return False
     from credhelper import registry
 
-    return registry.serves_plain_http(ref.domain)
+    return registry.serves_plain_http(ref.domain, timeout=PROBE_TIMEOUT)
 
 
 def _containers_opts(

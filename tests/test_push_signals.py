@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import os
+import pty
+import select
 import signal
 import subprocess
 import time
@@ -84,9 +86,13 @@ class Push:
     proc: subprocess.Popen[bytes]
     mark: str
     tmpdir: Path
+    master: int | None = None  # the terminal's side, when credhelper runs on a pty
+    terminal: str = ""  # that terminal's name (/dev/pts/N)
 
 
-def start_push(ch: Env, engine: str, hub: bool, pit: Tarpit, tmp_path: Path) -> Push:
+def start_push(
+    ch: Env, engine: str, hub: bool, pit: Tarpit, tmp_path: Path, tty: bool = False
+) -> Push:
     mark = uuid.uuid4().hex
     env = dict(ch.env, H2_PUSH_MARK=mark)
     if engine == "podman":
@@ -111,16 +117,41 @@ def start_push(ch: Env, engine: str, hub: bool, pit: Tarpit, tmp_path: Path) -> 
     else:
         require_tool("skopeo")
         argv = [CLI, "push", "--engine", "skopeo", "--from", f"oci:{image.path}", target]
+    if tty:  # credhelper on a terminal: the engine then runs on credhelper's own pty
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env)
+        name = os.ttyname(slave)
+        os.close(slave)
+        return Push(proc, mark, tmpdir, master, name)
     proc = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
     return Push(proc, mark, tmpdir)
 
 
-def _in_flight(push: Push, pit: Tarpit) -> None:
-    """The engine reached the network: it holds the login now."""
-    assert pit.wait_for_connection(90), push.proc.communicate(timeout=30)
-    assert push.proc.poll() is None
+def engine_fds(push: Push) -> list[str]:
+    """What the engine's stdout is: a pts of credhelper's own (not the test's) when on a tty."""
+    links = []
+    for pid in marked_pids(push.mark):
+        if pid == push.proc.pid:
+            continue
+        try:
+            links.append(os.readlink(f"/proc/{pid}/fd/1"))
+        except OSError:
+            continue
+    return links
+
+
+def _in_flight(push: Push, pit: Tarpit, hub: bool) -> None:
+    """The engine reached the network: it holds the login now.
+
+    Before a push to a loopback registry credhelper itself probes it (HTTPS, then
+    plain HTTP: two connections, each given up after push.PROBE_TIMEOUT), so the
+    engine's is the connection after those.
+    """
+    probes = 0 if hub else 2
+    assert wait_until(lambda: pit.accepted > probes or push.proc.poll() is not None, 90)
+    assert push.proc.poll() is None, push.proc.communicate(timeout=30)
     engines = [pid for pid in marked_pids(push.mark) if pid != push.proc.pid]
     assert engines, "the engine should be running"
     assert files_holding_the_secret(push.tmpdir) == []
@@ -135,7 +166,7 @@ def test_signal_mid_push_leaves_nothing(
     with tarpit() as pit:  # still holding the engine's connection while we check
         push = start_push(ch, engine, hub, pit, tmp_path)
         try:
-            _in_flight(push, pit)
+            _in_flight(push, pit, hub)
             push.proc.send_signal(signum)
             push.proc.wait(timeout=60)
             # credhelper stopped the engine before it exited; the bound only covers
@@ -158,7 +189,7 @@ def test_sigkill_mid_push_takes_the_engine_along(ch: Env, tmp_path: Path, engine
     with tarpit() as pit:
         push = start_push(ch, engine, True, pit, tmp_path)
         try:
-            _in_flight(push, pit)
+            _in_flight(push, pit, True)
             push.proc.kill()
             push.proc.wait(timeout=60)
             assert wait_until(lambda: marked_pids(push.mark) == [], 3.0), marked_pids(push.mark)
@@ -168,4 +199,45 @@ def test_sigkill_mid_push_takes_the_engine_along(ch: Env, tmp_path: Path, engine
             push.proc.communicate(timeout=30)
     # SIGKILL cannot be caught, so the authfile's directory may stay: it names
     # credhelper and holds no secret.
+    assert files_holding_the_secret(push.tmpdir) == []
+
+
+@pytest.mark.parametrize("engine", ["skopeo", "podman"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: signal.Signals(s).name
+)
+def test_signal_mid_push_on_a_terminal_leaves_nothing(
+    ch: Env, tmp_path: Path, engine: str, signum: int
+) -> None:
+    """Ctrl-C, a kill or a closed terminal while the engine runs on credhelper's pty."""
+    with tarpit() as pit:
+        push = start_push(ch, engine, False, pit, tmp_path, tty=True)
+        assert push.master is not None
+        try:
+            _in_flight(push, pit, False)
+            inner = engine_fds(push)
+            # The engine writes to a pty of credhelper's, not to the test's terminal.
+            assert inner and all(link.startswith("/dev/pts/") for link in inner), inner
+            assert push.terminal not in inner
+            push.proc.send_signal(signum)
+            push.proc.wait(timeout=60)
+            assert wait_until(lambda: marked_pids(push.mark) == [], 3.0), marked_pids(push.mark)
+        finally:
+            if push.proc.poll() is None:
+                push.proc.kill()
+                push.proc.wait()
+            output = b""
+            while select.select([push.master], [], [], 0.5)[0]:
+                try:
+                    chunk = os.read(push.master, 4096)
+                except OSError:  # EIO: credhelper, the last writer, is gone
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            os.close(push.master)
+    assert push.proc.returncode == -signum, output
+    assert b"Traceback" not in output
+    assert PASSWORD.encode() not in output
+    assert [p.name for p in push.tmpdir.iterdir() if p.name.startswith("credhelper")] == []
     assert files_holding_the_secret(push.tmpdir) == []
