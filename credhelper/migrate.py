@@ -151,6 +151,8 @@ def docker_candidates(
     plaintext: bool,
     aes: bool,
 ) -> list[Candidate]:
+    """The logins in Docker's config to import: plaintext ones and (with `aes`)
+    openEuler AES entries its aeskey opens; what cannot be moved is reported."""
     found: list[Candidate] = []
     key: bytes | None = None
     key_error: str | None = None
@@ -165,8 +167,6 @@ def docker_candidates(
     for check in checks:
         # A legacy URL key (`https://HOST/v2/`) is found by docker as HOST: imported there.
         server = dockerconfig.lookup_key(cfg, check.server)
-        uses = docker_reads(cfg, server)
-        made: Candidate | None = None
         other = served_elsewhere(cfg, server)
         if other is not None and check.state != dockerconfig.AUTH_NONE:
             # docker uses that helper's login; this copy is stale: never swapped in.
@@ -184,31 +184,47 @@ def docker_candidates(
                     "hold; it stays there: remove it by hand",
                 )
             )
+        uses = docker_reads(cfg, server)
+        made: Candidate | None = None
         if check.state == AUTH_PLAINTEXT and plaintext:
             assert check.username is not None and check.secret is not None
             made = candidate(server, check.username, check.secret, report, check, docker_uses=uses)
         elif aes and check.state in (AUTH_INVALID, AUTH_BINARY) and check.auth:
-            kind = legacy.record_kind(check.auth)
-            if kind is None:
-                _report_unmovable(check, report)
-                continue
-            if key is None:
-                why = key_error or f"its AES key {key_path} is missing"
-                report.relogin.append((check.server, f"{kind} AES-CFB entry: {why}"))
-                continue
-            try:
-                creds = legacy.decrypt(check.auth, key)
-            except legacy.LegacyError as err:
-                report.relogin.append((check.server, f"{kind} AES-CFB entry: {err}"))
-                continue
-            made = candidate(
-                server, creds.username, creds.password, report, check, docker_uses=uses
-            )
+            made = _aes_candidate(check, server, (key, key_error, key_path), report, uses)
         elif check.state == AUTH_BINARY and plaintext:
             _report_unmovable(check, report)
         if made is not None:
             found.append(made)
     return found
+
+
+def _aes_candidate(
+    check: EntryCheck,
+    server: str,
+    aes_key: tuple[bytes | None, str | None, str | None],
+    report: MigrationReport,
+    uses: bool,
+) -> Candidate | None:
+    """An openEuler AES-CFB entry decrypted into a candidate, or reported (None).
+
+    `aes_key` is (the key or None, why it could not be read, its path).
+    """
+    assert check.auth is not None
+    key, key_error, key_path = aes_key
+    kind = legacy.record_kind(check.auth)
+    if kind is None:
+        _report_unmovable(check, report)
+        return None
+    if key is None:
+        why = key_error or f"its AES key {key_path} is missing"
+        report.relogin.append((check.server, f"{kind} AES-CFB entry: {why}"))
+        return None
+    try:
+        creds = legacy.decrypt(check.auth, key)
+    except legacy.LegacyError as err:
+        report.relogin.append((check.server, f"{kind} AES-CFB entry: {err}"))
+        return None
+    return candidate(server, creds.username, creds.password, report, check, docker_uses=uses)
 
 
 def _looks_aes(check: EntryCheck) -> bool:

@@ -118,6 +118,8 @@ def _write(config_path: str, prev: Previous | None) -> None:
             if key not in doc:
                 return
             del doc[key]
+        elif doc.get(key) == prev.to_json() and os.path.exists(record_path()):
+            return  # nothing new: a rerun of install writes nothing
         else:
             doc[key] = prev.to_json()
         data = json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
