@@ -31,11 +31,15 @@ def test_installed_credhelper_schedules_itself_by_its_absolute_path(tmp_path: Pa
     require_tool("faketime")
     home = tmp_path / "home"
     home.mkdir()
+    # The user layout, also when the tests run as root (whose default is /usr/local):
+    # the links go into ~/.local/bin, which must be on PATH for the install to proceed.
     base = {
-        "PATH": "/usr/bin:/bin",
+        "PATH": f"{home}/.local/bin:/usr/bin:/bin",
         "HOME": str(home),
         "PYTHON": sys.executable,
         "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "CREDHELPER_BINDIR": f"{home}/.local/bin",
+        "CREDHELPER_PREFIX": f"{home}/.local/share/credhelper",
     }
     proc = subprocess.run(
         [str(REPO / "scripts" / "install")],
