@@ -8,10 +8,9 @@ not a terminal gets a pipe, copied the same way. Either way a bounded tail of
 everything the engine wrote is kept for the diagnosis (auth or daemon failure):
 credhelper reads it, never prints it.
 
-The engine is a cleanup.Child in its own session with the pty as its controlling
-terminal (so the kernel sends it SIGWINCH when we resize the pty); a signal to
-credhelper stops it, then the pty and pipes are closed here. The engine's stdin
-is /dev/null: nothing it could prompt for is credhelper's to answer.
+The engine is a cleanup.Child in its own session, without a controlling terminal
+(its stdin is /dev/null: nothing it could prompt for is credhelper's to answer);
+a signal to credhelper stops it, then the pty and pipes are closed here.
 """
 
 from __future__ import annotations
@@ -87,15 +86,6 @@ def _raw_output(fd: int) -> None:
         termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
-def _take_terminal() -> None:
-    """In the child, after setsid: the pty on fd 1 or 2 becomes its controlling terminal."""
-    for fd in (1, 2):
-        if os.isatty(fd):
-            with contextlib.suppress(OSError):
-                fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
-            return
-
-
 @dataclass
 class _Plumbing:
     stdout: int  # the fd the engine writes its stdout to
@@ -132,8 +122,14 @@ def _plumb() -> _Plumbing:
 
 
 @contextlib.contextmanager
-def _window_follows(plumbing: _Plumbing) -> Iterator[None]:
-    """While the engine runs, a SIGWINCH to us resizes its pty (the main thread only)."""
+def _window_follows(plumbing: _Plumbing, child: cleanup.Child) -> Iterator[None]:
+    """While the engine runs, a SIGWINCH to us resizes its pty and is passed on to it.
+
+    The pty is not the engine's controlling terminal (so an engine that opens
+    /dev/tty to prompt fails at once, as it did with pipes, instead of waiting for
+    input nobody can give), so the kernel does not signal it: we do, to its group.
+    Signal handlers run in the main thread only; elsewhere the size stays as it began.
+    """
     master, terminal = plumbing.master, plumbing.terminal
     if master is None or terminal is None or not hasattr(signal, "SIGWINCH"):
         yield
@@ -146,6 +142,8 @@ def _window_follows(plumbing: _Plumbing) -> Iterator[None]:
 
     def resize(_signum: int, _frame: FrameType | None) -> None:
         _copy_size(terminal, master)
+        with contextlib.suppress(OSError):
+            os.killpg(child.proc.pid, signal.SIGWINCH)
 
     previous = signal.signal(signal.SIGWINCH, resize)
     try:
@@ -214,7 +212,6 @@ def run(argv: list[str], env: dict[str, str]) -> Outcome:
                 stdout=plumbing.stdout,
                 stderr=plumbing.stderr,
                 env=env,
-                before_exec=_take_terminal if plumbing.master is not None else None,
             )
         except FileNotFoundError:
             raise EngineStartFailed(f"credhelper: cannot run {argv[0]}: not found") from None
@@ -224,7 +221,7 @@ def run(argv: list[str], env: dict[str, str]) -> Outcome:
         for fd in plumbing.child_ends:
             os.close(fd)
         plumbing.child_ends.clear()
-        with child, _window_follows(plumbing):
+        with child, _window_follows(plumbing, child):
             returncode = _copy_until_exit(child, plumbing.sources, tail)
     finally:
         if plumbing is not None:

@@ -45,6 +45,7 @@ SUBCOMMANDS = frozenset(
 )
 MAX_LOCKS_BYTES = 4 * 1024 * 1024  # /proc/locks on a busy host; more is not read
 MAX_CMDLINE_BYTES = 64 * 1024
+MAX_NAME = 64  # characters of a program name shown
 
 
 def holder_pid(fd: int) -> int | None:
@@ -78,13 +79,15 @@ def command_name(pid: int) -> str | None:
     args = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
     if not args:
         return None
+    # A process that rewrote its title (setproctitle) has one argument with spaces
+    # in it, argv and all: only the first word of a name is ever taken.
+    names = [os.path.basename(a.split(" ", 1)[0])[:MAX_NAME] for a in args[:3]]
     # An interpreter comes first for a script (python [-I] .../bin/credhelper login ...).
-    for index, arg in enumerate(args[:3]):
-        name = os.path.basename(arg)
+    for index, name in enumerate(names):
         if name in PROGRAMS:
             following = args[index + 1] if index + 1 < len(args) else ""
             return f"{name} {following}" if following in SUBCOMMANDS else name
-    return os.path.basename(args[0])
+    return names[0] or None
 
 
 def describe_holder(fd: int) -> str:

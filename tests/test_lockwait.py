@@ -179,3 +179,24 @@ def test_holder_names_only_the_program_of_a_foreign_command(tmp_path: Path) -> N
         proc.wait(timeout=30)
     assert name == os.path.basename(sys.executable)
     assert lockwait.command_name(2**22 + 12345) is None  # no such process
+
+
+def test_a_retitled_holder_shows_only_its_first_word(tmp_path: Path) -> None:
+    """A process whose title (one argv string) carries its arguments: only the first word."""
+    from credhelper import lockwait
+
+    title = f"credhelper-admin login -p {SECRET_ARG}"
+    proc = subprocess.Popen(
+        [title, "-c", "print('up', flush=True); input()"],
+        executable=sys.executable,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
+        name = lockwait.command_name(proc.pid)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert name == "credhelper-admin"

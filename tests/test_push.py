@@ -28,6 +28,7 @@ if [ -t 1 ]; then
   exec 3<&1  # in $(...) fd 1 is the substitution's pipe; fd 3 is the terminal
   echo "tty: {name} stdout is a terminal of size $(stty size <&3)" >> "$log"
   exec 3<&-
+  if (exec 4</dev/tty) 2>/dev/null; then echo "tty: {name} has a controlling terminal" >> "$log"; fi
 fi
 prev=
 for arg in "$@"; do
@@ -399,6 +400,8 @@ def test_on_a_terminal_the_engine_writes_to_a_terminal(pusher: Pusher) -> None:
     assert b"\x1b[1A" in output
     calls = p.calls()
     assert "tty: skopeo stdout is a terminal of size 24 100" in calls  # as run directly
+    # ... but not its controlling terminal: a prompt on /dev/tty fails instead of hanging
+    assert "controlling terminal" not in calls
     assert "tty: docker-credential-credhelper" not in calls  # the helper's stdout is skopeo's pipe
     assert p.reg.users["alice"].encode() not in output
     assert p.reg.tags("d") == ["1"]
