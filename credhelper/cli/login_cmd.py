@@ -212,12 +212,14 @@ def _route_or_warn(key: str) -> tuple[bool | None, str | None]:
         return route_to_credhelper(key), None
     except CredhelperError as err:
         # A file credhelper refuses to rewrite only a fix by hand can mend (the
-        # message names it); anything else (a lock wait, a race) doctor --fix redoes.
-        then = (
-            "; docker will not use this login until then"
-            if isinstance(err, ConfigRefused)
-            else "; docker will not use this login until you run: credhelper doctor --fix"
-        )
+        # message names it); anything else doctor names the step for: doctor --fix
+        # when it can repair the file (a lock wait, a race), else what to do by hand.
+        if isinstance(err, ConfigRefused):
+            then = "; docker will not use this login until then"
+        else:
+            from credhelper.doctor import docker_config_step
+
+            then = f"; docker will not use this login until you {docker_config_step()}"
         click.echo(
             f"WARNING: logged in, but Docker's config was not updated: {err.message}{then}",
             err=True,

@@ -6,7 +6,8 @@ returns findings and changes nothing. In order, each stopping the ones after it
 when it fails: the settings parse, the server answers and is unsealed, the
 token is valid (and how long it lives), the token's capabilities on the runner
 paths (decrypt + datakey), the transit key and the version that wraps this
-store's data key. `VaultChecks.check_vault` adds them to a Doctor run.
+store's data key. `check_vault(snapshot)` runs it when the store uses the vault
+provider.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from credhelper import keys
-from credhelper.doctor.base import ERROR, INFO, WARNING, Finding
+from credhelper.doctor.model import ERROR, INFO, WARNING, Finding
 from credhelper.errors import KeyProblem
 from credhelper.keys.vault import DEFAULT_KEY, DEFAULT_MOUNT, settings
 from credhelper.keys.vault.policy import runner_paths, runner_policy
+from credhelper.store import Snapshot
 
 TOKEN_SOON = 3600  # a token that expires within an hour, and cannot renew, is a warning
 
@@ -192,79 +194,52 @@ def _can_update(caps: list[str]) -> bool:
 def _transit_key(
     admin: Any, where: str, mount: str, key: str, wrapped: object, out: list[Finding]
 ) -> None:
-    from credhelper.keys.vault.admin import AdminError, wrapped_version
+    from credhelper.keys.vault.admin import AdminError
 
     try:
         info = admin.read_key(mount, key)
     except AdminError as err:
         if err.kind == "forbidden":  # runners need not read it; get's decrypt is the test
-            out.append(
-                _finding(
-                    "key-unread",
-                    INFO,
-                    f"the token may not read {mount}/keys/{key} (a runner needs not)",
-                    where,
-                    "",
-                )
-            )
+            message = f"the token may not read {mount}/keys/{key} (a runner needs not)"
+            out.append(_finding("key-unread", INFO, message, where, ""))
         else:
-            out.append(
-                _finding(
-                    "key-missing",
-                    ERROR,
-                    err.message,
-                    where,
-                    f"bao secrets enable -path={mount} transit; bao write -f {mount}/keys/{key}",
-                )
-            )
+            fix = f"bao secrets enable -path={mount} transit; bao write -f {mount}/keys/{key}"
+            out.append(_finding("key-missing", ERROR, err.message, where, fix))
         return
-    version = wrapped_version(wrapped) if isinstance(wrapped, str) else 0
-    floor = int(info.get("min_decryption_version") or 1)
     latest = int(info.get("latest_version") or 1)
-    if version and version < floor:
-        out.append(
-            _finding(
-                "data-key-retired",
-                ERROR,
-                f"this store's data key is wrapped by version {version} of {mount}/keys/{key}, "
-                f"below its min_decryption_version {floor}: every login needs a new login",
-                where,
-                "credhelper login <server> for each (credhelper list shows them)",
-            )
-        )
-    elif version and version < latest:
-        out.append(
-            _finding(
-                "data-key-old",
-                INFO,
-                f"the data key is wrapped by version {version} of {mount}/keys/{key}; the latest "
-                f"is {latest}",
-                where,
-                "credhelper rotate --reencrypt (rewraps it; logins unchanged)",
-            )
-        )
+    out.extend(_data_key_version(info, where, f"{mount}/keys/{key}", wrapped, latest))
     rotated = info.get("keys", {}).get(str(latest)) if isinstance(info.get("keys"), dict) else None
     if isinstance(rotated, int):
         age_days = int((time.time() - rotated) // 86400)
-        out.append(
-            _finding(
-                "key",
-                INFO,
-                f"{mount}/keys/{key}: version {latest}, {age_days} day(s) old",
-                where,
-                "",
-            )
+        message = f"{mount}/keys/{key}: version {latest}, {age_days} day(s) old"
+        out.append(_finding("key", INFO, message, where, ""))
+
+
+def _data_key_version(
+    info: Mapping[str, Any], where: str, named: str, wrapped: object, latest: int
+) -> list[Finding]:
+    """Whether the transit key version that wraps this store's data key is retired or old."""
+    from credhelper.keys.vault.admin import wrapped_version
+
+    version = wrapped_version(wrapped) if isinstance(wrapped, str) else 0
+    floor = int(info.get("min_decryption_version") or 1)
+    if version and version < floor:
+        message = (
+            f"this store's data key is wrapped by version {version} of {named}, below its "
+            f"min_decryption_version {floor}: every login needs a new login"
         )
+        fix = "credhelper login <server> for each (credhelper list shows them)"
+        return [_finding("data-key-retired", ERROR, message, where, fix)]
+    if version and version < latest:
+        message = f"the data key is wrapped by version {version} of {named}; the latest is {latest}"
+        fix = "credhelper rotate --reencrypt (rewraps it; logins unchanged)"
+        return [_finding("data-key-old", INFO, message, where, fix)]
+    return []
 
 
-class VaultChecks:
-    """The Doctor part that runs vault_findings when the store uses the vault provider."""
-
-    findings: list[Finding]
-    snapshot: Any
-
-    def check_vault(self) -> None:
-        record = getattr(self.snapshot, "provider_record", None) if self.snapshot else None
-        if keys.provider_name(record) != "vault":
-            return
-        self.findings.extend(vault_findings(record if isinstance(record, Mapping) else None))
+def check_vault(snapshot: Snapshot | None) -> list[Finding]:
+    """vault_findings for a store that uses the vault provider (nothing otherwise)."""
+    record = snapshot.provider_record if snapshot is not None else None
+    if keys.provider_name(record) != "vault":
+        return []
+    return vault_findings(record if isinstance(record, Mapping) else None)

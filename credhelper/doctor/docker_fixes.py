@@ -1,0 +1,187 @@
+"""`doctor --fix` for Docker's config.json: temp files of killed writes removed,
+plaintext backups sealed, then one locked read-modify-write (after a backup) that
+moves plaintext logins into the store, strips undecodable values, points docker at
+credhelper and folds duplicate keys, each as the findings' remedies ask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from credhelper import backups, dockerconfig, migrate
+from credhelper.dockerconfig import AUTH_EMPTY, HELPER_NAME, EntryCheck
+from credhelper.doctor import remedies as r
+from credhelper.doctor.model import HELPER_EXE, HELPER_NOT_ON_PATH, Context, Finding, FixReport
+from credhelper.errors import CredhelperError
+
+
+@dataclass
+class DockerPlan:
+    """The edits of Docker's config the findings ask for, gathered by remedy type."""
+
+    strip: list[EntryCheck] = field(default_factory=list)
+    imports: list[migrate.Candidate] = field(default_factory=list)
+    use_credhelper: list[str] = field(default_factory=list)
+    switch: list[str] = field(default_factory=list)
+    hub_alias: str | None = None
+    set_creds_store: bool = False
+    fold: bool = False
+
+    @classmethod
+    def of(cls, findings: Sequence[Finding]) -> DockerPlan:
+        plan = cls()
+        for finding in findings:
+            remedy = finding.remedy
+            if isinstance(remedy, r.StripEntry):
+                plan.strip.append(remedy.check)
+            elif isinstance(remedy, r.ImportLogin):
+                plan.imports.append(remedy.candidate)
+            elif isinstance(remedy, r.UseCredhelper):
+                plan.use_credhelper.append(remedy.server)
+            elif isinstance(remedy, r.SwitchHelper):
+                plan.switch.append(remedy.key)
+            elif isinstance(remedy, r.HubAlias):
+                plan.hub_alias = remedy.alias
+            elif remedy is r.Step.SET_CREDS_STORE:
+                plan.set_creds_store = True
+            elif remedy is r.Step.FOLD_DUPLICATES:
+                plan.fold = True
+        return plan
+
+    def empty(self) -> bool:
+        return not (
+            self.strip
+            or self.imports
+            or self.use_credhelper
+            or self.switch
+            or self.hub_alias
+            or self.set_creds_store
+            or self.fold
+        )
+
+
+def fix_docker_config(ctx: Context, findings: Sequence[Finding], report: FixReport) -> None:
+    fix_leftovers(ctx, findings, report)
+    plan = DockerPlan.of(findings)
+    if plan.empty():
+        return
+    if any(f.id == HELPER_NOT_ON_PATH for f in findings) and (plan.imports or plan.set_creds_store):
+        # Pointing docker at a helper it cannot run would break every pull.
+        report.failures.append(
+            f"did not point docker at credhelper or move logins into it: {HELPER_EXE} "
+            "is not on PATH"
+        )
+        plan.imports, plan.set_creds_store, plan.use_credhelper, plan.switch = [], False, [], []
+    held, import_failed = import_plaintext(plan.imports, report)
+    stripped: list[str] = []
+
+    def change(doc: dict[str, Any]) -> bool:
+        stripped.clear()
+        return edit_docker(doc, plan, held, import_failed, stripped)
+
+    result = dockerconfig.modify(ctx.docker_path, change, create_key=True)
+    if not result.changed:
+        return
+    if result.backup:
+        report.backups.append(result.backup)
+    for check in plan.strip:
+        if check.server not in stripped:
+            continue
+        if check.state == AUTH_EMPTY:
+            report.actions.append(f'removed "auth": "" from {check.server}')
+        else:
+            report.actions.append(f"removed the undecodable auth value of {check.server}")
+            report.needs_login.append(check.server)
+    if plan.fold:
+        report.actions.append("folded duplicate keys into one, as docker reads them")
+    report.actions.append(f"updated {result.path}")
+
+
+def fix_leftovers(ctx: Context, findings: Sequence[Finding], report: FixReport) -> None:
+    """Temp files of killed writes go; plaintext backups get sealed (when a key exists)."""
+    if any(f.remedy is r.Step.REMOVE_DOCKER_TEMPS for f in findings):
+        for temp in dockerconfig.clean_stale_temps(ctx.docker_path):
+            report.actions.append(f"removed the interrupted-write temp file {temp}")
+    plain = [p for f in findings if isinstance(f.remedy, r.SealBackups) for p in f.remedy.paths]
+    if not plain:
+        return
+    sealer = dockerconfig.store_sealer()
+    if sealer is None:
+        report.failures.append(
+            "did not seal the plaintext backups of Docker's config: the store has no key "
+            "yet (run: credhelper install)"
+        )
+        return
+    for backup in plain:
+        backups.seal_in_place(backup, sealer)
+        report.actions.append(f"sealed the plaintext backup {backup} with the store key")
+
+
+def import_plaintext(
+    imports: list[migrate.Candidate], report: FixReport
+) -> tuple[list[migrate.Candidate], bool]:
+    """Move the planned plaintext logins into the store: (held, whether it failed)."""
+    if not imports:
+        return [], False
+    mig = migrate.MigrationReport("docker")
+    try:
+        held = migrate.import_candidates(imports, mig)
+    except CredhelperError as err:
+        # The plaintext stays where it is; the other repairs still happen.
+        report.failures.append(f"could not move logins into the store: {err.message}")
+        return [], True
+    report.backups.extend(mig.backups)
+    for server in mig.imported:
+        report.actions.append(f"moved the login for {server} into the encrypted store")
+    for server in mig.replaced:
+        report.actions.append(
+            f"replaced the stored login for {server} with the one docker was using"
+        )
+    for server in [*mig.unchanged, *mig.kept_existing]:
+        report.actions.append(
+            f"removed the plaintext copy of {server} (the store already holds its login)"
+        )
+    return held, False
+
+
+def edit_docker(
+    doc: dict[str, Any],
+    plan: DockerPlan,
+    held: list[migrate.Candidate],
+    import_failed: bool,
+    stripped: list[str],
+) -> bool:
+    """The planned edits of Docker's config (the owned view); True if any changed it."""
+    changed = plan.fold  # rendering folds the duplicates
+    for check in [*plan.strip, *(c.check for c in held if c.check is not None)]:
+        if dockerconfig.strip_credentials(doc, check):
+            changed = True
+            stripped.append(check.server)
+    for server in [*(c.server for c in held), *plan.use_credhelper]:
+        changed |= dockerconfig.use_credhelper(doc, server)
+    helpers_key, helpers = dockerconfig.go_field(doc, "credHelpers")
+    if helpers_key is not None and isinstance(helpers, dict):
+        for key in plan.switch:
+            if key in helpers and helpers[key] != HELPER_NAME:
+                helpers[key] = HELPER_NAME
+                changed = True
+        alias = plan.hub_alias
+        if (
+            alias is not None
+            and isinstance(helpers.get(alias), str)
+            and dockerconfig.DOCKER_HUB not in helpers
+        ):
+            helpers[dockerconfig.DOCKER_HUB] = helpers[alias]
+            changed = True
+    # Switching docker to credhelper while the plaintext logins could not
+    # move would make docker stop using them.
+    if (
+        plan.set_creds_store
+        and not import_failed
+        and dockerconfig.go_str(doc, "credsStore") != HELPER_NAME
+    ):
+        dockerconfig.set_creds_store_key(doc, HELPER_NAME)
+        changed = True
+    return changed
