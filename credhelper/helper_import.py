@@ -232,7 +232,7 @@ def migrate_helper(name: str, config_path: str | None = None) -> migrate.Migrati
     cfg = dockerconfig.load(path)
     if cfg.exists and not cfg.writable:
         raise migrate.MigrateError(
-            f"credhelper: cannot migrate into {path}: {cfg.refusal()}; see: credhelper doctor"
+            f"credhelper: cannot migrate into {path}: {cfg.refusal()}; run: credhelper doctor"
         )
     report = migrate.MigrationReport("helper", config_path=path, helper=helper)
     got = fetch(helper, name)

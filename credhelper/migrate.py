@@ -296,7 +296,7 @@ def migrate_docker(
         return report
     if not cfg.writable:
         raise MigrateError(
-            f"credhelper: cannot migrate from {path}: {cfg.refusal()}; see: credhelper doctor"
+            f"credhelper: cannot migrate from {path}: {cfg.refusal()}; run: credhelper doctor"
         )
     aes = source == "openeuler"
     if aes and aes_key_path is None:

@@ -75,7 +75,7 @@ def _print_install(report: InstallReport) -> None:
     for backup in report.backups:
         click.echo(f"Backup: {backup}")
     if mig is not None and mig.relogin:
-        click.echo("Run credhelper doctor for the entries that could not be imported.")
+        click.echo("For the entries that could not be imported, run: credhelper doctor")
 
 
 def _print_from_helper(name: str, mig: MigrationReport) -> None:
