@@ -64,12 +64,11 @@ def first_line(data: bytes) -> str:
     return ""
 
 
-def _pump(child: cleanup.Child, stdin: bytes) -> tuple[bytes, bytes]:
+def _pump(child: cleanup.Child, stdin: bytes, deadline: float) -> tuple[bytes, bytes]:
     """Feed stdin, read stdout/stderr with caps, all within CALL_TIMEOUT."""
     proc = child.proc
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     out, err = bytearray(), bytearray()
-    deadline = time.monotonic() + CALL_TIMEOUT
     pending = memoryview(stdin)
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ, out)
@@ -109,6 +108,20 @@ def _pump(child: cleanup.Child, stdin: bytes) -> tuple[bytes, bytes]:
     return bytes(out), bytes(err)
 
 
+def _wait(child: cleanup.Child, deadline: float) -> int:
+    """Its exit status; one that closed its pipes but runs on is stopped at the deadline."""
+    import subprocess
+
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise CallFailed(f"no answer within {CALL_TIMEOUT:.0f} s")
+        try:
+            return child.proc.wait(timeout=min(left, 0.1))
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def call(path: str, action: str, stdin: bytes = b"") -> bytes:
     """Run `path action` with `stdin`; its stdout, or CallFailed with its one-line reason."""
     import subprocess
@@ -127,9 +140,15 @@ def call(path: str, action: str, stdin: bytes = b"") -> bytes:
         )
     except OSError as err:
         raise CallFailed(f"cannot run it: {err.strerror or err}") from None
-    with child:
-        out, err_text = _pump(child, stdin)
-        code = child.wait()
+    try:
+        with child:
+            deadline = time.monotonic() + CALL_TIMEOUT
+            out, err_text = _pump(child, stdin, deadline)
+            code = _wait(child, deadline)
+    finally:
+        for stream in (child.proc.stdin, child.proc.stdout, child.proc.stderr):
+            if stream is not None:
+                stream.close()
     if code != 0:
         # Protocol helpers print their error on stdout; stderr for anything else.
         # Output that looks like an answer is never echoed: it may hold the secret.

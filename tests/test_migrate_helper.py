@@ -368,6 +368,7 @@ get)
     h=$(cat | sha256sum | cut -c1-16)
     if [ ! -f "$d/get-$h" ]; then echo "credentials not found in native keychain"; exit 1; fi
     [ -f "$d/get-$h.pid" ] && echo $$ > "$d/get-$h.pid"
+    [ -f "$d/get-$h.daemon" ] && {{ exec >&- 2>&-; sleep 60; }}
     [ -f "$d/get-$h.sleep" ] && sleep "$(cat "$d/get-$h.sleep")"
     cat "$d/get-$h"; exit "$(cat "$d/get-$h.rc")" ;;
 esac
@@ -395,13 +396,17 @@ class FakeHelper:
         (self.spec / "list").write_bytes(out)
         (self.spec / "list.rc").write_text(str(rc))
 
-    def set_get(self, server: str, out: bytes, rc: int = 0, sleep: float = 0) -> Path:
+    def set_get(
+        self, server: str, out: bytes, rc: int = 0, sleep: float = 0, daemon: bool = False
+    ) -> Path:
         import hashlib
 
         digest = hashlib.sha256(server.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         (self.spec / f"get-{digest}").write_bytes(out)
         (self.spec / f"get-{digest}.rc").write_text(str(rc))
-        if sleep:
+        if daemon:
+            (self.spec / f"get-{digest}.daemon").write_text("")
+        if sleep or daemon:
             (self.spec / f"get-{digest}.sleep").write_text(str(sleep))
             (self.spec / f"get-{digest}.pid").write_text("")
         return self.spec / f"get-{digest}.pid"
@@ -529,6 +534,21 @@ def test_a_helper_that_hangs_is_stopped_at_the_bound(
     )
 
 
+def test_a_helper_that_closes_its_pipes_and_runs_on_is_stopped(
+    ch: Env, fake: FakeHelper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from credhelper import helper_call, helper_import
+
+    monkeypatch.setattr(helper_call, "CALL_TIMEOUT", 1.0)
+    fake.set_list(b'{"daemon.example": "u"}')
+    pidfile = fake.set_get("daemon.example", b"", daemon=True)
+    report = helper_import.migrate_helper("fake")
+    assert report.relogin == [("daemon.example", "docker-credential-fake: no answer within 1 s")]
+    pid = int(pidfile.read_text())
+    status = Path(f"/proc/{pid}/status")
+    assert not status.exists() or "zombie" in status.read_text().lower()
+
+
 def test_huge_and_overlong_lists_are_refused(
     ch: Env, fake: FakeHelper, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -572,3 +592,55 @@ def test_sigterm_during_a_get_stops_the_helper_child(ch: Env, fake: FakeHelper) 
         assert time.monotonic() < deadline, "the helper child outlived credhelper"
         time.sleep(0.05)
     assert not ch.store.exists()
+
+
+# ---------------------------------------------------------------- with the docker CLI
+
+pytest_plugins = ["tests.registry_server"]
+
+
+def test_docker_uses_credhelper_after_install_and_pass_after_uninstall(
+    pass_env: Env, registry_http: Any
+) -> None:
+    from tests.terminal import run_on_tty
+    from tests.test_install import docker_login
+
+    ch = pass_env
+    host = registry_http.host
+    user, password = next(iter(registry_http.users.items()))
+    write_config(ch, {"credsStore": "pass"})
+    docker_login(ch, registry_http, user, password)  # docker stores it in pass
+    assert host in json.loads(helper_run(ch.env, "pass", "list", b""))
+    # On a terminal install asks, naming the count and the helper.
+    code, output = run_on_tty([CLI, "install"], ch.env, [(b"[Y/n]", b"y\n")])
+    assert code == 0, output
+    assert b"import 1 login from docker-credential-pass? [Y/n]" in output
+    assert b"Imported the login for " + host.encode() in output
+    theirs = helper_run(ch.env, "pass", "get", host.encode())
+    assert ch.helper("get", host.encode()).stdout.rstrip(b"\n") == theirs.rstrip(b"\n")
+    # docker now stores and reads through credhelper: erase our copy, log in again.
+    assert ch.helper("erase", host.encode()).returncode == 0
+    docker_login(ch, registry_http, user, password)
+    assert json.loads(ch.helper("get", host.encode()).stdout)["Secret"] == password
+    assert config(ch)["credsStore"] == "credhelper"
+    # After uninstall docker is back on pass: a new login lands there, not in credhelper.
+    proc = ch.cli("uninstall")
+    assert proc.returncode == 0 and 'Put back "credsStore": "pass"' in proc.stdout
+    helper_run(ch.env, "pass", "erase", host.encode())
+    assert ch.helper("erase", host.encode()).returncode == 0
+    docker_login(ch, registry_http, user, password)
+    assert host in json.loads(helper_run(ch.env, "pass", "list", b""))
+    assert ch.helper("get", host.encode()).returncode != 0
+
+
+def test_answering_no_keeps_the_helpers_registries_with_it(pass_env: Env) -> None:
+    from tests.terminal import run_on_tty
+
+    ch = pass_env
+    helper_store(ch.env, "pass", "kept.example", "alice", "kept-secret")
+    write_config(ch, {"credsStore": "pass"})
+    code, output = run_on_tty([CLI, "install"], ch.env, [(b"[Y/n]", b"n\n")])
+    assert code == 0, output
+    assert b"run: credhelper migrate --from-helper pass" in output
+    assert config(ch) == {"credsStore": "credhelper", "credHelpers": {"kept.example": "pass"}}
+    assert ch.helper("get", b"kept.example").returncode != 0
