@@ -178,9 +178,8 @@ def fetch(path: str, name: str) -> Fetched:
 
 
 def routed_to(cfg: dockerconfig.DockerConfig, server: str, name: str) -> bool:
-    """Whether docker sends `server` to docker-credential-NAME (so its copy is in use)."""
-    if cfg.doc is None:
-        return False
+    """Whether docker sends `server` to docker-credential-NAME (so its copy is in use);
+    with no config.json at all docker picks pass or secretservice itself."""
     helper, _why = dockerconfig.helper_for(cfg, server)
     return helper == name
 

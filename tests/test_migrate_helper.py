@@ -644,3 +644,38 @@ def test_answering_no_keeps_the_helpers_registries_with_it(pass_env: Env) -> Non
     assert b"run: credhelper migrate --from-helper pass" in output
     assert config(ch) == {"credsStore": "credhelper", "credHelpers": {"kept.example": "pass"}}
     assert ch.helper("get", b"kept.example").returncode != 0
+
+
+def test_without_a_docker_config_docker_used_pass_by_itself(pass_env: Env) -> None:
+    """No config.json: docker's automatic choice is pass (on PATH), so pass's logins
+    are the ones in use; after the migration docker uses credhelper."""
+    ch = pass_env
+    helper_store(ch.env, "pass", "auto.example", "alice", "auto-secret")
+    ch.store_creds("auto.example", "old", "older-secret")
+    assert not (ch.docker_config / "config.json").exists()
+    code, out, _err = migrate(ch, "pass")
+    assert code == 0 and out["replacedStored"] == ["auto.example"]
+    assert config(ch) == {"credsStore": "credhelper"}
+    assert json.loads(ch.helper("get", b"auto.example").stdout)["Secret"] == "auto-secret"
+
+
+def test_bad_inputs_change_nothing(pass_env: Env, fake: FakeHelper) -> None:
+    ch = pass_env
+    helper_store(ch.env, "pass", "reg.example", "alice", "s")
+    # A Docker config that does not parse: refused before any helper runs.
+    path = ch.docker_config / "config.json"
+    path.write_text('{"credsStore": "pass",')
+    proc = ch.cli("migrate", "--from-helper", "pass")
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
+    assert path.read_text() == '{"credsStore": "pass",' and not ch.home.exists()
+    # install --from-helper with a helper not on PATH, or one whose list fails.
+    path.write_text('{"credsStore": "pass"}')
+    proc = ch.cli("install", "--from-helper", "nosuch")
+    assert proc.returncode == 9 and "docker-credential-nosuch is not on PATH" in proc.stderr
+    fake.set_list(b"garbage")
+    proc = ch.cli("install", "--from-helper", "fake")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "did not print a JSON object" in proc.stderr
+    assert path.read_text() == '{"credsStore": "pass"}' and not ch.home.exists()
+    proc = ch.cli("migrate", "--from", "isulad", "--from-helper", "pass")
+    assert proc.returncode == 2
