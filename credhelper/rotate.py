@@ -16,6 +16,7 @@ from typing import Any
 
 from credhelper import crypto, durations
 from credhelper.errors import CredhelperError, ExitCode, KeyProblem
+from credhelper.jsonfields import fields_dict
 from credhelper.keys import env as env_keys
 from credhelper.store import LockedStore, Store, Transaction
 from credhelper.store.locked import purge_old_copies
@@ -23,7 +24,7 @@ from credhelper.store.rekey import RekeyReport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from credhelper.keys.base import KeyProvider
+    from credhelper.keys.base import KeyProvider, Rotatable
 
 MODE_FORCED = "forced"
 MODE_REENCRYPT = "reencrypt"
@@ -87,21 +88,15 @@ class RotationResult:
         self.kept_lost = report.kept_lost
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "rotated": self.rotated,
-            "mode": self.mode,
-            "keyProvider": self.provider_name,
-            "keyLocation": self.provider,
-            "oldKeyId": self.old_key_id,
-            "newKeyId": self.new_key_id,
-            "rotatedAt": self.rotated_at,
-            "keyCreated": self.key_created,
-            "reencrypted": self.reencrypted,
-            "needsLogin": self.needs_login,
-            "keptLostKey": self.kept_lost,
-            "removedBackups": self.removed,
-            "reason": self.reason,
-        }
+        return fields_dict(self, _JSON_FIELDS)
+
+
+# RotationResult's --json object, in output order (credhelper.jsonfields).
+_JSON_FIELDS = (
+    "rotated mode keyProvider=provider_name keyLocation=provider old_key_id new_key_id "
+    "rotated_at key_created reencrypted needs_login keptLostKey=kept_lost "
+    "removedBackups=removed reason"
+)
 
 
 def _trace(step: str) -> None:
@@ -174,14 +169,14 @@ def rotate(
     with store.exclusive() as session:
         txn = session.read()
         provider = txn.provider
-        refusal = provider.rotation_refusal()
+        slots = provider.rotation()
         old = txn.sealer()
         mode = MODE_REENCRYPT if reencrypt else MODE_FORCED
         result = RotationResult(mode, provider, old.key_id if old is not None else None)
         if if_older_than is not None and _young_enough(txn, if_older_than, result):
             return result
-        if refusal:
-            raise RotationRefused(refusal)
+        if slots is None:
+            raise RotationRefused(_refusal(provider))
         if provider.name == "vault":  # transit rotate + rewrap, or a new data key
             from credhelper.keys.vault import VaultKeyProvider
             from credhelper.keys.vault.rotation import rotate_vault
@@ -199,11 +194,21 @@ def rotate(
                 "stored logins cannot be opened; run `credhelper rotate` (without --reencrypt) "
                 "and log in again"
             )
-        _replace_key(session, txn, provider, result, step)
+        _replace_key(session, txn, slots, result, step)
         if not reencrypt:
             result.removed = _purge_old_copies(store, result)
         step("done")
         return result
+
+
+def _refusal(provider: KeyProvider) -> str:
+    """Why a provider without its own key storage (env) is not rotated here, one line."""
+    return (
+        f"credhelper: refusing to rotate: the key comes from {provider.describe()}, which "
+        "belongs to the secret system that supplies it; put a new key there, then run "
+        f"`credhelper rotate --key-from-env --reencrypt` with the old one in "
+        f"{env_keys.OLD_ENV_KEY} (or `credhelper rotate --key-from-env` and log in again)"
+    )
 
 
 def _purge_old_copies(store: Store, result: RotationResult) -> list[str]:
@@ -216,16 +221,16 @@ def _purge_old_copies(store: Store, result: RotationResult) -> list[str]:
 def _replace_key(
     session: LockedStore,
     txn: Transaction,
-    provider: KeyProvider,
+    slots: Rotatable,
     result: RotationResult,
     step: Callable[[str], None],
 ) -> None:
-    """Steps 1-4 of `rotate` for a provider that holds its own key."""
+    """Steps 1-4 of `rotate` for a provider that holds its own key (`slots`)."""
     key = crypto.new_key()
     new = crypto.Sealer(key)
     report = txn.rekey(new, reencrypt=result.mode == MODE_REENCRYPT)
     result.record(report, new.key_id, report.at)
-    provider.write_pending(key)
+    slots.write_pending(key)
     del key
     step("pending-written")
     txn.mark_rotation(
@@ -238,7 +243,7 @@ def _replace_key(
     )
     session.write(txn)
     step("store-written")
-    provider.promote_pending()
+    slots.promote_pending()
     step("key-promoted")
     txn.mark_rotation(None)
     session.write(txn)

@@ -23,7 +23,7 @@ import pytest
 
 from credhelper import keys
 from credhelper.errors import KeyProblem
-from credhelper.keys.base import KeyProvider
+from credhelper.keys.base import KeyProvider, Rotatable, install_key
 from credhelper.keys.env import EnvKeyProvider
 from credhelper.keys.file import FileKeyProvider
 from credhelper.keys.keyring_provider import KeyringKeyProvider
@@ -44,10 +44,29 @@ def key_texts(key: bytes) -> list[str]:
     return [base64.b64encode(key).decode(), key.hex()]
 
 
-class ProviderContract:
-    """The behaviour `credhelper.store` and `credhelper.rotate` rely on."""
+def members(protocol: type) -> set[str]:
+    """The operations a Protocol class declares (its public names)."""
+    names = {name for name in vars(protocol) if not name.startswith("_")}
+    return names | set(getattr(protocol, "__annotations__", {}))
 
-    writable = True  # it can create and store keys (env cannot: its secret system owns them)
+
+def test_the_core_interface_is_narrow() -> None:
+    # The core is what get/list and every writer need; rotation is the optional part.
+    assert members(KeyProvider) == {"name", "describe", "load", "load_or_create", "rotation"}
+    assert members(Rotatable) == {
+        "load_pending",
+        "write_pending",
+        "promote_pending",
+        "discard_pending",
+        "remove_key",
+    }
+
+
+class ProviderContract:
+    """The behaviour `credhelper.store`, `credhelper.rotate` and `keys.setup` rely on."""
+
+    # It holds its own key (a Rotatable side); env does not: its secret system owns the key.
+    rotatable = True
 
     @pytest.fixture
     def fresh(self) -> KeyProvider:  # pragma: no cover -- each subclass defines it
@@ -61,11 +80,25 @@ class ProviderContract:
     def broken(self) -> KeyProvider:  # pragma: no cover
         raise NotImplementedError
 
+    def slots(self, provider: KeyProvider) -> Rotatable:
+        """The provider's Rotatable side, which a rotatable provider must have."""
+        slots = provider.rotation()
+        assert slots is not None, provider.describe()
+        return slots
+
     # ------------------------------------------------------------ every provider
 
     def test_name_is_registered(self, fresh: KeyProvider) -> None:
         assert fresh.name in keys.PROVIDERS
         assert keys.by_name(fresh.name).name == fresh.name
+
+    def test_it_has_the_whole_interface(self, fresh: KeyProvider) -> None:
+        for name in members(KeyProvider):
+            assert hasattr(fresh, name), name
+        slots = fresh.rotation()
+        assert (slots is not None) == self.rotatable
+        for name in members(Rotatable) if slots is not None else ():
+            assert callable(getattr(slots, name, None)), name
 
     def test_describe_is_one_line(self, fresh: KeyProvider) -> None:
         text = fresh.describe()
@@ -73,7 +106,8 @@ class ProviderContract:
 
     def test_empty_storage_loads_nothing(self, fresh: KeyProvider) -> None:
         assert fresh.load() is None
-        assert fresh.load_pending() is None
+        slots = fresh.rotation()
+        assert slots is None or slots.load_pending() is None
         assert self.reopen(fresh).load() is None  # and loading created nothing
 
     def test_unusable_storage_is_one_key_problem_line(self, broken: KeyProvider) -> None:
@@ -81,21 +115,8 @@ class ProviderContract:
             broken.load()
         one_line(err.value)
 
-    def test_discard_pending_and_remove_without_a_key_are_quiet(self, fresh: KeyProvider) -> None:
-        fresh.discard_pending()
-        fresh.remove_key()
-        assert fresh.load() is None
-
-    def test_rotation_refusal_is_none_or_one_line(self, fresh: KeyProvider) -> None:
-        refusal = fresh.rotation_refusal()
-        if refusal is not None:
-            assert refusal.startswith("credhelper: ") and "\n" not in refusal
-        assert (refusal is None) == self.writable
-
-    # ------------------------------------------------------------ writable providers
-
     def test_load_or_create_makes_one_stable_key(self, fresh: KeyProvider) -> None:
-        if not self.writable:
+        if not self.rotatable:
             with pytest.raises(KeyProblem) as err:
                 fresh.load_or_create()
             one_line(err.value)
@@ -108,52 +129,90 @@ class ProviderContract:
         for text in key_texts(key):
             assert text not in fresh.describe()
 
-    def test_store_key_replaces_the_key(self, fresh: KeyProvider) -> None:
+    def test_install_key_replaces_the_key(self, fresh: KeyProvider) -> None:
         key = os.urandom(32)
-        if not self.writable:
+        if not self.rotatable:
             with pytest.raises(KeyProblem) as err:
-                fresh.store_key(key)
-            one_line(err.value)
+                install_key(fresh, key)
+            assert key_texts(key)[0] not in one_line(err.value)
             assert fresh.load() != key
             return
         fresh.load_or_create()
-        fresh.store_key(key)
-        assert fresh.load() == key
+        install_key(fresh, key)
+        assert fresh.load() == key and self.slots(fresh).load_pending() is None
         assert self.reopen(fresh).load() == key
 
-    def test_pending_key_lifecycle(self, fresh: KeyProvider) -> None:
-        if not self.writable:
+    def test_a_key_moves_in_from_another_provider(self, fresh: KeyProvider, tmp_path: Path) -> None:
+        # What `credhelper install --key-provider` does: give the new provider the
+        # old one's key, then drop the old copy; the same operations as a rotation.
+        source = FileKeyProvider(str(tmp_path / "old-store" / "aeskey"))
+        key = source.load_or_create()
+        if not self.rotatable:
             with pytest.raises(KeyProblem):
-                fresh.write_pending(os.urandom(32))
-            assert fresh.load_pending() is None
+                install_key(fresh, key)
+            assert source.load() == key  # nothing moved, so nothing is dropped
+            return
+        install_key(fresh, key)
+        self.slots(source).remove_key()
+        assert self.reopen(fresh).load() == key
+        assert source.load() is None
+
+    # ------------------------------------------------------------ rotatable providers
+
+    def test_removing_nothing_is_quiet(self, fresh: KeyProvider) -> None:
+        if not self.rotatable:
+            return
+        slots = self.slots(fresh)
+        slots.discard_pending()
+        slots.remove_key()
+        assert fresh.load() is None and slots.load_pending() is None
+
+    def test_pending_key_lifecycle(self, fresh: KeyProvider) -> None:
+        if not self.rotatable:
             return
         current = fresh.load_or_create()
         pending = os.urandom(32)
-        fresh.write_pending(pending)
+        slots = self.slots(fresh)
+        slots.write_pending(pending)
         other = self.reopen(fresh)  # a reader mid-rotation sees both keys
-        assert other.load() == current and other.load_pending() == pending
-        fresh.promote_pending()
-        assert fresh.load() == pending and fresh.load_pending() is None
+        assert other.load() == current and self.slots(other).load_pending() == pending
+        slots.promote_pending()
+        assert fresh.load() == pending and slots.load_pending() is None
         assert self.reopen(fresh).load() == pending
 
-    def test_discarded_pending_key_is_gone(self, fresh: KeyProvider) -> None:
-        if not self.writable:
-            return
-        current = fresh.load_or_create()
-        fresh.write_pending(os.urandom(32))
-        fresh.discard_pending()
-        assert fresh.load_pending() is None and fresh.load() == current
-        assert self.reopen(fresh).load_pending() is None
-
-    def test_remove_key_removes_it(self, fresh: KeyProvider) -> None:
-        if not self.writable:
-            fresh.remove_key()  # the secret system's key is left alone
+    def test_a_later_pending_key_replaces_an_earlier_one(self, fresh: KeyProvider) -> None:
+        if not self.rotatable:
             return
         fresh.load_or_create()
-        fresh.remove_key()
-        assert fresh.load() is None
-        assert self.reopen(fresh).load() is None
-        fresh.remove_key()
+        slots = self.slots(fresh)
+        slots.write_pending(os.urandom(32))
+        second = os.urandom(32)
+        slots.write_pending(second)
+        assert self.slots(self.reopen(fresh)).load_pending() == second
+        slots.promote_pending()
+        assert self.reopen(fresh).load() == second
+
+    def test_discarded_pending_key_is_gone(self, fresh: KeyProvider) -> None:
+        if not self.rotatable:
+            return
+        current = fresh.load_or_create()
+        slots = self.slots(fresh)
+        slots.write_pending(os.urandom(32))
+        slots.discard_pending()
+        assert slots.load_pending() is None and fresh.load() == current
+        assert self.slots(self.reopen(fresh)).load_pending() is None
+
+    def test_remove_key_removes_the_key_and_a_pending_one(self, fresh: KeyProvider) -> None:
+        if not self.rotatable:
+            return
+        fresh.load_or_create()
+        slots = self.slots(fresh)
+        slots.write_pending(os.urandom(32))
+        slots.remove_key()
+        assert fresh.load() is None and slots.load_pending() is None
+        other = self.reopen(fresh)
+        assert other.load() is None and self.slots(other).load_pending() is None
+        slots.remove_key()
 
 
 # ---------------------------------------------------------------- file
@@ -180,7 +239,7 @@ class TestFileProvider(ProviderContract):
 
 
 class TestEnvProvider(ProviderContract):
-    writable = False
+    rotatable = False
 
     @pytest.fixture
     def fresh(self, monkeypatch: pytest.MonkeyPatch) -> KeyProvider:
@@ -228,7 +287,6 @@ class TestKeyringProvider(ProviderContract):
             monkeypatch.setenv(name, value)
         provider = KeyringKeyProvider(str(tmp_path / "store"), SECRET_SERVICE)
         yield provider
-        provider.discard_pending()
         provider.remove_key()
 
     def reopen(self, provider: KeyProvider) -> KeyProvider:

@@ -3,7 +3,7 @@
 CREDHELPER_AESKEY holds the key as standard base64; CREDHELPER_AESKEY_FILE names a
 file (a mounted Kubernetes or CI secret) holding the 32 raw bytes or their base64.
 The secret system that supplies the key owns it: credhelper never creates,
-rotates or stores it.
+rotates, stores or removes it, so this provider has no `Rotatable` side.
 """
 
 from __future__ import annotations
@@ -52,41 +52,15 @@ class EnvKeyProvider:
 
     def load_or_create(self) -> bytes:
         key = self.load()
-        if key is None:
-            raise KeyProblem(
-                f"credhelper: the env key provider has no key: set {ENV_KEY} (base64 of 32 "
-                f"random bytes) or {ENV_KEY_FILE}; credhelper never creates this key"
-            )
-        return key
-
-    def rotation_refusal(self) -> str | None:
-        return (
-            f"credhelper: refusing to rotate: the key comes from {self.describe()}, which "
-            "belongs to the secret system that supplies it; put a new key there, then run "
-            f"`credhelper rotate --key-from-env --reencrypt` with the old one in {OLD_ENV_KEY} "
-            "(or `credhelper rotate --key-from-env` and log in again)"
-        )
-
-    def load_pending(self) -> bytes | None:
-        return None  # an env key is never rotated in place, so never pending
-
-    def write_pending(self, key: bytes) -> None:
-        raise KeyProblem(self.rotation_refusal() or "")
-
-    def promote_pending(self) -> None:
-        raise KeyProblem(self.rotation_refusal() or "")
-
-    def discard_pending(self) -> None:
-        return None
-
-    def store_key(self, key: bytes) -> None:
+        if key is not None:
+            return key
         raise KeyProblem(
-            f"credhelper: the env key provider cannot store a key; put it in {ENV_KEY} "
-            f"or the file named by {ENV_KEY_FILE} through your secret system"
+            f"credhelper: the env key provider has no key: set {ENV_KEY} (base64 of 32 "
+            f"random bytes) or {ENV_KEY_FILE}; credhelper never creates this key"
         )
 
-    def remove_key(self) -> None:
-        return None  # the secret system owns it
+    def rotation(self) -> None:
+        return None  # the secret system that supplies the key rotates it, not credhelper
 
 
 def load_from(env_key: str, env_key_file: str) -> bytes | None:

@@ -2,7 +2,8 @@
 
 The file is refused, ssh-style, when it is a symlink, owned by someone else or
 accessible to group/others; the message names the path and the exact fix.
-A rotation's pending key is `aeskey.pending` beside it, promoted by rename(2).
+A rotation's pending key is `aeskey.pending` beside it, promoted by rename(2);
+the provider is its own `Rotatable` (keys/base.py).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ class FileKeyProvider:
             raise KeyProblem(f"credhelper: key file {self.path} vanished while being created")
         return key
 
-    def rotation_refusal(self) -> str | None:
-        return None
+    def rotation(self) -> FileKeyProvider:
+        return self  # the key file is credhelper's own: it rotates it in place
 
     def load_pending(self) -> bytes | None:
         return _load(self.pending_path, "pending key file")
@@ -71,30 +72,23 @@ class FileKeyProvider:
             ) from None
 
     def discard_pending(self) -> None:
-        try:
-            os.unlink(self.pending_path)
-        except FileNotFoundError:
-            return
-        except OSError as err:
-            raise KeyProblem(
-                f"credhelper: cannot remove {self.pending_path}: {err.strerror}"
-            ) from None
-        with contextlib.suppress(OSError):
-            fsutil.fsync_dir(os.path.dirname(self.path) or ".")
-
-    def store_key(self, key: bytes) -> None:
-        fsutil.ensure_private_dir(os.path.dirname(self.path))
-        fsutil.atomic_write(self.path, key, what="key file")
+        _unlink(self.pending_path)
 
     def remove_key(self) -> None:
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            return
-        except OSError as err:
-            raise KeyProblem(f"credhelper: cannot remove {self.path}: {err.strerror}") from None
-        with contextlib.suppress(OSError):
-            fsutil.fsync_dir(os.path.dirname(self.path) or ".")
+        _unlink(self.pending_path)
+        _unlink(self.path)
+
+
+def _unlink(path: str) -> None:
+    """Remove `path` if it exists, durably (the directory is fsynced)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise KeyProblem(f"credhelper: cannot remove {path}: {err.strerror}") from None
+    with contextlib.suppress(OSError):
+        fsutil.fsync_dir(os.path.dirname(path) or ".")
 
 
 def _load(path: str, what: str) -> bytes | None:

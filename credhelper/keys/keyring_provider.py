@@ -196,18 +196,18 @@ class KeyringKeyProvider:
     def load_or_create(self) -> bytes:
         # Only writers call this, under the store lock, so check-then-set is safe.
         key = self.load()
-        if key is None:
-            self._set(self.account, new_key())
-            key = self.load()
-            if key is None:
-                raise KeyProblem(
-                    f"credhelper: the OS keyring ({self.backend_path}) did not keep the new "
-                    f"key; {_FIX}"
-                )
-        return key
+        if key is not None:
+            return key
+        self._set(self.account, new_key())
+        kept = self.load()
+        if kept is None:
+            raise KeyProblem(
+                f"credhelper: the OS keyring ({self.backend_path}) did not keep the new key; {_FIX}"
+            )
+        return kept
 
-    def rotation_refusal(self) -> str | None:
-        return None
+    def rotation(self) -> KeyringKeyProvider:
+        return self  # the keyring item is credhelper's own: it rotates it in place
 
     def load_pending(self) -> bytes | None:
         return self._get(self.pending_account)
@@ -229,8 +229,6 @@ class KeyringKeyProvider:
     def discard_pending(self) -> None:
         self._delete(self.pending_account)
 
-    def store_key(self, key: bytes) -> None:
-        self._set(self.account, key)
-
     def remove_key(self) -> None:
+        self._delete(self.pending_account)
         self._delete(self.account)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from credhelper import crypto, keys
 from credhelper.errors import KeyProblem, UsageError
-from credhelper.keys.base import KeyProvider
+from credhelper.keys.base import KeyProvider, install_key
 
 if TYPE_CHECKING:
     from credhelper.store import Transaction
@@ -70,9 +70,11 @@ def configure_provider(
             _move_key(txn, old_key, new, moving=old_name != name)
         txn.set_provider(record)
         session.write(txn)
-        # Only now that the store names the new provider may the old copy go.
-        if old_name != name and old.name != "env" and old_key is not None:
-            old.remove_key()
+        # Only now that the store names the new provider may the old copy go
+        # (an env key has no Rotatable side: its secret system keeps it).
+        old_slots = old.rotation()
+        if old_name != name and old_slots is not None and old_key is not None:
+            old_slots.remove_key()
 
 
 def _move_key(txn: Transaction, old_key: bytes | None, new: KeyProvider, *, moving: bool) -> None:
@@ -94,7 +96,7 @@ def _move_key(txn: Transaction, old_key: bytes | None, new: KeyProvider, *, movi
             or crypto.key_id(old_key) in needed
         )
     ):
-        new.store_key(old_key)
+        install_key(new, old_key)
         txn.use_key(old_key, created=False)
     elif new_key is None:
         txn.use_key(new.load_or_create(), created=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from credhelper import durations
 from credhelper.errors import UsageError
+from credhelper.jsonfields import fields_dict
 
 # The variables a job inherits from the shell that scheduled it: they choose the
 # store, Docker's config and the key provider. Never a key variable
@@ -62,15 +63,16 @@ class Job:
     def env_value(self, name: str) -> str | None:
         return dict(self.env).get(name)
 
+    @property
+    def environment(self) -> dict[str, str]:
+        return dict(self.env)
+
+    @property
+    def command(self) -> list[str]:
+        return self.argv()
+
     def as_dict(self) -> dict[str, object]:
-        return {
-            "executable": self.executable,
-            "period": self.period,
-            "reencrypt": self.reencrypt,
-            "interval": self.interval,
-            "environment": dict(self.env),
-            "command": self.argv(),
-        }
+        return fields_dict(self, "executable period reencrypt interval environment command")
 
 
 def interval_for(seconds: int) -> str:

@@ -99,8 +99,8 @@ class VaultKeyProvider:
         self.retired = None
         return key
 
-    def rotation_refusal(self) -> str | None:
-        return None
+    def rotation(self) -> VaultKeyProvider:
+        return self  # the wrapped data key is in the store's own record
 
     def load_pending(self) -> bytes | None:
         return self._unwrap("pending")
@@ -117,10 +117,6 @@ class VaultKeyProvider:
 
     def discard_pending(self) -> None:
         self.record.pop("pending", None)
-
-    def store_key(self, key: bytes) -> None:
-        self.record["wrapped"] = self.transit.encrypt(key)
-        self.retired = None
 
     def remove_key(self) -> None:
         self.record.pop("wrapped", None)

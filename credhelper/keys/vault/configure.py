@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from credhelper.keys.base import install_key
 from credhelper.keys.vault import DEFAULT_KEY, DEFAULT_MOUNT, NAME, VaultKeyProvider
 
 OPTION_MOUNT = "vault_mount"
@@ -35,5 +36,5 @@ def provider_for(
     old = VaultKeyProvider(current, directory)
     data_key = old.load()
     if data_key is not None:
-        new.store_key(data_key)
+        install_key(new, data_key)  # wrapped by the new transit key (transit/encrypt)
     return new
