@@ -125,7 +125,7 @@ def check_provider(store: Store) -> str:
     """The provider's name; refuses one that cannot rotate its own key (a property of
     the provider: for env the key's age is the business of the secret system)."""
     provider = store.snapshot().provider
-    if provider.rotation_refusal() is None:
+    if provider.rotation() is not None:
         return provider.name
     raise ScheduleError(
         f"credhelper: cannot schedule rotation: the key comes from {provider.describe()}, "

@@ -8,7 +8,7 @@
   must read it from a file (Vault/OpenBao Agent's sink, or ~/.vault-token).
 
 The refusal of providers that cannot rotate their own key at all (env) is the
-provider's own `rotation_refusal()`, checked in credhelper.schedule.
+provider's own: its `rotation()` is None, checked in credhelper.schedule.
 """
 
 from __future__ import annotations

@@ -45,23 +45,24 @@ def recover_rotation(doc: Document, provider: KeyProvider) -> dict[str, Any] | N
     with a forged mark or without one) is discarded, never promoted over the key.
     The caller finishes a forced rotation's purge with the returned mark.
     """
+    slots = provider.rotation()  # None (env): no pending key could exist
     if doc.rotation is None:
-        if provider.name == "file":  # cheap for a file; keyring items are just overwritten
-            provider.discard_pending()
+        if slots is not None and provider.name == "file":
+            slots.discard_pending()  # cheap for a file; keyring items are just overwritten
         return None
     mark, target = doc.rotation, doc.rotation_target()
     current = provider.load()
     finished = current is not None and crypto.key_id(current) == target
-    if not finished:
-        pending = provider.load_pending()
+    if not finished and slots is not None:
+        pending = slots.load_pending()
         if pending is not None and crypto.key_id(pending) == target:
             finished = header_sealed_by(doc, crypto.Sealer(pending))
         if finished:
-            provider.promote_pending()
-        # Else the mark is forged (or its key lost, which nothing credhelper does
-        # leads to): the current key stays, entries of another key need a login.
-    if not finished:
-        provider.discard_pending()
+            slots.promote_pending()
+        else:
+            # The mark is forged (or its key lost, which nothing credhelper does
+            # leads to): the current key stays, entries of another key need a login.
+            slots.discard_pending()
     doc.rotation = None
     return mark if finished and isinstance(mark, dict) else {}
 

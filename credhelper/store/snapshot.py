@@ -177,7 +177,8 @@ class Snapshot:
             return None
         if not self._pending_loaded:
             self._pending_loaded = True
-            key = self.provider.load_pending()
+            slots = self.provider.rotation()  # None (env): never a pending key
+            key = slots.load_pending() if slots is not None else None
             pending = crypto.Sealer(key) if key is not None else None
             vouched = pending is not None and header_sealed_by(self.doc, pending)
             self._pending = pending if vouched else None
