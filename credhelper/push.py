@@ -166,8 +166,10 @@ def diagnose_auth_failure(key: str, repo: str, *, insecure: bool = False) -> Pus
 
 def check_source(engine: str, source: str | None) -> None:
     """Refuse, before anything runs, a --from the chosen engine cannot push from."""
+    if source is not None and source.startswith("-"):  # never echoed: it may be --creds=u:pw
+        raise UsageError("credhelper: --from takes a source, not an option (it starts with '-')")
     transport = source.partition(":")[0] if source and ":" in source else None
-    what = shown(repr(source))
+    src = shown(source or "")
     if engine == "docker" and source is not None:
         raise UsageError(
             "credhelper: docker pushes only images in its daemon, so --from is for --engine "
@@ -179,14 +181,13 @@ def check_source(engine: str, source: str | None) -> None:
         )
     if engine == "skopeo" and transport not in SKOPEO_TRANSPORTS:
         raise UsageError(
-            f"credhelper: skopeo cannot read --from {what}: give TRANSPORT:DETAILS with one of "
+            f"credhelper: skopeo cannot read --from {src!r}: give TRANSPORT:DETAILS with one of "
             f"{', '.join(SKOPEO_TRANSPORTS)} (e.g. oci:./build/oci)"
         )
     if engine == "podman" and transport in SKOPEO_TRANSPORTS:
         raise UsageError(
-            f"credhelper: podman pushes only images in its own storage, not {what}; use "
-            f"--engine skopeo --from {shown(source or '')} (or load it first: podman pull "
-            f"{shown(source or '')})"
+            f"credhelper: podman pushes only images in its own storage, not {src!r}; use "
+            f"--engine skopeo --from {src} (or load it first: podman pull {src})"
         )
 
 

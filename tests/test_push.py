@@ -327,6 +327,8 @@ def test_valid_login_without_push_permission(
         ("podman", "oci:./build/oci", "use --engine skopeo --from oci:./build/oci"),
         ("podman", "docker-archive:./img.tar", "podman pushes only images in its own storage"),
         ("podman", "dir:./img", "podman pull dir:./img"),
+        ("podman", "--authfile=/etc/passwd", "takes a source, not an option"),
+        ("skopeo", "--src-creds=u:pw-Secret9", "takes a source, not an option"),
         ("docker", "oci:./build/oci", "docker pushes only images in its daemon"),
     ],
 )
@@ -339,6 +341,7 @@ def test_a_source_the_engine_cannot_take_is_refused_up_front(
     assert proc.returncode == 2, proc.stderr
     [line] = proc.stderr.splitlines()
     assert says in line
+    assert "pw-Secret9" not in line
     assert "skopeo " not in p.calls()  # nothing ran
     assert p.reg.catalog() == []
 
