@@ -93,13 +93,14 @@ def test_parsed_names(name: str, host: str, port: int | None, loopback: bool) ->
 
 def test_plain_http_to_a_userinfo_name_is_refused_before_any_request() -> None:
     from credhelper import registry
+    from credhelper.registry import token
 
     with pytest.raises(UsageError, match="user info"):
         registry.verify_login("localhost:5000@evil.example", "u", "p", timeout=1)
-    assert not registry._token_endpoint_allowed("http://localhost:5000@evil.example/t", False)
-    assert not registry._token_endpoint_allowed("http://127.1/token", False)
-    assert registry._token_endpoint_allowed("http://127.0.0.1:9/token", False)
-    assert registry._token_endpoint_allowed("https://auth.example/token", False)
+    assert not token.endpoint_allowed("http://localhost:5000@evil.example/t", False)
+    assert not token.endpoint_allowed("http://127.1/token", False)
+    assert token.endpoint_allowed("http://127.0.0.1:9/token", False)
+    assert token.endpoint_allowed("https://auth.example/token", False)
 
 
 # ---------------------------------------------------------------- properties
