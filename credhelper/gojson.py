@@ -53,124 +53,133 @@ def go_syntax_error(data: bytes) -> str | None:
     offending character are Go's (`invalid character 'x' in numeric literal`,
     `unexpected EOF`, ...): scripts compare these strings.
     """
-
-    class _Fail(Exception):
-        pass
-
-    n = len(data)
-
-    def fail(pos: int, context: str) -> NoReturn:
-        raise _Fail(f"invalid character {_go_quote_char(data[pos])} {context}")
-
-    def skip_space(pos: int) -> int:
-        while pos < n and data[pos] in _JSON_SPACE:
-            pos += 1
-        return pos
-
-    def need(pos: int) -> int:
-        if pos >= n:
-            raise _Fail("unexpected EOF")
-        return data[pos]
-
-    def scan_string(pos: int) -> int:  # pos is just after the opening quote
-        while True:
-            c = need(pos)
-            if c == 0x22:
-                return pos + 1
-            if c == 0x5C:
-                e = need(pos + 1)
-                if e == ord("u"):
-                    for k in range(pos + 2, pos + 6):
-                        if need(k) not in _HEX:
-                            fail(k, "in \\u hexadecimal character escape")
-                    pos += 6
-                    continue
-                if e not in b'bfnrt\\/"':
-                    fail(pos + 1, "in string escape code")
-                pos += 2
-                continue
-            if c < 0x20:
-                fail(pos, "in string literal")
-            pos += 1
-
-    def scan_number(pos: int) -> int:
-        if data[pos] == ord("-"):
-            pos += 1
-            if need(pos) not in _DIGITS:
-                fail(pos, "in numeric literal")
-        if data[pos] == ord("0"):
-            pos += 1
-        else:
-            while pos < n and data[pos] in _DIGITS:
-                pos += 1
-        if pos < n and data[pos] == ord("."):
-            pos += 1
-            if need(pos) not in _DIGITS:
-                fail(pos, "after decimal point in numeric literal")
-            while pos < n and data[pos] in _DIGITS:
-                pos += 1
-        if pos < n and data[pos] in b"eE":
-            pos += 1
-            if need(pos) in b"+-":
-                pos += 1
-            if need(pos) not in _DIGITS:
-                fail(pos, "in exponent of numeric literal")
-            while pos < n and data[pos] in _DIGITS:
-                pos += 1
-        return pos
-
-    def scan_value(pos: int, depth: int) -> int:
-        pos = skip_space(pos)
-        c = need(pos)
-        if c in b"{[":
-            if depth >= _MAX_DEPTH:
-                raise _Fail("exceeded max depth")
-            return scan_container(pos, depth + 1)
-        if c == 0x22:
-            return scan_string(pos + 1)
-        if c == ord("-") or c in _DIGITS:
-            return scan_number(pos)
-        word = _LITERALS.get(c)
-        if word is None:
-            fail(pos, "looking for beginning of value")
-        for k in range(1, len(word)):
-            if need(pos + k) != word[k]:
-                fail(pos + k, f"in literal {word.decode()} (expecting {chr(word[k])!r})")
-        return pos + len(word)
-
-    def scan_container(pos: int, depth: int) -> int:
-        is_object = data[pos] == ord("{")
-        close = ord("}") if is_object else ord("]")
-        pos = skip_space(pos + 1)
-        if need(pos) == close:
-            return pos + 1
-        while True:
-            if is_object:
-                pos = skip_space(pos)
-                if need(pos) != 0x22:
-                    fail(pos, "looking for beginning of object key string")
-                pos = skip_space(scan_string(pos + 1))
-                if need(pos) != ord(":"):
-                    fail(pos, "after object key")
-                pos += 1
-            pos = skip_space(scan_value(pos, depth))
-            c = need(pos)
-            if c == close:
-                return pos + 1
-            if c != ord(","):
-                fail(pos, "after object key:value pair" if is_object else "after array element")
-            pos += 1
-
+    scanner = _GoScanner(data)
     try:
-        if skip_space(0) >= n:
+        if scanner.skip_space(0) >= len(data):
             return "EOF"
-        scan_value(0, 0)
-    except _Fail as err:
+        scanner.value(0, 0)
+    except _GoSyntaxError as err:
         return str(err)
     except RecursionError:
         # Nesting deeper than Python's stack allows (Go's limit is 10000).
         return "exceeded max depth"
     return None  # Go's scanner accepts it (Python refused it for its own reasons)
+
+
+class _GoSyntaxError(Exception):
+    """The first error Go's scanner reports; the message is Go's wording."""
+
+
+class _GoScanner:
+    """Go's JSON scanner over `data`: each method takes a position, returns the next one."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.n = len(data)
+
+    def fail(self, pos: int, context: str) -> NoReturn:
+        raise _GoSyntaxError(f"invalid character {_go_quote_char(self.data[pos])} {context}")
+
+    def skip_space(self, pos: int) -> int:
+        while pos < self.n and self.data[pos] in _JSON_SPACE:
+            pos += 1
+        return pos
+
+    def need(self, pos: int) -> int:
+        if pos >= self.n:
+            raise _GoSyntaxError("unexpected EOF")
+        return self.data[pos]
+
+    def digits(self, pos: int) -> int:
+        while pos < self.n and self.data[pos] in _DIGITS:
+            pos += 1
+        return pos
+
+    def string(self, pos: int) -> int:  # pos is just after the opening quote
+        while True:
+            c = self.need(pos)
+            if c == 0x22:
+                return pos + 1
+            if c == 0x5C:
+                e = self.need(pos + 1)
+                if e == ord("u"):
+                    for k in range(pos + 2, pos + 6):
+                        if self.need(k) not in _HEX:
+                            self.fail(k, "in \\u hexadecimal character escape")
+                    pos += 6
+                    continue
+                if e not in b'bfnrt\\/"':
+                    self.fail(pos + 1, "in string escape code")
+                pos += 2
+                continue
+            if c < 0x20:
+                self.fail(pos, "in string literal")
+            pos += 1
+
+    def number(self, pos: int) -> int:
+        data = self.data
+        if data[pos] == ord("-"):
+            pos += 1
+            if self.need(pos) not in _DIGITS:
+                self.fail(pos, "in numeric literal")
+        pos = pos + 1 if data[pos] == ord("0") else self.digits(pos)
+        if pos < self.n and data[pos] == ord("."):
+            pos += 1
+            if self.need(pos) not in _DIGITS:
+                self.fail(pos, "after decimal point in numeric literal")
+            pos = self.digits(pos)
+        if pos < self.n and data[pos] in b"eE":
+            pos += 1
+            if self.need(pos) in b"+-":
+                pos += 1
+            if self.need(pos) not in _DIGITS:
+                self.fail(pos, "in exponent of numeric literal")
+            pos = self.digits(pos)
+        return pos
+
+    def value(self, pos: int, depth: int) -> int:
+        pos = self.skip_space(pos)
+        c = self.need(pos)
+        if c in b"{[":
+            if depth >= _MAX_DEPTH:
+                raise _GoSyntaxError("exceeded max depth")
+            return self.container(pos, depth + 1)
+        if c == 0x22:
+            return self.string(pos + 1)
+        if c == ord("-") or c in _DIGITS:
+            return self.number(pos)
+        word = _LITERALS.get(c)
+        if word is None:
+            self.fail(pos, "looking for beginning of value")
+        for k in range(1, len(word)):
+            if self.need(pos + k) != word[k]:
+                self.fail(pos + k, f"in literal {word.decode()} (expecting {chr(word[k])!r})")
+        return pos + len(word)
+
+    def container(self, pos: int, depth: int) -> int:
+        is_object = self.data[pos] == ord("{")
+        close = ord("}") if is_object else ord("]")
+        pos = self.skip_space(pos + 1)
+        if self.need(pos) == close:
+            return pos + 1
+        while True:
+            if is_object:
+                pos = self.skip_space(pos)
+                if self.need(pos) != 0x22:
+                    self.fail(pos, "looking for beginning of object key string")
+                pos = self.skip_space(self.string(pos + 1))
+                if self.need(pos) != ord(":"):
+                    self.fail(pos, "after object key")
+                pos += 1
+            pos = self.skip_space(self.value(pos, depth))
+            c = self.need(pos)
+            if c == close:
+                return pos + 1
+            if c != ord(","):
+                self.fail(
+                    pos, "after object key:value pair" if is_object else "after array element"
+                )
+            pos += 1
 
 
 class ObjectPairs(list):  # type: ignore[type-arg]

@@ -23,21 +23,23 @@ def set_creds_store_key(doc: dict[str, Any], value: str) -> None:
     doc[key or "credsStore"] = value
 
 
-def helpers_map(doc: dict[str, Any]) -> dict[str, Any]:
-    """The credHelpers object of `doc`, created if missing."""
-    key, value = go_field(doc, "credHelpers")
+def _object_field(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    """The object field `name` of `doc` (found as Go finds it), created if missing."""
+    key, value = go_field(doc, name)
     if not isinstance(value, dict):
         value = {}
-        doc[key or "credHelpers"] = value
+        doc[key or name] = value
     return value
+
+
+def helpers_map(doc: dict[str, Any]) -> dict[str, Any]:
+    """The credHelpers object of `doc`, created if missing."""
+    return _object_field(doc, "credHelpers")
 
 
 def auths_map(doc: dict[str, Any]) -> dict[str, Any]:
-    key, value = go_field(doc, "auths")
-    if not isinstance(value, dict):
-        value = {}
-        doc[key or "auths"] = value
-    return value
+    """The auths object of `doc`, created if missing."""
+    return _object_field(doc, "auths")
 
 
 def strip_credentials(doc: dict[str, Any], check: EntryCheck) -> bool:

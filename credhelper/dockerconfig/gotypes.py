@@ -88,22 +88,23 @@ class _TypeCheck:
         if node.kind not in (STRING, NULL):
             self.bad(node, struct, path, _STRING)
 
-    def map(self, node: Node, path: str, gotype: str, item: Callable[[Node], None]) -> None:
-        if node.kind == NULL:
-            return
-        if node.kind != OBJECT:
+    def _object(self, node: Node, path: str, gotype: str) -> bool:
+        """True if `node` is an object to look into; null is fine, anything else an error."""
+        if node.kind == OBJECT:
+            return True
+        if node.kind != NULL:
             self.bad(node, "ConfigFile", path, gotype)
-            return
-        for _key, _text, sub in node.pairs():
-            item(sub)
+        return False
+
+    def map(self, node: Node, path: str, gotype: str, item: Callable[[Node], None]) -> None:
+        if self._object(node, path, gotype):
+            for _key, _text, sub in node.pairs():
+                item(sub)
 
     def struct(
         self, node: Node, struct: str, path: str, gotype: str, names: tuple[str, ...]
     ) -> None:
-        if node.kind == NULL:
-            return
-        if node.kind != OBJECT:
-            self.bad(node, "ConfigFile", path, gotype)
+        if not self._object(node, path, gotype):
             return
         for key, _text, sub in node.pairs():
             name = field_for(key, names)
