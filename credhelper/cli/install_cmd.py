@@ -263,7 +263,9 @@ def uninstall_command(restore_credentials: bool, docker_config: str | None, as_j
 
     \b
     Removes "credsStore": "credhelper" and credHelpers entries naming
-    credhelper (backup first; every other key kept). The encrypted store is
+    credhelper (backup first; every other key kept) and puts back what
+    install recorded it replaced (e.g. "credsStore": "pass"), with a
+    warning if that helper is no longer on PATH. The encrypted store is
     kept. Logins are handed back only with --restore-credentials, and then
     as plaintext base64 that anyone who can read config.json can use.
 
