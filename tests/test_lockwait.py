@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -200,3 +201,23 @@ def test_a_retitled_holder_shows_only_its_first_word(tmp_path: Path) -> None:
         proc.stdin.close()
         proc.wait(timeout=30)
     assert name == "credhelper-admin"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_while_waiting_ends_the_wait_cleanly(ch: Env, holder: Holder, signum: int) -> None:
+    env = dict(ch.env, CREDHELPER_LOCK_TIMEOUT="60")
+    proc, master = _on_tty([CLI, "logout", SERVER], env)
+    seen = bytearray()
+    try:
+        assert _read_until(master, b"waiting for the store lock", seen, 30), bytes(seen)
+        proc.send_signal(signum)
+        assert proc.wait(timeout=30) == -signum
+        _read_until(master, b"never", seen, 1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert b"Traceback" not in seen
+    holder.release()
+    assert SERVER in ch.cli("list").stdout  # the logout never happened

@@ -571,3 +571,81 @@ def test_tls_is_never_turned_off_for_a_registry_that_is_not_loopback() -> None:
     )
     assert failure is not None and failure.exit_code == 6
     assert "add after --: --tls-verify=false" in failure.message
+
+
+# ---------------------------------------------------------------- engine_io plumbing
+
+RUN_ENGINE = """
+import json, os, sys
+from credhelper import engine_io
+out = engine_io.run(sys.argv[2:], dict(os.environ))
+with open(sys.argv[1], "w") as result:
+    json.dump([out.returncode, out.output], result)
+"""
+
+
+def _run_engine_io(
+    engine: list[str], stderr_tty: bool, tmp_path: Path
+) -> tuple[bytes, bytes, list[object]]:
+    """engine_io.run(engine) in a process whose stdout is a pty; (terminal, stderr, outcome)."""
+    import json
+    import select
+
+    from tests.conftest import BIN
+
+    master, slave = _tty_with_size(24, 80)
+    err_r, err_w = os.pipe()
+    result = tmp_path / "outcome.json"
+    proc = subprocess.Popen(
+        [str(BIN / "python"), "-c", RUN_ENGINE, str(result), *engine],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave if stderr_tty else err_w,
+    )
+    os.close(slave)
+    os.close(err_w)
+    seen = {master: b"", err_r: b""}
+    try:
+        open_fds = [master, err_r]
+        while open_fds and select.select(open_fds, [], [], 60)[0]:
+            for fd in select.select(open_fds, [], [], 0)[0]:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # EIO: the pty's last writer is gone
+                    chunk = b""
+                if not chunk:
+                    open_fds.remove(fd)
+                seen[fd] += chunk
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+        os.close(err_r)
+    return seen[master], seen[err_r], json.loads(result.read_text())
+
+
+def test_engine_output_reaches_the_terminal_byte_for_byte(tmp_path: Path) -> None:
+    script = r"printf 'a\rb\033[1A\377'; printf 'denied: x' >&2; exit 3"
+    terminal, _errors, (status, tail) = _run_engine_io(["sh", "-c", script], True, tmp_path)
+    assert terminal == b"a\rb\x1b[1A\xffdenied: x"  # unchanged: no \r\n games, no decoding
+    assert status == 3
+    assert tail == "a\rb\x1b[1A\ufffddenied: x"  # the tail, decoded only for the diagnosis
+
+
+def test_a_stderr_that_is_not_a_terminal_stays_a_pipe(tmp_path: Path) -> None:
+    script = "[ -t 1 ] && echo out-tty; [ -t 2 ] || echo err-pipe >&2"
+    terminal, errors, (status, tail) = _run_engine_io(["sh", "-c", script], False, tmp_path)
+    assert terminal == b"out-tty\r\n" and errors == b"err-pipe\n"
+    assert status == 0 and "out-tty" in str(tail) and "err-pipe" in str(tail)
+
+
+def test_the_tail_is_bounded_and_keeps_the_end(tmp_path: Path) -> None:
+    from credhelper import engine_io
+
+    script = "head -c 300000 /dev/zero | tr '\\0' x; echo; echo 'unauthorized: no'"
+    terminal, _errors, (_status, tail) = _run_engine_io(["sh", "-c", script], True, tmp_path)
+    assert terminal.count(b"x") == 300000  # all of it shown
+    assert isinstance(tail, str) and len(tail) == engine_io.TAIL_BYTES
+    assert tail.endswith("unauthorized: no\n")
