@@ -209,15 +209,14 @@ def plain_http_failure(engine: str, host: str, output: str) -> PlainHttpRefused 
     if PLAIN_HTTP_MARKER not in output.lower():
         return None
     if engine == "docker":
+        why = "docker's daemon uses TLS for it"
         fix = f'add "{host}" to "insecure-registries" in /etc/docker/daemon.json'
+    elif reference.is_loopback(host):  # the probe missed it, or the user asked for TLS
+        why, fix = "the engine used TLS", f"give no {TLS_FLAG[engine]} after --, or push again"
     else:
+        why = "credhelper turns the engine's TLS off only for loopback registries"
         fix = f"if you trust the network, add after --: {TLS_FLAG[engine]}=false"
-    return PlainHttpRefused(
-        shown(
-            f"credhelper: {host} answers plain HTTP, and credhelper turns the engine's TLS off "
-            f"only for loopback registries; {fix}"
-        )
-    )
+    return PlainHttpRefused(shown(f"credhelper: {host} answers plain HTTP, and {why}; {fix}"))
 
 
 def find_engine(engine: str) -> str:
