@@ -10,6 +10,9 @@ another server, another field or presented under another key fails authenticatio
                 domain "entry":    context = expires "\0" server  (expires "" = never)
                 domain "username": context = server  (a login kept after a rotation)
                 domain "header":   context = ""      (the store's authenticated header)
+                domain "auths":    context = the bytes of the store file from its "auths"
+                                   member to its end, as the writer rendered them (a tag
+                                   only: empty plaintext; see tag_bytes)
 
 kid and expires never contain NUL (both are fixed-alphabet strings checked by the
 store), and the server comes last, so no two (domain, kid, context) give one AAD.
@@ -37,6 +40,7 @@ _AAD_V2 = b"credhelper\x00v2\x00"
 DOMAIN_ENTRY = b"entry"
 DOMAIN_USERNAME = b"username"
 DOMAIN_HEADER = b"header"
+DOMAIN_AUTHS = b"auths"
 _KEY_ID_CONTEXT = b"credhelper key id v1\x00"
 
 
@@ -156,6 +160,23 @@ class Sealer:
     def open_record(self, domain: bytes, context: str, sealed: str) -> bytes:
         """The plaintext of a v2 record; SealError with a one-line cause otherwise."""
         return self._decrypt(sealed, _aad_v2(domain, self.key_id, context))
+
+    def tag_bytes(self, domain: bytes, data: bytes) -> str:
+        """A GCM tag over `data` (as AAD, empty plaintext) under this key's v2 AAD for `domain`.
+
+        GHASH over the AAD runs at memory speed (~0.2 ms for a 2.4 MB store), and
+        every tag has a fresh nonce, as every seal does.
+        """
+        nonce = os.urandom(NONCE_BYTES)
+        aad = _aad_v2(domain, self.key_id, "") + data
+        return gob64.encode(nonce + self._aead.encrypt(nonce, b"", aad))
+
+    def tag_matches(self, domain: bytes, data: bytes, sealed: str) -> bool:
+        """True if `sealed` is a `tag_bytes(domain, data)` made under this very key."""
+        try:
+            return self._decrypt(sealed, _aad_v2(domain, self.key_id, "") + data) == b""
+        except SealError:
+            return False
 
     def unseal_entry(self, server: str, sealed: str, expires: str = "") -> tuple[str, str]:
         """(username, secret) of a v2 entry whose expiry is `expires` ("" = never)."""

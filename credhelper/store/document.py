@@ -22,6 +22,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # for mypy: importing `typing` costs milliseconds on the hot path
     from typing import Any
 
+    from credhelper.crypto import Sealer
+
 
 class Header:
     """The store's authenticated header: sealed under the store key (AAD domain "header").
@@ -73,7 +75,7 @@ def same_record(a: Any, b: Any) -> bool:
 class Document:
     """A parsed store file. `auths` keeps raw JSON values; `entry()` types one on demand."""
 
-    __slots__ = ("auths", "extra", "header", "provider", "rotation", "version")
+    __slots__ = ("auths", "auths_tag", "extra", "header", "provider", "rotation", "version")
 
     def __init__(
         self,
@@ -83,6 +85,7 @@ class Document:
         header: Any = None,
         rotation: Any = None,
         extra: dict[str, Any] | None = None,
+        auths_tag: Any = None,
     ) -> None:
         self.version = version
         self.provider = provider
@@ -90,6 +93,9 @@ class Document:
         self.header = header  # raw JSON of the header record, or None
         self.rotation = rotation  # raw JSON of the rotation mark, or None
         self.extra = extra if extra is not None else {}
+        # Raw JSON of the "authsTag" record as read (None if absent). Never written back:
+        # every write makes a new one for the auths it renders (serialize_document).
+        self.auths_tag = auths_tag
 
     def entry(self, server: str) -> Entry:
         return entry_from_json(self.auths[server])
@@ -152,10 +158,12 @@ class Document:
             self.header,
             self.rotation,
             dict(self.extra),
+            self.auths_tag,
         )
 
 
-_KNOWN = ("version", "keyProvider", "auths", "header", "keyRotation")
+_KNOWN = ("version", "keyProvider", "auths", "header", "keyRotation", "authsTag")
+AUTHS_MEMBER = b'\n "auths": '  # how the writer starts its last member (indent=1)
 
 
 def parse_document(raw: bytes, path: str) -> Document:
@@ -195,10 +203,25 @@ def parse_document(raw: bytes, path: str) -> Document:
         # to strip the format's protections.
         raise fail("a version 1 store with a version 2 header (edited?)")
     extra = {k: v for k, v in doc.items() if k not in _KNOWN}
-    return Document(version, record, auths, doc.get("header"), doc.get("keyRotation"), extra)
+    return Document(
+        version,
+        record,
+        auths,
+        doc.get("header"),
+        doc.get("keyRotation"),
+        extra,
+        doc.get("authsTag"),
+    )
 
 
-def serialize_document(doc: Document) -> bytes:
+def serialize_document(doc: Document, sealer: Sealer | None = None) -> bytes:
+    """The file's bytes; with `sealer`, an "authsTag" record vouches for the auths text.
+
+    The tag covers the bytes from the "auths" member to the end of the file exactly
+    as rendered here (store/quick.py: a `get` that need not parse all of them). It
+    is rendered in place, where json.dumps puts the member (before "auths", which
+    is last), so the text is the same as json.dumps of the whole would give.
+    """
     out: dict[str, Any] = {"version": doc.version}
     if doc.provider is not None:
         out["keyProvider"] = doc.provider
@@ -208,7 +231,16 @@ def serialize_document(doc: Document) -> bytes:
     if doc.rotation is not None:
         out["keyRotation"] = doc.rotation
     out["auths"] = dict(sorted(doc.auths.items()))
-    return (json.dumps(out, indent=1) + "\n").encode("ascii")
+    text = json.dumps(out, indent=1) + "\n"
+    if sealer is None:
+        return text.encode("ascii")
+    cut = text.rindex(AUTHS_MEMBER.decode("ascii"))  # auths is last; no other line starts so
+    tail = text[cut:].encode("ascii")
+    from credhelper.crypto import DOMAIN_AUTHS
+
+    tag = sealer.tag_bytes(DOMAIN_AUTHS, tail)
+    record = json.dumps({"sealed": tag, "keyId": sealer.key_id}, indent=1).replace("\n", "\n ")
+    return text[:cut].encode("ascii") + b'\n "authsTag": ' + record.encode("ascii") + b"," + tail
 
 
 def empty_document() -> Document:

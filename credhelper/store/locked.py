@@ -149,7 +149,10 @@ class Store:
             yield session
 
     def get(self, server: str) -> Credentials:
-        return self.snapshot().get(server)
+        """What snapshot().get(server) gives, without building every entry (store/quick.py)."""
+        from credhelper.store import quick
+
+        return quick.get(self.path, self.directory, server)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:

@@ -162,7 +162,7 @@ class Transaction(Snapshot):
         """The bytes to write: expired logins dropped, the header re-sealed if needed."""
         self.purge_expired()
         self._reseal_header()
-        return serialize_document(self.doc)
+        return serialize_document(self.doc, self._sealer)  # the auths tag (store/quick.py)
 
     def _reseal_header(self) -> None:
         sealer = self._header_key or self.sealer()
