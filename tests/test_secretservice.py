@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credhelper.keys import secretservice
+from credhelper.keys import dbuswire, secretservice
 from tests.conftest import HELPER, Env, require_tool
 from tests.keyring_session import secret_service
 
@@ -44,6 +44,8 @@ def _sent(*call: object) -> bytes:
             pass
 
     bus = secretservice._Bus.__new__(secretservice._Bus)
+
+    bus._awaited, bus._early = set(), {}
     bus._sock = Sock()  # type: ignore[assignment]
     bus._serial = 6
     bus._clock = lambda: 0.0
@@ -248,8 +250,8 @@ def _reply_header(body_len: int, signature: str, reply_serial: int = 1) -> bytes
     built array (aligned from 0) would put padding where the first field belongs.
     """
     head = bytearray(b"l\x02\x00\x01") + body_len.to_bytes(4, "little") + (1).to_bytes(4, "little")
-    secretservice._put(head, "a(yv)", [(5, ("u", reply_serial)), (8, ("g", signature))])
-    secretservice._pad(head, 8)
+    dbuswire.put(head, "a(yv)", [(5, ("u", reply_serial)), (8, ("g", signature))])
+    dbuswire.pad(head, 8)
     return bytes(head)
 
 
@@ -268,11 +270,41 @@ def _read(message: bytes, serial: int = 1, signature: str = "s") -> tuple[object
             pass
 
     bus = secretservice._Bus.__new__(secretservice._Bus)
+
+    bus._awaited, bus._early = set(), {}
     bus._buf = message
     bus._sock = Closed()  # type: ignore[assignment]
     bus._clock = lambda: 0.0
     bus._deadline = 1.0
     return bus.reply(serial, signature)
+
+
+def test_replies_out_of_order_wait_for_their_turn_and_strays_are_dropped() -> None:
+    """Pipelined calls: a reply that comes early is kept (only for a call still awaited)."""
+
+    class Closed:
+        def recv(self, size: int) -> bytes:
+            return b""
+
+        def settimeout(self, value: float) -> None:
+            pass
+
+    bus = secretservice._Bus.__new__(secretservice._Bus)
+    bus._buf = (
+        _reply_body("s", b"\x05\0\0\0stray\0", reply_serial=9)
+        + _reply_body("s", b"\x03\0\0\0two\0", reply_serial=2)
+        + _reply_body("s", b"\x03\0\0\0one\0", reply_serial=1)
+    )
+    bus._sock = Closed()  # type: ignore[assignment]
+    bus._clock = lambda: 0.0
+    bus._deadline = 1.0
+    bus._awaited, bus._early = {1, 2}, {}
+    assert bus.reply(1, "s") == ("one",)
+    assert set(bus._early) == {2}  # the stray reply to serial 9 was not kept
+    assert bus.reply(2, "s") == ("two",)
+    assert bus._early == {} and bus._awaited == set()
+    with pytest.raises(secretservice.Unsupported, match="closed"):
+        bus.reply(9, "s")  # dropped for good: the bus has nothing more
 
 
 def test_the_hostile_reply_fixture_is_well_formed_up_to_its_flaw() -> None:
@@ -285,8 +317,8 @@ def test_the_hostile_reply_fixture_is_well_formed_up_to_its_flaw() -> None:
 def _signal() -> bytes:
     """A well-formed SIGNAL without a body, such as a real bus sends unasked."""
     signal = bytearray(b"l\x04\x00\x01\0\0\0\0\x01\0\0\0")
-    secretservice._put(signal, "a(yv)", [(1, ("o", "/x")), (2, ("s", "a.b")), (3, ("s", "C"))])
-    secretservice._pad(signal, 8)
+    dbuswire.put(signal, "a(yv)", [(1, ("o", "/x")), (2, ("s", "a.b")), (3, ("s", "C"))])
+    dbuswire.pad(signal, 8)
     return bytes(signal)
 
 
@@ -304,7 +336,7 @@ def _signal_with_empty_struct_array_field() -> bytes:
     fields += b"\x00" * 8  # the array's 8 bytes                       -> offset 40
     head = bytearray(b"l\x04\x00\x01") + (0).to_bytes(4, "little") + (1).to_bytes(4, "little")
     head += len(fields).to_bytes(4, "little") + fields
-    secretservice._pad(head, 8)
+    dbuswire.pad(head, 8)
     return bytes(head)
 
 
@@ -361,6 +393,8 @@ def test_a_sasl_reply_without_an_end_of_line_is_refused() -> None:
             pass
 
     bus = secretservice._Bus.__new__(secretservice._Bus)
+
+    bus._awaited, bus._early = set(), {}
     bus._buf = b""
     bus._sock = Endless()  # type: ignore[assignment]
     bus._clock = lambda: 0.0
@@ -374,6 +408,7 @@ def test_a_buffer_full_of_signals_does_not_outlast_the_deadline() -> None:
     """Messages already received are still read against the deadline, not past it."""
     signals = _signal()
     bus = secretservice._Bus.__new__(secretservice._Bus)
+    bus._awaited, bus._early = set(), {}
     bus._buf = signals * 100 + _reply_body("s", b"\x02\0\0\0ok\0")
     bus._clock = lambda: 5.0
     bus._deadline = 4.0
@@ -386,13 +421,13 @@ def test_a_buffer_full_of_signals_does_not_outlast_the_deadline() -> None:
 def test_the_spec_limits_themselves_are_accepted() -> None:
     """32 nested arrays and 32 nested structs are legal D-Bus; one more of either is not."""
     deep = "a" * 32 + "y"
-    assert secretservice._signature(deep) == [deep]
+    assert dbuswire.signature(deep) == [deep]
     structs = "(" * 32 + "y" + ")" * 32
-    assert secretservice._signature(structs) == [structs]
-    assert secretservice._get(b"\0\0\0\0", 0, deep) == ([], 4)
+    assert dbuswire.signature(structs) == [structs]
+    assert dbuswire.get(b"\0\0\0\0", 0, deep) == ([], 4)
     for bad in ("a" * 33 + "y", "(" * 33 + "y" + ")" * 33, "()", "a()", "(y", "a", "a{vs}"):
         with pytest.raises(secretservice.Unsupported):
-            secretservice._signature(bad)
+            dbuswire.signature(bad)
 
 
 @settings(max_examples=300, deadline=None)
@@ -404,8 +439,8 @@ def test_any_bytes_parse_or_are_refused(signature: str, data: bytes) -> None:
     """Arbitrary bytes under any type the module reads: a value inside the data, or Unsupported."""
     try:
         pos = 0
-        for part in secretservice._types(signature):
-            _value, pos = secretservice._get(data, pos, part)
+        for part in dbuswire.types(signature):
+            _value, pos = dbuswire.get(data, pos, part)
     except secretservice.Unsupported:
         return
     assert pos <= len(data)
@@ -509,7 +544,7 @@ def _flood(conn: socket.socket, stop: threading.Event) -> None:
 _CLIENT = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-from credhelper.keys import secretservice
+from credhelper.keys import dbuswire, secretservice
 secretservice.TIMEOUT = 2.0
 try:
     secretservice.get_password("credhelper", "aeskey:/x")
@@ -594,7 +629,9 @@ def test_cbc_without_libcrypto_uses_cryptography(monkeypatch: pytest.MonkeyPatch
     encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
     ciphertext = encryptor.update(plain) + encryptor.finalize()
     monkeypatch.setattr(cbc, "_SONAMES", ("libcrypto-that-does-not-exist.so",))
+    monkeypatch.setattr(cbc, "_loaded", [])  # as in a fresh process: nothing loaded yet
     assert cbc._libcrypto(key, iv, ciphertext) is None
+    assert cbc._loaded == [None]  # looked for once, not again at every call
     assert cbc.decrypt(key, iv, ciphertext) == plain
     # Odd sizes never reach libcrypto; cryptography refuses them as before.
     with pytest.raises(ValueError):

@@ -17,6 +17,20 @@ if TYPE_CHECKING:
     from typing import Any
 
 _SONAMES = ("libcrypto.so.3", "libcrypto.so.1.1")  # OpenSSL 3 and 1.1: the same EVP calls
+_loaded: list[Any] = []  # [the library or None] once prepare() has run: code, never a key
+
+
+def prepare() -> None:
+    """Load libcrypto now (ctypes and the library: ~11 M instructions), not at decrypt time.
+
+    secretservice.py calls it while the Secret Service works on its first calls,
+    so the loading overlaps the wait for the bus instead of adding to it.
+    """
+    if not _loaded:
+        try:
+            _loaded.append(_load())
+        except (ImportError, OSError, AttributeError):  # no ctypes, no library, no symbol
+            _loaded.append(None)
 
 
 def decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
@@ -60,14 +74,12 @@ def _load() -> Any:
 
 
 def _libcrypto(key: bytes, iv: bytes, data: bytes) -> bytes | None:
-    try:
-        import ctypes
-
-        lib = _load()
-    except (ImportError, OSError, AttributeError):  # no ctypes, no library, a missing symbol
-        return None
+    prepare()
+    lib = _loaded[0]
     if lib is None:
         return None
+    import ctypes  # loaded by prepare() with the library
+
     ctx = lib.EVP_CIPHER_CTX_new()
     if not ctx:
         return None
