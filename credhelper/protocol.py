@@ -282,7 +282,7 @@ def run(argv: list[str], stdin: Any, stdout: Any, stderr: Any, store: Store | No
     except Exception as err:  # one line, never a traceback on stdout
         from credhelper import stdstreams
 
-        _write(stdout, stdstreams.internal_error(err) + " on stderr\n")
+        _write(stdout, stdstreams.internal_error(err, stderr) + " on stderr\n")
         return 1
 
 

@@ -172,13 +172,14 @@ def start_process(guard: bool = False) -> None:
     quiet_stderr()
 
 
-def internal_error(err: BaseException) -> str:
+def internal_error(err: BaseException, stderr: object = None) -> str:
     """The one line for an unexpected exception: only its type, since its text could
-    quote input (a secret). The traceback goes to stderr with CREDHELPER_DEBUG=1."""
+    quote input (a secret). With CREDHELPER_DEBUG=1 the traceback goes to `stderr`
+    (default sys.stderr)."""
     if os.environ.get("CREDHELPER_DEBUG") == "1":
         import traceback
 
-        traceback.print_exc(file=sys.stderr)
+        traceback.print_exception(err, file=stderr or sys.stderr)  # type: ignore[arg-type]
     return (
         f"credhelper: internal error ({type(err).__name__}); "
         "set CREDHELPER_DEBUG=1 to see the traceback"
