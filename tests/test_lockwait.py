@@ -9,6 +9,7 @@ rest of its argv. The waiter is the real `credhelper logout` on a pseudo-termina
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
@@ -90,31 +91,38 @@ def _read_until(master: int, needle: bytes, seen: bytearray, bound: float) -> bo
     return needle in seen
 
 
-def _on_tty(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+@contextlib.contextmanager
+def logout_on_tty(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """The real `credhelper logout SERVER` on a pseudo-terminal; stopped and closed after."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+        [CLI, "logout", SERVER],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
     )
     os.close(slave)
-    return proc, master
+    try:
+        yield proc, master
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
 
 
 def test_waiting_on_a_terminal_names_the_holder(ch: Env, holder: Holder) -> None:
     env = dict(ch.env, CREDHELPER_LOCK_TIMEOUT="60")
-    proc, master = _on_tty([CLI, "logout", SERVER], env)
     seen = bytearray()
-    try:
+    with logout_on_tty(env) as (proc, master):
         assert _read_until(master, b"waiting for the store lock", seen, 30), bytes(seen)
         assert _read_until(master, b"\n", seen, 5)
         assert proc.poll() is None  # still waiting: the line came while the lock was held
         holder.release()
         _read_until(master, b"Removed", seen, 30)
         assert proc.wait(timeout=30) == 0, bytes(seen)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
     text = bytes(seen).decode()
     [line] = [x for x in text.splitlines() if "waiting for the store lock" in x]
     assert f"held by pid {holder.pid}: credhelper login " in line
@@ -150,16 +158,10 @@ def test_waiting_without_a_terminal_is_silent_and_the_timeout_names_the_holder(
 def test_a_short_wait_says_nothing_on_a_terminal(ch: Env, holder: Holder) -> None:
     """A lock released within the first second: the write goes ahead without a line."""
     env = dict(ch.env, CREDHELPER_LOCK_TIMEOUT="0.5")
-    proc, master = _on_tty([CLI, "logout", SERVER], env)
     seen = bytearray()
-    try:
+    with logout_on_tty(env) as (proc, master):
         _read_until(master, b"gave up", seen, 30)
         assert proc.wait(timeout=30) == 7
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
     assert b"waiting for the store lock" not in seen
 
 
@@ -206,18 +208,12 @@ def test_a_retitled_holder_shows_only_its_first_word(tmp_path: Path) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_while_waiting_ends_the_wait_cleanly(ch: Env, holder: Holder, signum: int) -> None:
     env = dict(ch.env, CREDHELPER_LOCK_TIMEOUT="60")
-    proc, master = _on_tty([CLI, "logout", SERVER], env)
     seen = bytearray()
-    try:
+    with logout_on_tty(env) as (proc, master):
         assert _read_until(master, b"waiting for the store lock", seen, 30), bytes(seen)
         proc.send_signal(signum)
         assert proc.wait(timeout=30) == -signum
         _read_until(master, b"never", seen, 1)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
     assert b"Traceback" not in seen
     holder.release()
     assert SERVER in ch.cli("list").stdout  # the logout never happened
