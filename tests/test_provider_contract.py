@@ -234,6 +234,33 @@ class TestFileProvider(ProviderContract):
         path.chmod(0o644)  # readable by others: refused, ssh-style
         return FileKeyProvider(str(path))
 
+    def test_a_planted_pending_symlink_is_refused_and_never_written_through(
+        self, fresh: KeyProvider, tmp_path: Path
+    ) -> None:
+        assert isinstance(fresh, FileKeyProvider)
+        current = fresh.load_or_create()
+        victim = tmp_path / "victim"
+        victim.write_bytes(b"someone else's file")
+        os.symlink(victim, fresh.pending_path)
+        with pytest.raises(KeyProblem) as err:
+            fresh.load_pending()
+        assert "symbolic link" in one_line(err.value)
+        # Moving a key in replaces the link itself (rename), never the file it names.
+        key = os.urandom(32)
+        install_key(fresh, key)
+        assert victim.read_bytes() == b"someone else's file"
+        assert fresh.load() == key != current
+        assert not os.path.lexists(fresh.pending_path)
+        assert (Path(fresh.path).stat().st_mode & 0o777) == 0o600
+
+    def test_moving_the_key_out_leaves_no_copy(self, fresh: KeyProvider) -> None:
+        # A killed move or rotation can leave aeskey.pending; remove_key takes it too.
+        assert isinstance(fresh, FileKeyProvider)
+        fresh.load_or_create()
+        fresh.write_pending(os.urandom(32))
+        fresh.remove_key()
+        assert os.listdir(os.path.dirname(fresh.path)) == []
+
 
 # ---------------------------------------------------------------- env
 
