@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import termios
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
@@ -34,6 +35,7 @@ from credhelper.errors import CredhelperError, ExitCode
 TAIL_BYTES = 64 * 1024
 CHUNK = 64 * 1024
 POLL = 0.1  # seconds between checks that the engine is still running
+DRAIN = 2.0  # seconds of output still read after the engine exited
 
 
 class EngineStartFailed(CredhelperError):
@@ -178,12 +180,15 @@ def _read(fd: int) -> bytes:
 def _copy_until_exit(child: cleanup.Child, sources: dict[int, int], tail: Tail) -> int:
     """Copy every source to its destination until the engine exits and its output is drained.
 
-    A grandchild that keeps a stream open (and silent) past the engine's exit does
-    not keep us here: once the engine is gone, a poll interval without output ends it.
+    A grandchild that keeps a stream open past the engine's exit does not keep us
+    here: once the engine is gone, a poll interval without output ends it, and so
+    does DRAIN seconds of a grandchild that goes on writing (it is then stopped
+    with the engine's group).
     """
     open_fds = dict(sources)
-    while True:
-        ready, _, _ = select.select(list(open_fds), [], [], POLL) if open_fds else ([], [], [])
+    drain_until: float | None = None
+    while open_fds:
+        ready, _, _ = select.select(list(open_fds), [], [], POLL)
         for fd in ready:
             chunk = _read(fd)
             if not chunk:
@@ -191,8 +196,11 @@ def _copy_until_exit(child: cleanup.Child, sources: dict[int, int], tail: Tail) 
                 continue
             _forward(open_fds[fd], chunk)
             tail.add(chunk)
-        if not open_fds or (not ready and child.proc.poll() is not None):
-            return child.wait()
+        if drain_until is None and child.proc.poll() is not None:
+            drain_until = time.monotonic() + DRAIN
+        if drain_until is not None and (not ready or time.monotonic() > drain_until):
+            break
+    return child.wait()
 
 
 def run(argv: list[str], env: dict[str, str]) -> Outcome:

@@ -593,6 +593,7 @@ def _run_engine_io(
     """engine_io.run(engine) in a process whose stdout is a pty; (terminal, stderr, outcome)."""
     import json
     import select
+    import time
 
     from tests.conftest import BIN
 
@@ -610,7 +611,8 @@ def _run_engine_io(
     seen = {master: b"", err_r: b""}
     try:
         open_fds = [master, err_r]
-        while open_fds and select.select(open_fds, [], [], 60)[0]:
+        deadline = time.monotonic() + 120
+        while open_fds and time.monotonic() < deadline and select.select(open_fds, [], [], 60)[0]:
             for fd in select.select(open_fds, [], [], 0)[0]:
                 try:
                     chunk = os.read(fd, 65536)
@@ -652,3 +654,12 @@ def test_the_tail_is_bounded_and_keeps_the_end(tmp_path: Path) -> None:
     assert terminal.count(b"x") == 300000  # all of it shown
     assert isinstance(tail, str) and len(tail) == engine_io.TAIL_BYTES
     assert tail.endswith("unauthorized: no\n")
+
+
+@pytest.mark.parametrize("stderr_tty", [True, False], ids=["pty", "pipe"])
+def test_a_grandchild_writing_on_does_not_keep_the_push(tmp_path: Path, stderr_tty: bool) -> None:
+    """The engine exits while something it started keeps writing to its streams."""
+    script = "(while :; do echo spam >&2; sleep 0.01; done) & sleep 0.2; exit 4"
+    terminal, errors, (status, _tail) = _run_engine_io(["sh", "-c", script], stderr_tty, tmp_path)
+    assert status == 4  # the engine's status, and run() returned: the writer was stopped
+    assert b"spam" in (terminal if stderr_tty else errors)
