@@ -20,6 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.leftovers_plugin import locks_dir
+
+# A run that leaves a /tmp/credhelper-* entry behind fails (tests/leftovers_plugin.py).
+pytest_plugins = ["tests.leftovers_plugin"]
+
 BIN = Path(sys.executable).parent
 HELPER = str(BIN / "docker-credential-credhelper")
 CLI = str(BIN / "credhelper")
@@ -132,11 +137,16 @@ def make_env(root: Path) -> Env:
         for k, v in os.environ.items()
         if not k.startswith(("CREDHELPER_", "DOCKER_", "REGISTRY_AUTH_FILE"))
     }
+    # What the product puts in $TMPDIR (`exec` jobs, `push` authfiles) stays with the
+    # test, beside its HOME, even when a test kills it mid-way (leftovers_plugin.py).
+    tmpdir = root.with_name(f"{root.name}-tmp")
+    tmpdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     env.update(
         {
             "CREDHELPER_HOME": str(home),
             "DOCKER_CONFIG": str(docker_config),
             "HOME": str(root),
+            "TMPDIR": str(tmpdir),
             "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         }
     )
@@ -165,7 +175,7 @@ def ch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
 # restores it) run alone; every other test may read it (`doctor` does), so it holds
 # a shared lock for its whole run. A writer first takes the turnstile, which stops
 # new readers, so that a stream of readers cannot keep it waiting for ever.
-_LOCKS = os.environ.get("CREDHELPER_TESTS_LOCK_DIR", "/tmp")
+_LOCKS = locks_dir()  # pytest-of-<user> in the temporary directory, shared by runs
 
 
 def _flock(name: str, mode: int) -> int:

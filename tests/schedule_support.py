@@ -18,9 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.conftest import require_tool
+from tests.leftovers_plugin import locks_dir
 
 MARKER = "# credhelper-schedule v1"
-_LOCK = "/tmp/credhelper-tests-crontab.lock"
+# Shared by every test run of this user (one crontab per account), outside /tmp itself.
+_LOCK = os.path.join(locks_dir(), "credhelper-tests-crontab.lock")
 
 
 def crontab_list() -> str | None:

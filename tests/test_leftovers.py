@@ -1,0 +1,51 @@
+"""The leftovers check fails a run that leaves a credhelper-* entry in /tmp, and only then."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inner pytest imports the plugin as tests.leftovers_plugin, from this checkout."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+
+
+INNER = """
+import os
+
+def test_leaves_one():
+    os.mkdir({path!r})
+
+def test_clean(tmp_path):
+    (tmp_path / "credhelper-fine").mkdir()
+"""
+
+
+def test_a_run_that_leaves_a_tmp_entry_fails(pytester: pytest.Pytester) -> None:
+    path = Path("/tmp") / f"credhelper-leftover-check-{uuid.uuid4().hex}"
+    pytester.makepyfile(test_inner=INNER.format(path=str(path)))
+    try:
+        result = pytester.runpytest_subprocess("-p", "tests.leftovers_plugin", "-q")
+        assert path.is_dir()
+    finally:
+        if path.exists():
+            os.rmdir(path)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([f"*tests left 1 entr(y/ies) in the temporary directory*{path}*"])
+    result.assert_outcomes(passed=2)
+
+
+def test_a_clean_run_passes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_inner="def test_ok(tmp_path):\n    (tmp_path / 'credhelper-x').mkdir()\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "tests.leftovers_plugin", "-q")
+    assert result.ret == pytest.ExitCode.OK
