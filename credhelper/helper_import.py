@@ -59,6 +59,14 @@ def check_name(name: str) -> str:
     return name
 
 
+def valid_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except CredhelperError:
+        return False
+    return True
+
+
 def find_helper(name: str) -> str:
     """The absolute path docker would run for NAME (Go's LookPath), or HelperNotFound."""
     path = dockerconfig.which_helper(check_name(name))

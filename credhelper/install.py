@@ -147,7 +147,9 @@ def _fetch_helpers(
         else:
             helpers = cfg.cred_helpers()
             for server in servers:
-                if server not in helpers:
+                # A name docker could never ask for is not worth an entry (and could
+                # carry terminal escapes into install's output).
+                if server not in helpers and helper_import.unusable_server(server) is None:
                     report.kept_with_helper[server] = store_now
     return fetched
 

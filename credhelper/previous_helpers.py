@@ -47,15 +47,9 @@ def record_path() -> str:
 
 
 def _valid_name(value: object) -> bool:
-    from credhelper.helper_import import check_name
+    from credhelper.helper_import import valid_name
 
-    if not isinstance(value, str):
-        return False
-    try:
-        check_name(value)
-    except CredhelperError:
-        return False
-    return True
+    return isinstance(value, str) and valid_name(value)
 
 
 def _parse(raw: Any, key: str) -> Previous:

@@ -679,3 +679,15 @@ def test_bad_inputs_change_nothing(pass_env: Env, fake: FakeHelper) -> None:
     assert path.read_text() == '{"credsStore": "pass"}' and not ch.home.exists()
     proc = ch.cli("migrate", "--from", "isulad", "--from-helper", "pass")
     assert proc.returncode == 2
+
+
+def test_install_never_prints_or_routes_a_hostile_registry_name(ch: Env, fake: FakeHelper) -> None:
+    fake.set_list(
+        json.dumps({"ok.example": "u", "bad\x1b[31m.example": "u", "\u202eevil": "u"}).encode()
+    )
+    write_config(ch, {"credsStore": "fake"})
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr and "\u202e" not in proc.stdout + proc.stderr
+    assert config(ch)["credHelpers"] == {"ok.example": "fake"}
+    assert "1 registry stay with docker-credential-fake" in proc.stdout

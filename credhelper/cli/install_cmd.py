@@ -11,6 +11,7 @@ import click
 from credhelper import dockerconfig
 from credhelper.advice import login_command
 from credhelper.errors import ExitCode
+from credhelper.helper_import import shown, valid_name
 from credhelper.install import InstallReport, UninstallReport, install, offers, uninstall
 from credhelper.migrate import MigrationReport
 
@@ -56,8 +57,13 @@ def _print_install(report: InstallReport) -> None:
     for note in report.notes:
         click.echo(note)
     if report.replaced_creds_store:
-        old = report.replaced_creds_store
-        click.echo(f'Replaced "credsStore": "{old}" (recorded: credhelper uninstall puts it back).')
+        old = shown(report.replaced_creds_store)
+        back = (
+            "recorded: credhelper uninstall puts it back"
+            if valid_name(report.replaced_creds_store)
+            else "not a plain helper name: uninstall will not put it back"
+        )
+        click.echo(f'Replaced "credsStore": "{old}" ({back}).')
     kept = sorted(report.kept_with_helper.items())
     for name in sorted({helper for _server, helper in kept}):
         servers = [server for server, helper in kept if helper == name]
@@ -67,7 +73,10 @@ def _print_install(report: InstallReport) -> None:
             f"to move them into credhelper, run: credhelper migrate --from-helper {name}"
         )
     for server, helper in sorted(report.other_helpers.items()):
-        click.echo(f"Note: {server} still uses docker-credential-{helper} (credHelpers).")
+        if server not in report.kept_with_helper:
+            click.echo(
+                f"Note: {shown(server)} still uses docker-credential-{helper} (credHelpers)."
+            )
     if report.config_changed:
         click.echo(f"Updated {report.config_path}: docker now uses docker-credential-credhelper.")
     else:
