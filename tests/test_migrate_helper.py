@@ -691,3 +691,49 @@ def test_install_never_prints_or_routes_a_hostile_registry_name(ch: Env, fake: F
     assert "\x1b" not in proc.stdout + proc.stderr and "\u202e" not in proc.stdout + proc.stderr
     assert config(ch)["credHelpers"] == {"ok.example": "fake"}
     assert "1 registry stay with docker-credential-fake" in proc.stdout
+
+
+def test_a_login_that_reads_back_different_fails_the_run(
+    ch: Env, fake: FakeHelper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verification compares what the store returns with what the helper gave:
+    a store that returns something else (here: a wrapper) is exit 1, named."""
+    from click.testing import CliRunner
+
+    from credhelper import helper_import
+    from credhelper.cli.migrate_cmd import command
+    from credhelper.store import Store
+
+    class Tampered(Store):
+        def snapshot(self) -> Any:
+            real = super().snapshot()
+
+            class View:
+                def get(self, server: str) -> Any:
+                    creds = real.get(server)
+                    creds.secret = creds.secret + "-changed"
+                    return creds
+
+            return View()
+
+    monkeypatch.setattr(helper_import, "Store", Tampered)
+    write_config(ch, {"credsStore": "fake"})
+    fake.set_list(b'{"v.example": "u"}')
+    fake.set_get("v.example", answer("v.example", "u", "secret-v"))
+    result = CliRunner().invoke(command, ["--from-helper", "fake"])
+    assert result.exit_code == 1, result.output
+    assert "Verify failed: v.example" in result.output
+    assert "secret-v" not in result.output
+    # docker is not pointed at credhelper for a login that did not verify.
+    assert "credHelpers" not in config(ch)
+
+
+def test_a_record_others_could_change_is_ignored(ch: Env) -> None:
+    write_config(ch, {"credsStore": "pass"})
+    assert ch.cli("install").returncode == 0
+    record = ch.home / "config.json.previous-helpers"
+    record.chmod(0o644)
+    proc = ch.cli("uninstall")
+    assert proc.returncode == 0
+    assert "credsStore" not in config(ch)
+    assert "ignored" in proc.stderr and "chmod 600" in proc.stderr
