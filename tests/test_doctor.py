@@ -350,6 +350,27 @@ def test_missing_key_reported(ch: Env) -> None:
     assert "r.example" in messages and "pw" not in messages.split()
 
 
+def test_missing_key_counts_the_logins(ch: Env) -> None:
+    """Three logins under one key: doctor counts logins, not key ids, and says each
+    server once, without sending the user back to doctor."""
+    _installed(ch)
+    ch.store_creds("127.0.0.1:5000", "carol", "pw3")
+    ch.key.unlink()
+    out = doctor(ch)
+    findings = out["findings"]
+    assert isinstance(findings, list)
+    (missing,) = [f for f in findings if f["id"] == "key.missing"]
+    assert "the 3 stored login(s) sealed with it" in missing["message"]
+    needs = [f for f in findings if f["id"] == "store.entry-needs-login"]
+    assert sorted(f["server"] for f in needs) == ["127.0.0.1:5000", "r.example", "s.example"]
+    for finding in needs:
+        assert finding["message"].count(finding["server"]) == 1, finding
+        assert f"run: {finding['fix']}" not in finding["message"]
+    text = ch.cli("doctor")
+    assert text.returncode == FINDINGS
+    assert "run: credhelper doctor" not in text.stdout
+
+
 def test_replaced_key_reported(ch: Env) -> None:
     _installed(ch)
     ch.key.write_bytes(os.urandom(32))

@@ -90,6 +90,15 @@ def test_plaintext_login_carries_its_import_and_never_shows_it(ch: Env) -> None:
     assert SECRET not in json.dumps(plain.as_dict()) and "remedy" not in plain.as_dict()
 
 
+def test_context_never_shows_the_logins_or_the_environment(ch: Env) -> None:
+    config(ch, {"auths": {"r.example": {"auth": b64(f"alice:{SECRET}")}}})
+    token = "hvs.env-token-value"  # a test value
+    ctx = Context.build(str(ch.docker_config / "config.json"), environ={"VAULT_TOKEN": token})
+    shown = repr(ctx) + str(ctx)
+    assert b64(f"alice:{SECRET}") not in shown and SECRET not in shown and token not in shown
+    assert str(ch.docker_config) in shown
+
+
 def test_docker_config_mode_fix_alone_chmods_only_that_file(ch: Env) -> None:
     path = config(ch, {"auths": {}, "credsStore": "credhelper"}, mode=0o644)
     (finding,) = by_id(check_docker_config(context(ch)), "docker-config.mode")

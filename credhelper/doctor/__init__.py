@@ -28,6 +28,7 @@ from credhelper.doctor.model import (
 from credhelper.doctor.schedule_checks import check_schedule
 from credhelper.doctor.store_checks import StoreState, check_store
 from credhelper.doctor.vault_checks import check_vault
+from credhelper.errors import CredhelperError
 
 __all__ = [
     "ERROR",
@@ -70,8 +71,11 @@ def docker_config_step(docker_config_path: str | None = None) -> str:
     """The step that makes docker use credhelper when a command could not update
     Docker's config: `credhelper doctor --fix` when doctor can repair the file, else the
     fix by hand of the first file-wide problem it cannot (what to edit, move or chown)."""
-    ctx = Context.build(docker_config_path)
-    for finding in check_docker_config(ctx):
+    try:
+        findings = check_docker_config(Context.build(docker_config_path))
+    except (CredhelperError, OSError):
+        findings = []  # the file changed under us: doctor --fix looks again
+    for finding in findings:
         if finding.severity != INFO and finding.server is None and not finding.fixable:
             return finding.fix
     return f"run: {FIX_COMMAND}"

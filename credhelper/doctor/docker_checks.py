@@ -90,7 +90,10 @@ def _missing(ctx: Context) -> Finding:
 
 
 def _file_mode(path: str) -> list[Finding]:
-    st = os.stat(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return []  # removed since it was read: nothing left to judge
     if st.st_uid != os.geteuid():
         message = (
             f"owned by uid {st.st_uid}, not by you (uid {os.geteuid()}); "

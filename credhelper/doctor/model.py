@@ -130,6 +130,11 @@ class Context:
             online=online,
         )
 
+    def __repr__(self) -> str:
+        # Docker's config bytes may hold plaintext logins and the environment a key or
+        # token: a traceback or a test failure that prints the context shows neither.
+        return f"Context(docker_path={self.docker_path!r}, store={self.store.directory!r})"
+
     def loaded_docker(self) -> dockerconfig.DockerConfig | None:
         """Docker's config when docker can load it (it exists, parses, has the right types)."""
         cfg = self.docker
