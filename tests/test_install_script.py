@@ -97,7 +97,9 @@ def test_a_link_directory_off_path_configures_nothing_and_says_the_fix(tmp_path:
     env["CREDHELPER_BINDIR"] = str(bindir)
     env["CREDHELPER_PREFIX"] = str(Path(env["HOME"]) / ".local" / "share" / "credhelper")
     proc = _run([SCRIPT], env)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert (
+        proc.returncode == 9
+    )  # as `credhelper install` (ExitCode.HELPER_MISSING), proc.stdout + proc.stderr
     assert f"{bindir} is not on PATH" in proc.stderr
     assert f'export PATH="{bindir}:$PATH"' in proc.stderr
     assert f"then run: {bindir}/credhelper install" in proc.stderr
@@ -128,7 +130,7 @@ def test_another_helper_first_on_path_configures_nothing(tmp_path: Path) -> None
         PATH=f"{other}:{bindir}:/usr/bin:/bin",
     )
     proc = _run([SCRIPT], env)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.returncode == 9, proc.stdout + proc.stderr
     assert f"docker would run {stale} from PATH" in proc.stderr
     assert not _docker_config(env).exists()
 
