@@ -12,6 +12,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from credhelper.doctor import (
     FIX_COMMAND,
@@ -362,3 +364,30 @@ def test_login_with_a_directory_for_config_names_the_step_that_works(ch: Env) ->
     assert fixed["credsStore"] == "credhelper"
     got = ch.helper("get", "r.example")
     assert got.returncode == 0 and json.loads(got.stdout)["Secret"] == SECRET
+
+
+HINTS = [
+    "; run: credhelper doctor",
+    "; run: credhelper doctor --fix",
+    ", or run: credhelper doctor",
+    " or run: credhelper doctor --fix",
+    " (or run: credhelper doctor --fix)",
+    "; run credhelper doctor",
+    "; see: credhelper doctor",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60),
+    st.sampled_from(HINTS),
+    st.text(st.sampled_from("abc ;,()."), max_size=12),
+)
+def test_no_finding_sends_the_user_back_to_doctor(prefix: str, hint: str, tail: str) -> None:
+    """Whatever the text around it (hostile file contents end up in messages), a
+    finding's message never carries doctor's own hint."""
+    assume("doctor" not in prefix and "doctor" not in tail)
+    for text in (prefix + hint, prefix + hint + ";" + tail, f"credhelper: {prefix}{hint}"):
+        message = Finding("x", "error", text, "", "").message
+        assert "credhelper doctor" not in message, (text, message)
+        assert prefix.strip(" ;,") in message or not prefix.strip(" ;,")
