@@ -167,9 +167,15 @@ def _import_helpers(
     return held
 
 
-def _has_key() -> bool:
+def _has_key(provider: str | None = None) -> bool:
+    """Whether the store's key loads (and, with `provider`, the store records it)."""
     try:
-        return Store().snapshot().sealer() is not None
+        snapshot = Store().snapshot()
+        if provider is not None:
+            record = snapshot.provider_record
+            if not (isinstance(record, dict) and record.get("name") == provider):
+                return False
+        return snapshot.sealer() is not None
     except CredhelperError:
         return False
 
@@ -178,6 +184,10 @@ def _setup_key(provider: str, options: dict[str, str | None] | None = None) -> b
     """Make the store's key exist under `provider` (recorded in the store); True if created."""
     from credhelper.keys import setup
 
+    # Already set up this way: a rerun writes nothing (install is idempotent). Vault
+    # options may name another transit key or mount, so vault is always configured.
+    if provider != "vault" and _has_key(provider):
+        return False
     had_key = _has_key()
     setup.configure_provider(provider, options=options)
     if not _has_key():
