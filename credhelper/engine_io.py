@@ -144,8 +144,9 @@ def _window_follows(plumbing: _Plumbing, child: cleanup.Child) -> Iterator[None]
 
     def resize(_signum: int, _frame: FrameType | None) -> None:
         _copy_size(terminal, master)
-        with contextlib.suppress(OSError):
-            os.killpg(child.proc.pid, signal.SIGWINCH)
+        if child.proc.returncode is None:  # never to a reaped engine's (reusable) group id
+            with contextlib.suppress(OSError):
+                os.killpg(child.proc.pid, signal.SIGWINCH)
 
     previous = signal.signal(signal.SIGWINCH, resize)
     try:
