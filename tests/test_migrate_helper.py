@@ -368,8 +368,9 @@ get)
     h=$(cat | sha256sum | cut -c1-16)
     if [ ! -f "$d/get-$h" ]; then echo "credentials not found in native keychain"; exit 1; fi
     [ -f "$d/get-$h.pid" ] && echo $$ > "$d/get-$h.pid"
-    [ -f "$d/get-$h.daemon" ] && {{ exec >&- 2>&-; sleep 60; }}
-    [ -f "$d/get-$h.sleep" ] && sleep "$(cat "$d/get-$h.sleep")"
+    # exec: the pid recorded is the sleeping process itself, which credhelper must stop.
+    [ -f "$d/get-$h.daemon" ] && exec sleep 60 >&- 2>&-
+    [ -f "$d/get-$h.sleep" ] && exec sleep "$(cat "$d/get-$h.sleep")"
     cat "$d/get-$h"; exit "$(cat "$d/get-$h.rc")" ;;
 esac
 exit 2
