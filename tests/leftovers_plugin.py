@@ -1,5 +1,5 @@
 """A test run leaves nothing in /tmp: a `credhelper-*` entry that appeared there during
-the run fails it, naming the entry.
+the run is named at the end, and fails the run in CI (CREDHELPER_STRICT=1).
 
 Tests put what they make under tmp_path, and give the product a private TMPDIR
 (`credhelper exec`'s `$TMPDIR/credhelper-jobs-<uid>` is its runtime directory, so
@@ -77,7 +77,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             f"put what it makes under tmp_path): {', '.join(left)}",
             red=True,
         )
-    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    # In CI (CREDHELPER_STRICT=1) the run is the machine's only one, so whatever
+    # appeared came from it: the run fails. On a shared machine another user's
+    # tool (scripts/bench, a manual `credhelper exec`) may add one meanwhile, so
+    # there the line is printed and the run's status is left alone.
+    if os.environ.get("CREDHELPER_STRICT") == "1":
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 _BEFORE = pytest.StashKey[set[tuple[str, int]]]()

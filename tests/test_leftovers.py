@@ -29,21 +29,32 @@ def test_clean(tmp_path):
 """
 
 
-def test_a_run_that_leaves_a_tmp_entry_fails(pytester: pytest.Pytester) -> None:
+def test_a_run_that_leaves_a_tmp_entry_fails(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CREDHELPER_STRICT", "1")
     path = Path("/tmp") / f"credhelper-leftover-check-{uuid.uuid4().hex}"
     pytester.makepyfile(test_inner=INNER.format(path=str(path)))
+    expected = f"*tests left 1 entr(y/ies) in the temporary directory*{path}*"
     try:
-        result = pytester.runpytest_subprocess("-p", "tests.leftovers_plugin", "-q")
+        strict = pytester.runpytest_subprocess("-p", "tests.leftovers_plugin", "-q")
         assert path.is_dir()
+        os.rmdir(path)
+        monkeypatch.delenv("CREDHELPER_STRICT", raising=False)
+        local = pytester.runpytest_subprocess("-p", "tests.leftovers_plugin", "-q")
     finally:
         if path.exists():
             os.rmdir(path)
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([f"*tests left 1 entr(y/ies) in the temporary directory*{path}*"])
-    result.assert_outcomes(passed=2)
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED
+    strict.stdout.fnmatch_lines([expected])
+    strict.assert_outcomes(passed=2)
+    # Outside CI the machine may be shared: the entry is named, the status kept.
+    assert local.ret == pytest.ExitCode.OK
+    local.stdout.fnmatch_lines([expected])
 
 
-def test_a_clean_run_passes(pytester: pytest.Pytester) -> None:
+def test_a_clean_run_passes(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CREDHELPER_STRICT", "1")
     pytester.makepyfile(
         test_inner="def test_ok(tmp_path):\n    (tmp_path / 'credhelper-x').mkdir()\n"
     )
