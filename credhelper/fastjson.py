@@ -166,11 +166,22 @@ class _Encoder:
         parts = []
         if kind is dict:
             items = sorted(value.items()) if self.sort else value.items()
+            quote, colon = self.quote, self.colon
             for key, item in items:
-                text = self.encode(item, depth + 1) if type(key) is str else None
-                if text is None:
+                if type(key) is not str:
                     return None
-                parts.append(self.quote(key) + self.colon + text)
+                # Strings and ints inline: a store's entries are flat objects of
+                # them, and a call per value was most of rendering 1,000 entries.
+                inner = type(item)
+                if inner is str:
+                    text = quote(item)
+                elif inner is int:
+                    text = int.__repr__(item)
+                else:
+                    text = self.encode(item, depth + 1)
+                    if text is None:
+                        return None
+                parts.append(quote(key) + colon + text)
         else:
             for item in value:
                 text = self.encode(item, depth + 1)

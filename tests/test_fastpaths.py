@@ -1,10 +1,11 @@
 """Guards for the hot path's use of private module paths (issue #12's rule).
 
-credhelper.fastjson calls CPython's `_json` directly and credhelper.crypto takes
-AESGCM from cryptography's compiled binding. Each must be the very object the
-public API uses, must give the public API's answers, and must fall back to the
-public API when a future release moves it (the fallbacks are run here too, in a
-subprocess that hides the private path).
+credhelper.fastjson calls CPython's `_json` directly, credhelper.crypto takes
+AESGCM from cryptography's compiled binding and SHA-256 from CPython's `_sha256`,
+and the keyring fast path (keys/secretservice.py) opens a `_socket.socket`. Each
+must be the very object the public API uses, must give the public API's answers,
+and must fall back to the public API when a future release moves it (the
+fallbacks are run here too, in a subprocess that hides the private path).
 """
 
 from __future__ import annotations
@@ -202,6 +203,51 @@ def test_crypto_falls_back_to_the_public_class_if_the_binding_moves() -> None:
         "print('fallback ok')\n"
     )
     assert out == "fallback ok\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_the_builtin_sha256_is_hashlibs(data: bytes) -> None:
+    """crypto's key ids use CPython's `_sha256` (`_sha2` from 3.12): the standard SHA-256."""
+    import hashlib
+
+    assert crypto._sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_key_ids_fall_back_to_hashlib_without_the_builtin_module() -> None:
+    out = _run(
+        "import sys, hashlib\n"
+        "sys.modules['_sha256'] = sys.modules['_sha2'] = None  # a Python without them\n"
+        "from credhelper import crypto\n"
+        "assert crypto._sha256 is hashlib.sha256\n"
+        "assert crypto.key_id(bytes(range(32))) == hashlib.sha256(\n"
+        "    b'credhelper key id v1\\x00' + bytes(range(32))).hexdigest()[:16]\n"
+        "print('fallback ok')\n"
+    )
+    assert out == "fallback ok\n"
+
+
+def test_secretservice_socket_is_the_one_socket_uses() -> None:
+    """The keyring fast path opens `_socket.socket` (socket.py's base class) directly."""
+    import _socket
+    import socket
+
+    assert issubclass(socket.socket, _socket.socket)
+    assert (_socket.AF_UNIX, _socket.SOCK_STREAM) == (socket.AF_UNIX, socket.SOCK_STREAM)
+
+
+def test_secretservice_without_the_private_socket_module_leaves_the_get_to_keyring() -> None:
+    out = _run(
+        "import os, sys\n"
+        "sys.modules['_socket'] = None  # a release that moved it\n"
+        "os.environ['DBUS_SESSION_BUS_ADDRESS'] = 'unix:path=/nonexistent/bus'\n"
+        "from credhelper.keys import secretservice\n"
+        "try:\n"
+        "    secretservice.get_password('credhelper', 'aeskey:/x')\n"
+        "except secretservice.Unsupported as err:\n"
+        "    print('keyring decides:', err)\n"
+    )
+    assert out == "keyring decides: ModuleNotFoundError\n"
 
 
 def test_lazycontext_never_imports_contextlib() -> None:

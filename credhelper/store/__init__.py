@@ -16,7 +16,8 @@ File format, version 2 (written by every write since; version 1 is still read):
                     "updated": "<UTC>", "expires": "<UTC>"},        (expires optional)
        "<server>": {"invalidated": "<UTC>", "reason": "key rotation",
                     "user": "<b64>", "keyId": "<16 hex>"}},          (user optional)
-     "keyRotation": {"newKeyId": "<16 hex>", ...}}      (only while a rotation runs)
+     "keyRotation": {"newKeyId": "<16 hex>", ...},      (only while a rotation runs)
+     "authsTag": {"sealed": "<b64>", "keyId": "<16 hex>"}}  (a GCM tag over the auths bytes)
 
 <UTC> is always `YYYY-MM-DDTHH:MM:SSZ`. Every sealed value is AES-256-GCM under the
 store key with its own AAD domain (see crypto.py), so none can stand in for another:
@@ -33,7 +34,10 @@ store key with its own AAD domain (see crypto.py), so none can stand in for anot
 - `updated`, `invalidated` and `reason` are for display only (printed only
   when short and printable);
 - the rotation mark only lets the next writer promote a pending key carrying
-  exactly the id it names, which only a rotation writes.
+  exactly the id it names, which only a rotation writes;
+- `authsTag` is a tag over the file's bytes from the "auths" member (written last)
+  to the end: with it `get` finds one entry without parsing the others (quick.py);
+  without it, or if it fails, the whole file is parsed as before.
 
 A writer never creates a new key, and never seals with a key, while records
 sealed by another key exist (an edited keyProvider record must not lead to a

@@ -108,7 +108,11 @@ class Transaction(Snapshot):
         """Servers whose login has expired (authenticated expiry; edited ones are corrupt)."""
         now = utc_now()
         out = []
+        auths = self.doc.auths
         for server in self.servers():
+            raw = auths[server]
+            if not (isinstance(raw, dict) and raw.get("expires")):
+                continue  # no expiry (the common case): no record needs building
             entry = self.doc.entry(server)
             if isinstance(entry, SealedEntry) and entry.expires and entry.expires <= now:
                 try:
