@@ -84,15 +84,20 @@ def test_lock_timeout_extremes_give_the_lock_line(ch: Env, raw: str) -> None:
             stderr=subprocess.PIPE,
             env=env,
         )
-        helper = subprocess.Popen(
-            [HELPER, "store"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
+        # The helper reads all of stdin before it asks for the lock: its request is
+        # a file, so that both wait at the same time.
+        request = ch.root / "request.json"
+        request.write_bytes(_store_request("s2"))
+        with request.open("rb") as stdin:
+            helper = subprocess.Popen(
+                [HELPER, "store"],
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
         cli_out, cli_err = cli.communicate(b"s1\n", timeout=120)
-        helper_out, helper_err = helper.communicate(_store_request("s2"), timeout=120)
+        helper_out, helper_err = helper.communicate(timeout=120)
     assert cli.returncode == 7, cli_err
     lines = cli_err.decode().strip().splitlines()
     assert len(lines) == 1 and str(lock_path) in lines[0] and "CREDHELPER_LOCK_TIMEOUT" in lines[0]
