@@ -391,3 +391,22 @@ def test_no_finding_sends_the_user_back_to_doctor(prefix: str, hint: str, tail: 
         message = Finding("x", "error", text, "", "").message
         assert "credhelper doctor" not in message, (text, message)
         assert prefix.strip(" ;,") in message or not prefix.strip(" ;,")
+
+
+def test_lost_key_advice_is_a_login_that_works(ch: Env) -> None:
+    """After rm aeskey a login starts a new key at once: the advice is that login, not
+    a forced rotation first (which would also drop the remembered usernames)."""
+    three_logins(ch)
+    ch.key.unlink()
+    ctx = context(ch)
+    findings, _key = check_key(ctx, check_store(ctx)[1])
+    (missing,) = by_id(findings, "key.missing")
+    assert "rotate" not in missing.fix and "log in again to each registry" in missing.fix
+    proc = ch.cli(
+        "login", "--no-verify", "-u", "alice", "--password-stdin", "a.example", stdin=SECRET
+    )
+    assert proc.returncode == 0, proc.stderr
+    ctx = context(ch)
+    findings, key = check_key(ctx, check_store(ctx)[1])
+    assert key.ok and not by_id(findings, "key.missing")
+    assert Store(str(ch.home)).get("a.example").secret == SECRET

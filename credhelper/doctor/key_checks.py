@@ -23,7 +23,7 @@ from credhelper.doctor.model import (
 from credhelper.doctor.remedies import Step
 from credhelper.doctor.store_checks import StoreState, check_node
 from credhelper.errors import CredhelperError, KeyProblem
-from credhelper.store import ProviderRecordEdited, Snapshot
+from credhelper.store import STATE_RELOGIN, ProviderRecordEdited, Snapshot
 from credhelper.store.model import InvalidatedEntry, SealedEntry
 
 TYPE_CHECKING = False
@@ -73,7 +73,7 @@ def check_key(ctx: Context, state: StoreState) -> tuple[list[Finding], KeyState]
         out.append(Finding("key.provider", ERROR, err.message, directory, "credhelper install"))
         return out, KeyState(False, True)
     needing = logins_needing_key(snapshot)
-    if name == "file" and not _check_key_file(provider, needing, out):
+    if name == "file" and not _check_key_file(provider, snapshot, needing, out):
         return out, _state(False, out)
     try:
         key = provider.load()
@@ -85,7 +85,7 @@ def check_key(ctx: Context, state: StoreState) -> tuple[list[Finding], KeyState]
     if key is None:
         if needing:
             message = f"{provider.describe()} holds no key; {needing} stored login(s) need it"
-            fix = f"restore the key, or start over: {START_OVER}"
+            fix = f"restore the key, or {start_over(snapshot)} (credhelper list shows them)"
             out.append(Finding("key.missing", ERROR, message, directory, fix))
         return out, _state(False, out)
     from credhelper.crypto import key_id
@@ -98,7 +98,22 @@ def _state(ok: bool, findings: list[Finding]) -> KeyState:
     return KeyState(ok, any(f.id.startswith("key") for f in findings))
 
 
-def _check_key_file(provider: KeyProvider, needing: int, out: list[Finding]) -> bool:
+def start_over(snapshot: Snapshot | None) -> str:
+    """How to go on without the lost key: log in again, as the store's own hint for each
+    entry says; a rotation first only where the store says a login would be refused
+    (its header names another provider's key). A forced rotation also drops usernames."""
+    try:
+        statuses = snapshot.statuses() if snapshot is not None else []
+    except CredhelperError:
+        statuses = []
+    if any(s.state == STATE_RELOGIN and "credhelper rotate" in s.detail for s in statuses):
+        return f"start over: {START_OVER}"
+    return "log in again to each registry"
+
+
+def _check_key_file(
+    provider: KeyProvider, snapshot: Snapshot | None, needing: int, out: list[Finding]
+) -> bool:
     """The file provider's key file exists and is private; False: stop checking the key."""
     key_path = getattr(provider, "path", None)
     if not isinstance(key_path, str):
@@ -113,10 +128,8 @@ def _check_key_file(provider: KeyProvider, needing: int, out: list[Finding]) -> 
             f"the key file is missing, so the {needing} stored login(s) sealed with it cannot "
             "be opened (deleted, or the store copied without it?)"
         )
-        fix = (
-            "restore the aeskey from a backup, or start over: credhelper rotate, then log in "
-            "again to each registry (credhelper list shows them)"
-        )
+        then = start_over(snapshot)
+        fix = f"restore the aeskey from a backup, or {then} (credhelper list shows them)"
         out.append(Finding("key.missing", ERROR, message, key_path, fix))
     else:
         message = "no key yet; it is created at the first login"
