@@ -234,9 +234,27 @@ def install(
     held = migrate.import_candidates(candidates, migration)
     report.migration = migration
 
+    _rewrite(cfg, report, held, from_helper)
+    return report
+
+
+def _rewrite(
+    cfg: dockerconfig.DockerConfig,
+    report: InstallReport,
+    held: list[migrate.Candidate],
+    from_helper: list[migrate.Candidate],
+) -> None:
+    """Rewrite Docker's config once: credsStore credhelper, moved logins stripped and
+    routed to credhelper, the other helper's kept registries routed to it."""
+    path, migration = report.config_path, report.migration
+    assert migration is not None
     # Credential text docker never sees (a shadowed duplicate or case variant) is
     # plaintext all the same: the rewrite drops it (the backup, sealed, keeps it).
     shadowed = bool(dockerconfig.shadowed_credentials(cfg.tree))
+    kept = report.kept_with_helper
+    # A plaintext copy of a registry docker was sending to the other helper is
+    # stripped (it is in the store now) but the registry stays with that helper.
+    routed = [c for c in held + from_helper if c.server not in kept]
 
     def change(doc: dict[str, Any]) -> bool:
         changed = shadowed
@@ -250,17 +268,17 @@ def install(
             changed = True
         # Entries moved into the store must be served by credhelper even where a
         # credHelpers entry names another helper.
-        for cand in held + from_helper:
+        for cand in routed:
             changed |= dockerconfig.use_credhelper(doc, cand.server)
-        helpers = dockerconfig.helpers_map(doc) if report.kept_with_helper else {}
-        for server, helper in report.kept_with_helper.items():
+        helpers = dockerconfig.helpers_map(doc) if kept else {}
+        for server, helper in kept.items():
             if server not in helpers:
                 helpers[server] = helper
                 changed = True
         return changed
 
-    servers = [cand.server for cand in held + from_helper]
-    previous_helpers.record(path, cfg, servers, creds_store=True, added=report.kept_with_helper)
+    servers = [cand.server for cand in routed]
+    previous_helpers.record(path, cfg, servers, creds_store=True, added=kept)
     result = dockerconfig.modify(path, change)
     report.config_changed = result.changed
     if result.backup:
@@ -272,7 +290,6 @@ def install(
     report.other_helpers = {
         k: v for k, v in after.cred_helpers().items() if v != dockerconfig.HELPER_NAME
     }
-    return report
 
 
 def _check_routed(after: dockerconfig.DockerConfig, servers: list[str]) -> None:

@@ -738,3 +738,22 @@ def test_a_record_others_could_change_is_ignored(ch: Env) -> None:
     assert proc.returncode == 0
     assert "credsStore" not in config(ch)
     assert "ignored" in proc.stderr and "chmod 600" in proc.stderr
+
+
+def test_a_stale_plaintext_copy_of_a_pass_registry_never_wins(pass_env: Env) -> None:
+    """docker sent X to pass (credsStore), so config.json's plaintext X was not in use:
+    install strips it but leaves X with pass; the migration then takes pass's copy."""
+    ch = pass_env
+    helper_store(ch.env, "pass", "x.example", "new", "pass-copy")
+    plain = base64.b64encode(b"old:stale-plaintext").decode()
+    write_config(ch, {"credsStore": "pass", "auths": {"x.example": {"auth": plain}}})
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = config(ch)
+    assert doc["credHelpers"] == {"x.example": "pass"}
+    assert doc["auths"] == {"x.example": {}}
+    assert_no_plaintext(ch, ["stale-plaintext"])
+    code, out, _err = migrate(ch, "pass")
+    assert code == 0 and out["replacedStored"] == ["x.example"]
+    assert json.loads(ch.helper("get", b"x.example").stdout)["Secret"] == "pass-copy"
+    assert config(ch)["credHelpers"] == {"x.example": "credhelper"}
