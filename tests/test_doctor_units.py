@@ -320,19 +320,26 @@ def test_whole_run_never_points_at_itself(ch: Env) -> None:
     sends the user back to doctor, and none repeats its fix as "run: ..."."""
     three_logins(ch)
     ch.key.unlink()
-    config(ch, {"auths": {"r.example": {"auth": "!!"}, "s.example": {"auth": ""}}}, mode=0o644)
-    findings = run_checks(context(ch))
-    assert {"key.missing", "store.entry-needs-login", "docker-config.mode"} <= {
-        f.id for f in findings
+    doc = {
+        "auths": {"r.example": {"auth": "!!"}, "s.example": {"auth": ""}},
+        "credHelpers": {"a.example": "pass", "z.example": "nonexistent"},
     }
+    config(ch, doc, mode=0o644)
+    findings = run_checks(context(ch, search_path="/usr/bin"))
+    assert {
+        "key.missing",
+        "store.entry-needs-login",
+        "docker-config.mode",
+        "docker-config.helper-missing",
+        "helper.overridden",
+        "helper.route",
+    } <= {f.id for f in findings}
     for finding in findings:
         assert "credhelper doctor" not in finding.message, finding
         if finding.fix:
             assert f"run: {finding.fix}" not in finding.message, finding
         if finding.server:
-            assert finding.message.count(finding.server) <= 1 or finding.id.startswith(
-                "docker-config.auth-"
-            ), finding
+            assert finding.message.count(finding.server) <= 1, finding
 
 
 def test_fix_then_fresh_findings_have_nothing_left(ch: Env) -> None:

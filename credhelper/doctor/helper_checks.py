@@ -103,7 +103,7 @@ def _cred_helpers(ctx: Context, cfg: DockerConfig) -> list[Finding]:
             continue
         message = (
             f'credHelpers["{key}"] names docker-credential-{helper}, which is not on PATH: '
-            f"docker fails for {key}"
+            "docker fails for that registry"
         )
         fix = f"{FIX_COMMAND} (points it at credhelper)"
         switch, id_ = SwitchHelper(key), "docker-config.helper-missing"
@@ -136,6 +136,8 @@ def _routes(
     out: list[Finding] = []
     for server in sorted(stored | set(cfg.auths()) | set(cfg.cred_helpers())):
         helper, why = dockerconfig.helper_for(cfg, server, ctx.search_path)
+        # Said once per line: the line already starts with the server.
+        why = "its credHelpers entry" if why == f'credHelpers["{server}"]' else why
         shown = f"docker-credential-{helper}" if helper else "config.json itself"
         message = f"{server}: docker uses {shown} ({why})"
         out.append(Finding("helper.route", INFO, message, path, "", server=server))
