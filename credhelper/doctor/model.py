@@ -13,7 +13,7 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from credhelper import dockerconfig
@@ -70,15 +70,8 @@ class Finding:
         object.__setattr__(self, "message", own_words(self.message, self.fix))
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "severity": self.severity,
-            "message": self.message,
-            "path": self.path,
-            "fix": self.fix,
-            "fixable": self.fixable,
-            "server": self.server,
-        }
+        """The finding as `doctor --json` prints it: every field but the remedy."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "remedy"}
 
 
 @dataclass
