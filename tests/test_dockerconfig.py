@@ -95,7 +95,7 @@ AUTH_VALUES = [
     base64.urlsafe_b64encode(b"\xfb\xff:\xfe\xff").decode(),
     base64.b64encode(b"user:pass").decode().rstrip("="),
     base64.b64encode(b"user:pas").decode().rstrip("="),
-    base64.b64encode(os.urandom(48)).decode(),
+    pytest.param(base64.b64encode(os.urandom(48)).decode(), id="random-48-bytes"),
 ]
 
 

@@ -137,6 +137,7 @@ def test_hostile_answers_are_one_line(
             "Transfer-Encoding: chunked",
         ),
     ],
+    ids=["content-length", "read-to-close", "chunked"],  # KEY is random: xdist needs stable ids
 )
 def test_well_formed_answers_give_the_key(
     server: Responder, tmp_path: object, reply: bytes
