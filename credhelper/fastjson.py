@@ -172,10 +172,10 @@ class _Encoder:
                     return None
                 # Strings and ints inline: a store's entries are flat objects of
                 # them, and a call per value was most of rendering 1,000 entries.
-                inner = type(item)
-                if inner is str:
+                vtype = type(item)
+                if vtype is str:
                     text = quote(item)
-                elif inner is int:
+                elif vtype is int:
                     text = int.__repr__(item)
                 else:
                     text = self.encode(item, depth + 1)
