@@ -757,3 +757,16 @@ def test_a_stale_plaintext_copy_of_a_pass_registry_never_wins(pass_env: Env) -> 
     assert code == 0 and out["replacedStored"] == ["x.example"]
     assert json.loads(ch.helper("get", b"x.example").stdout)["Secret"] == "pass-copy"
     assert config(ch)["credHelpers"] == {"x.example": "credhelper"}
+
+
+def test_install_names_another_helper_that_comes_first_on_path(ch: Env) -> None:
+    other = ch.root / "otherbin"
+    other.mkdir()
+    script = other / "docker-credential-credhelper"
+    script.write_text("#!/bin/sh\nexit 1\n")
+    script.chmod(0o700)
+    env = {**ch.env, "PATH": f"{other}{os.pathsep}{ch.env['PATH']}"}
+    proc = ch.cli("install", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"WARNING: docker will run {script} (first on PATH)" in proc.stderr
+    assert "WARNING" not in ch.cli("install").stderr

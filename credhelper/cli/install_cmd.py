@@ -129,6 +129,20 @@ def _choose_helpers(path: str, given: tuple[str, ...], as_json: bool) -> tuple[s
     return tuple(chosen)
 
 
+def _warn_if_not_ours(found: str) -> None:
+    """Docker runs the first docker-credential-credhelper on PATH: say so if that is
+    another installation's."""
+    from credhelper.install import helper_dirs
+
+    ours = [os.path.join(d, "docker-credential-credhelper") for d in helper_dirs()]
+    if ours and all(not os.path.samefile(found, exe) for exe in ours):
+        click.echo(
+            f"WARNING: docker will run {found} (first on PATH), not {ours[0]} of this "
+            "credhelper; put its directory first on PATH if that one is older",
+            err=True,
+        )
+
+
 @click.command("install")
 @click.option(
     "--key-provider",
@@ -201,7 +215,7 @@ def install_command(
 
     for name in from_helper:
         check_name(name)
-    require_helper_on_path()  # before any question: nothing is asked, nothing changed
+    _warn_if_not_ours(require_helper_on_path())  # before any question or change
     options = {"vault_key": vault_key, "vault_mount": vault_mount}
     chosen = _choose_helpers(path, from_helper, as_json)
     report = install(
