@@ -278,3 +278,66 @@ def test_the_full_parse_uses_the_key_the_quick_path_loaded() -> None:
         again.adopt_keys(snap)
         assert again.get(SERVER).username == "u"
         assert calls == []
+
+
+def test_a_get_of_a_tagged_store_parses_only_the_text_before_its_entries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What makes a big store's get cheap: its entries are never all built."""
+    from credhelper.store import document
+
+    with home() as directory:
+        logins = {f"r{i:03d}.example": (f"u{i}", f"s{i}") for i in range(200)}
+        raw = write(directory, {**logins, SERVER: ("u", "s")}, {})
+        parsed: list[int] = []
+        real = document.parse_document
+
+        def recording(data: bytes, path: str) -> object:
+            parsed.append(len(data))
+            return real(data, path)
+
+        monkeypatch.setattr(quick, "parse_document", recording)
+        creds = Store(directory).get("r150.example")
+        assert (creds.username, creds.secret) == ("u150", "s150")
+        assert parsed and max(parsed) < raw.index(AUTHS_MEMBER) + 20  # the head, never all
+
+
+def test_a_tag_made_under_another_key_is_not_trusted() -> None:
+    """The auths of a store sealed by another key, spliced under this store's header."""
+    with home() as first:
+        raw = write(first, {SERVER: ("u", "s")}, {})
+        with home() as second:
+            other = write(second, {SERVER: ("intruder", "x")}, {})
+            start, other_start = raw.index(b'\n "authsTag"'), other.index(b'\n "authsTag"')
+            spliced = raw[:start] + other[other_start:]
+            os.environ["CREDHELPER_HOME"] = first
+            assert not check(first, spliced, SERVER)
+            assert full(first, spliced, SERVER)[0] == "Invalidated"
+            # Relabelled with this store's key id: the tag (and the entry) fail to open.
+            ours = Store(first).snapshot().sealer()
+            theirs = spliced[spliced.index(b'"keyId": "', start) + 10 :][:16]
+            assert ours is not None and theirs != ours.key_id.encode()
+            relabelled = spliced[:start] + spliced[start:].replace(theirs, ours.key_id.encode())
+            assert not check(first, relabelled, SERVER)
+            assert full(first, relabelled, SERVER)[0] == "CorruptEntry"
+
+
+def test_a_key_that_fails_to_load_is_asked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A keyring or vault that fails is not asked again by the full parse."""
+    from credhelper.errors import KeyProblem
+    from credhelper.keys.file import FileKeyProvider
+
+    with home() as directory:
+        raw = write(directory, {SERVER: ("u", "s")}, {"broken.example": 1})
+        calls: list[int] = []
+
+        def failing(self: object) -> bytes:
+            calls.append(1)
+            raise KeyProblem("credhelper: the key cannot be read; run: credhelper doctor")
+
+        monkeypatch.setattr(FileKeyProvider, "load", failing)
+        store = Store(directory)
+        with pytest.raises(KeyProblem):
+            quick.get(store.path, directory, SERVER)
+        assert calls == [1]
+        assert full(directory, raw, SERVER)[0] == "KeyProblem"
