@@ -63,6 +63,11 @@ def test_cron_line_runs_exactly_the_job_whatever_the_paths(
     job = Job(
         str(exe), "30d", reencrypt, (("CREDHELPER_HOME", str(home)), ("DOCKER_CONFIG", str(dc)))
     )
+    if "=" in str(exe):
+        # env(1) would take the program's path for a variable: refused, not written.
+        with pytest.raises(UsageError, match="contains '='"):
+            cron.render(job, str(home))
+        return
     line = cron.render(job, str(home))
     assert line.count("\n") == 1 and line.endswith("\n")
     proc = subprocess.run(
@@ -104,3 +109,13 @@ def test_unit_runs_exactly_the_job_whatever_the_paths(tmp_path: Path, a: str, b:
     assert argv == job.argv()
     assert env == {"CREDHELPER_HOME": str(home), "DOCKER_CONFIG": str(dc)}
     assert systemd.parse_service(systemd.render_service(job)) == job
+
+
+def test_cron_refuses_a_program_path_with_an_equals_sign(tmp_path: Path) -> None:
+    """env(1) reads `/a=b/credhelper` as a variable: the job would exit 127 every night."""
+    home, exe, _dc = _probe_tree(tmp_path, "a=b", "c")
+    exe = exe.rename(tmp_path / "a=b" / "credhelper")
+    job = Job(str(exe), "30d", False, (("CREDHELPER_HOME", str(home)),))
+    with pytest.raises(UsageError, match="contains '='") as err:
+        cron.render(job, str(home))
+    assert str(exe) in str(err.value) and "\n" not in str(err.value)

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 
 from credhelper import childenv
-from credhelper.errors import CredhelperError
+from credhelper.errors import CredhelperError, UsageError
 from credhelper.schedule.job import Job, check_text, valid_period
 
 MARKER = "# credhelper-schedule v1: remove with credhelper rotate --unschedule"
@@ -114,6 +114,14 @@ def render(job: Job, store_dir: str) -> str:
     and PATH as cron would set them, then the job's own variables.
     """
     log = os.path.join(store_dir, LOG_NAME)
+    if "=" in job.argv()[0]:
+        # env(1) reads any word with "=" before the command as a variable (an
+        # absolute path too) and has no way to quote it: the job would never run.
+        raise UsageError(
+            f"credhelper: cannot schedule with cron: the path {job.argv()[0]!r} contains "
+            "'=', which env would read as a variable; install credhelper under a path "
+            "without '='"
+        )
     words = [ENV_EXE, "-i"]
     words += [f"{n}={_sh_word(check_text(n, v))}" for n, v in (*_base_env(), *job.env)]
     words += [_sh_word(check_text("path", word)) for word in job.argv()]
