@@ -107,6 +107,9 @@ def _fresh_venv(root: Path, wheel: Path) -> Path:
     _run([str(py), "-m", "pip", "install", "-q", "--no-index", "--no-deps", str(wheel)])
     # Every dependency the wheel declares is satisfied (pip reads its metadata).
     _run([str(py), "-m", "pip", "check"])
+    # The code that runs is the wheel's, not this checkout's.
+    where = _run([str(py), "-I", "-c", "import credhelper; print(credhelper.__file__)"])
+    assert where.stdout.startswith(str(venv)), where.stdout
     return venv
 
 
