@@ -75,7 +75,18 @@ def same_record(a: Any, b: Any) -> bool:
 class Document:
     """A parsed store file. `auths` keeps raw JSON values; `entry()` types one on demand."""
 
-    __slots__ = ("auths", "auths_tag", "extra", "header", "provider", "rotation", "version")
+    __slots__ = (
+        "auths",
+        "auths_tag",
+        "extra",
+        "header",
+        "original",
+        "provider",
+        "rotation",
+        "source",
+        "touched",
+        "version",
+    )
 
     def __init__(
         self,
@@ -96,12 +107,18 @@ class Document:
         # Raw JSON of the "authsTag" record as read (None if absent). Never written back:
         # every write makes a new one for the auths it renders (serialize_document).
         self.auths_tag = auths_tag
+        # What a write may splice (splice.py): the bytes parsed, the entries as read
+        # (a shallow copy), the servers put_entry wrote since. Set by parse_document.
+        self.source: bytes | None = None
+        self.original: dict[str, Any] | None = None
+        self.touched: set[str] = set()
 
     def entry(self, server: str) -> Entry:
         return entry_from_json(self.auths[server])
 
     def put_entry(self, server: str, entry: Entry) -> None:
         self.auths[server] = entry.to_json()
+        self.touched.add(server)
 
     def rotation_target(self) -> str | None:
         """The new key id named by an unfinished rotation's mark, or None."""
@@ -203,7 +220,7 @@ def parse_document(raw: bytes, path: str) -> Document:
         # to strip the format's protections.
         raise fail("a version 1 store with a version 2 header (edited?)")
     extra = {k: v for k, v in doc.items() if k not in _KNOWN}
-    return Document(
+    parsed = Document(
         version,
         record,
         auths,
@@ -212,6 +229,8 @@ def parse_document(raw: bytes, path: str) -> Document:
         extra,
         doc.get("authsTag"),
     )
+    parsed.source, parsed.original = raw, dict(auths)
+    return parsed
 
 
 def serialize_document(doc: Document, sealer: Sealer | None = None) -> bytes:
@@ -230,8 +249,18 @@ def serialize_document(doc: Document, sealer: Sealer | None = None) -> bytes:
     out.update(doc.extra)
     if doc.rotation is not None:
         out["keyRotation"] = doc.rotation
-    out["auths"] = dict(sorted(doc.auths.items()))
-    text = json.dumps(out, indent=1) + "\n"
+    spliced = None
+    if sealer is not None:
+        from credhelper.store.splice import spliced_auths
+
+        spliced = spliced_auths(doc, sealer)
+    if spliced is not None:
+        out["auths"] = {}
+        head = json.dumps(out, indent=1) + "\n"
+        text = head[: -len('\n "auths": {}\n}\n')] + spliced.decode("ascii")
+    else:
+        out["auths"] = dict(sorted(doc.auths.items()))
+        text = json.dumps(out, indent=1) + "\n"
     if sealer is None:
         return text.encode("ascii")
     cut = text.rindex(AUTHS_MEMBER.decode("ascii"))  # auths is last; no other line starts so
