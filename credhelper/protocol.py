@@ -58,15 +58,17 @@ _FIELDS = ("ServerURL", "Username", "Secret")
 def read_input(stream: Any) -> str:
     """stdin as the reference helpers see it: lines joined with no separator.
 
-    Go's bufio.Scanner drops each "\\n" and a "\\r" right before it (or at EOF);
-    invalid UTF-8 becomes U+FFFD, as Go's JSON decoder would make it.
+    Go's bufio.Scanner drops each "\\n" and a "\\r" right before it (or at EOF).
+    An invalid UTF-8 byte stays itself (a surrogateescape character): Go's JSON
+    errors quote the raw byte; server_url and parse_store's fields make each such
+    byte U+FFFD, as Go does.
     """
     raw = stream.read(MAX_INPUT + 1)
     if len(raw) > MAX_INPUT:
         raise InputTooLarge("credhelper: input is larger than 1 MiB; refused, nothing was changed")
     lines = raw.split(b"\n")
     joined = b"".join(line[:-1] if line.endswith(b"\r") else line for line in lines)
-    return _scrub(joined.decode("utf-8", "replace"))
+    return joined.decode("utf-8", "surrogateescape")
 
 
 # Lone surrogates become U+FFFD, as Go does: gojson owns the rule, imports share it.
@@ -74,7 +76,7 @@ _scrub = scrub_surrogates
 
 
 def server_url(text: str) -> str:
-    url = text.strip(_GO_SPACE)
+    url = _scrub(text).strip(_GO_SPACE)
     if not url:
         raise MissingServerURL()
     return url
@@ -93,14 +95,14 @@ def parse_store(text: str) -> tuple[str, str, str]:
     try:  # json.JSONDecoder(...).raw_decode(body), without importing json
         value, _end = json.raw_decode(body, ObjectPairs, reject_constant)
     except (ValueError, RecursionError):  # JSONDecodeError, NaN/Infinity, deep nesting
-        message = go_syntax_error(body.encode("utf-8"))
+        message = go_syntax_error(body.encode("utf-8", "surrogateescape"))
         raise UsageError("exceeded max depth" if message is None else message) from None
     if value is None:
         value = ObjectPairs()
     if isinstance(value, int | float) and not isinstance(value, bool):
         # Python stops a top-level number early ("0." reads as 0); Go's scanner
         # reads on and may find the number incomplete or malformed.
-        message = go_syntax_error(body.encode("utf-8"))
+        message = go_syntax_error(body.encode("utf-8", "surrogateescape"))
         if message is not None:
             raise UsageError(message)
     if not isinstance(value, ObjectPairs):

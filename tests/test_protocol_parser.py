@@ -176,3 +176,35 @@ def test_go_json_matches_gos_encoder(value: dict[str, str]) -> None:
     out = gojson.go_json(value)
     assert out == "{" + ",".join(f"{go_string(k)}:{go_string(v)}" for k, v in value.items()) + "}"
     assert json.loads(out) == value
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"a\xffb", "a\ufffdb"),
+        (b"a\xe2\x82b", "a\ufffd\ufffdb"),  # Go's utf8.DecodeRune: one byte at a time
+        (b"\xed\xa0\x80", "\ufffd" * 3),  # an encoded surrogate is invalid UTF-8
+        (b"caf\xc3\xa9 \xf0\x9f\x94\x91", "caf\u00e9 \U0001f511"),  # valid input as is
+    ],
+)
+def test_invalid_utf8_in_a_string_is_one_u_fffd_per_byte(raw: bytes, expected: str) -> None:
+    body = b'{"ServerURL":"' + raw + b'","Username":"' + raw + b'","Secret":"' + raw + b'"}'
+    assert protocol.parse_store(protocol.read_input(io.BytesIO(body))) == (expected,) * 3
+    assert protocol.server_url(protocol.read_input(io.BytesIO(b" " + raw + b"\n"))) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"\xff", "invalid character '\u00ff' looking for beginning of value"),
+        (b"\x80", "invalid character '\\u0080' looking for beginning of value"),
+        (
+            b'{"a":1,\xc3\xa9}',
+            "invalid character '\u00c3' looking for beginning of object key string",
+        ),
+    ],
+)
+def test_an_invalid_byte_outside_a_string_is_quoted_as_the_byte(raw: bytes, message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        protocol.parse_store(protocol.read_input(io.BytesIO(raw)))
+    assert str(info.value) == message

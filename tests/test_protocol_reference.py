@@ -106,6 +106,27 @@ STORE_CORPUS = [
     b'{"Server\\u0055RL":"s"}',
     b'{"\xc5\xbferverURL":"s"}',  # U+017F folds to s in Go
     b'{"\xe2\x84\xaaey":"v","ServerURL":"s"}',  # KELVIN SIGN
+    # Invalid UTF-8 outside a string: Go quotes the byte itself ('\xff' is 'ÿ',
+    # '\x80' is '\u0080'), not the first byte of U+FFFD ('ï'), as we once did.
+    b"\xff",
+    b"\x80",
+    b"\xc3",
+    b'{"a":1,\xff}',
+    b"{\xfe",
+    b'{"a":\xe9}',
+    b"[1,\x85]",
+    b"tru\xff",
+    b"\xed\xa0\x80",  # an encoded surrogate is three invalid bytes to Go
+    b'{"ServerURL":"\xe2\x82","Username":1}',  # a cut-off sequence inside a string
+    # A \r right before EOF is dropped, as bufio.ScanLines does.
+    b"tru\r",
+    b"nul\r",
+    b"1.\r",
+    b'{"a":"x\r',
+    b"-\r\n",
+    b'{"a":1}\r\r',
+    b'"\\u12\r',
+    b"[\r\n1\r\n]x",
 ]
 
 
@@ -142,6 +163,37 @@ def test_store_decoding_matches_go_on_random_input(
         assert theirs[0] == 1 and not theirs[1].startswith(GO_JSON_ERRORS[:4]), theirs
     else:
         assert ours == theirs
+
+
+_PIECES = [
+    *(bytes([c]) for c in b'{}[]:,"\\ \r\ntnu1-.e'),
+    b'"ServerURL"',
+    b'"Username"',
+    b"\xff",
+    b"\x80",
+    b"\xc3\xa9",
+    b"\xc3",
+    b"\xe2\x82",
+    b"\x00",
+]
+json_bytes = st.lists(st.sampled_from(_PIECES), max_size=12).map(b"".join)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.one_of(json_bytes, st.binary(max_size=6)))
+def test_store_decoding_matches_go_on_random_bytes(
+    ch: Env, go_env: dict[str, str], data: bytes
+) -> None:
+    """Any bytes, valid UTF-8 or not: the same error line as Go, or Go decoded it too."""
+    go = go_helper()
+    ours = in_process(ch, "store", data)
+    theirs = call([go, "store"], data, go_env)
+    if ours[0] == 0:
+        assert theirs[0] == 1 and not theirs[1].startswith(GO_JSON_ERRORS[:4]), theirs
+    else:
+        assert ours == theirs, (data, ours, theirs)
 
 
 @pytest.mark.parametrize(
