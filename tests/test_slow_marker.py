@@ -100,8 +100,9 @@ def test_ci_fails_a_run_with_a_skip_also_in_parallel(tmp_path: Path, workers: li
     """CREDHELPER_STRICT=1 turns a skip into a failed run, also when xdist workers ran it."""
     tests = tmp_path / "tests"
     tests.mkdir()
-    (tests / "__init__.py").write_text("")
-    (tests / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
+    for helper in (ROOT / "tests").glob("*.py"):  # conftest.py and the plugins it loads
+        if not helper.name.startswith("test_"):
+            (tests / helper.name).write_text(helper.read_text())
     (tests / "test_skipping.py").write_text(SKIPPING)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CREDHELPER_", "PYTEST_"))}
     # The child's tests must not queue behind this run's own crontab locks.
