@@ -8,7 +8,9 @@ entry that differs from what was read is the one `put_entry` wrote, the new
 rendering inserted at its sorted place: byte for byte what rendering them all
 gives (tests/test_splice.py). Anything else (no source bytes, no valid tag, any
 other change, an empty or one-entry "auths") returns None and the caller renders
-everything. The caller tags the result as any rendering.
+everything. The caller tags the result as any rendering. It relies on entries
+being replaced (put_entry, del), never changed in place: `original` is a shallow
+copy of what was parsed (no store code mutates a parsed entry; keep it so).
 """
 
 from __future__ import annotations
