@@ -150,9 +150,24 @@ def call(path: str, action: str, stdin: bytes = b"") -> bytes:
             if stream is not None:
                 stream.close()
     if code != 0:
-        # Protocol helpers print their error on stdout; stderr for anything else.
-        # Output that looks like an answer is never echoed: it may hold the secret.
-        shown = b"" if out.lstrip()[:1] in (b"{", b"[", b'"') else out
-        why = first_line(shown) or first_line(err_text) or f"exit status {code}"
-        raise CallFailed(why)
+        raise CallFailed(failure_reason(out, err_text, code))
     return out
+
+
+UNUSABLE = "its answer was not usable (not shown: it may hold a secret)"
+
+
+def may_hold_answer(data: bytes) -> bool:
+    """Whether a helper's text could carry an answer anywhere in it: JSON punctuation
+    or the word secret, after any BOM, prefix or line (the secret is not known here)."""
+    low = data.lower()
+    return any(mark in low for mark in (b"{", b"[", b'"', b"secret"))
+
+
+def failure_reason(out: bytes, err: bytes, code: int) -> str:
+    """A failing call's one line. Protocol helpers print their error on stdout, other
+    tools on stderr; a stream that may hold the answer is never echoed, whole."""
+    for stream in (out, err):
+        if may_hold_answer(stream):
+            return UNUSABLE
+    return first_line(out) or first_line(err) or f"exit status {code}"

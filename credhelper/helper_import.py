@@ -248,7 +248,9 @@ def migrate_helper(name: str, config_path: str | None = None) -> migrate.Migrati
     if routed:
         from credhelper import previous_helpers
 
-        previous_helpers.record(path, cfg, [c.server for c in routed])
+        left = previous_helpers.record(path, cfg, [c.server for c in routed])
+        if left:
+            report.notes.append(left)
         migrate.rewrite_docker_config(path, routed, report)
     elif cfg.exists and held:
         report.notes.append(

@@ -278,7 +278,9 @@ def _rewrite(
         return changed
 
     servers = [cand.server for cand in routed]
-    previous_helpers.record(path, cfg, servers, creds_store=True, added=kept)
+    left = previous_helpers.record(path, cfg, servers, creds_store=True, added=kept)
+    if left:
+        report.notes.append(left)
     result = dockerconfig.modify(path, change)
     report.config_changed = result.changed
     if result.backup:

@@ -6,10 +6,13 @@
 helper; `migrate --from-helper` records the `credHelpers` values it switches to
 credhelper. The record is `config.json.previous-helpers` in the store directory
 (0700), 0600 from creation, written atomically under the store lock, one entry
-per Docker config path. The first record wins: a second install never records
-"credhelper" as what came before. Read back, every helper name must be a plain
-name (helper_import.check_name's rule) and the record must parse: anything else
-is reported and ignored, never acted on.
+per Docker config (keyed by its real path, so any spelling of the directory finds
+it). It says what the config holds now: a value credhelper replaces is recorded
+when it replaces it (the latest wins; "credhelper" itself never is), an entry the
+config no longer routes to credhelper is dropped, and uninstall forgets it once
+docker is off credhelper. Read back, every helper name must be a plain name
+(helper_import.check_name's rule) and the record must parse: anything else is
+reported and ignored, never acted on, and never overwritten (record says so).
 """
 
 from __future__ import annotations
@@ -87,37 +90,59 @@ def _read_all() -> dict[str, Any]:
     return doc
 
 
+_UNUSABLE = (CredhelperError, ValueError, UnicodeDecodeError, RecursionError)
+
+
+def _keys(config_path: str) -> tuple[str, str]:
+    """(the key written: the real path, the one older versions wrote: abspath)."""
+    return os.path.realpath(config_path), os.path.abspath(config_path)
+
+
+def _entry(doc: dict[str, Any], config_path: str) -> Previous:
+    real, spelled = _keys(config_path)
+    return _parse(doc, real if real in doc else spelled)
+
+
 def load(config_path: str) -> tuple[Previous, str | None]:
     """(the record for `config_path`, None) or (an empty one, the one-line problem)."""
-    key = os.path.abspath(config_path)
     try:
-        return _parse(_read_all(), key), None
-    except (CredhelperError, ValueError, UnicodeDecodeError, RecursionError) as err:
+        return _entry(_read_all(), config_path), None
+    except _UNUSABLE as err:
         return Previous(), (
             f"credhelper: ignored {record_path()} ({err}): the helpers docker used before "
             "credhelper are not known; set credsStore/credHelpers in Docker's config by hand"
         )
 
 
-def _write(config_path: str, prev: Previous | None) -> None:
-    key = os.path.abspath(config_path)
+def _left_as_is(err: object) -> str:
+    return (
+        f"credhelper: left {record_path()} as it is ({err}): uninstall will not know what "
+        "docker used before; fix or remove that file, then run this again"
+    )
+
+
+def _write(config_path: str, prev: Previous | None) -> str | None:
+    """Store (or with None drop) the entry; a record that does not parse or is not
+    trusted is never overwritten: the one-line reason is returned instead."""
+    real, spelled = _keys(config_path)
     directory = paths.store_dir()
     fsutil.ensure_private_dir(directory)
     with fsutil.locked(os.path.join(directory, paths.LOCK_NAME)):
         try:
             doc = _read_all()
-        except (CredhelperError, ValueError, UnicodeDecodeError, RecursionError):
-            doc = {}  # unusable: replaced by what is known now (load reported it)
+        except _UNUSABLE as err:
+            return _left_as_is(err)
+        old = dict(doc)
+        doc.pop(spelled, None)
         if prev is None:
-            if key not in doc:
-                return
-            del doc[key]
-        elif doc.get(key) == prev.to_json() and os.path.exists(record_path()):
-            return  # nothing new: a rerun of install writes nothing
+            doc.pop(real, None)
         else:
-            doc[key] = prev.to_json()
+            doc[real] = prev.to_json()
+        if doc == old and (prev is None or os.path.exists(record_path())):
+            return None  # nothing new: a rerun of install writes nothing
         data = json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
         fsutil.atomic_write(record_path(), data, "record")
+    return None
 
 
 def record(
@@ -127,26 +152,37 @@ def record(
     *,
     creds_store: bool = False,
     added: dict[str, str] | None = None,
-) -> None:
+) -> str | None:
     """Record what `cfg` (read before the change) names for `servers` and, with
-    `creds_store`, its credsStore; values recorded earlier are kept."""
-    prev, _problem = load(config_path)
+    `creds_store`, its credsStore: what is replaced now wins over what an earlier
+    run recorded, and what the config no longer routes to credhelper is dropped.
+    None, or the one line saying the record was unusable and left as it is."""
+    try:
+        prev = _entry(_read_all(), config_path)
+    except _UNUSABLE as err:
+        return _left_as_is(err)  # never overwritten (_write checks again, locked)
     current = cfg.cred_helpers()
+    ours = dockerconfig.HELPER_NAME
+    # Stale entries (the user took a registry off credhelper by hand) say nothing.
+    prev.cred_helpers = {s: h for s, h in prev.cred_helpers.items() if current.get(s) == ours}
+    prev.added = {s: h for s, h in prev.added.items() if current.get(s) == h}
     for server in servers:
         old = current.get(server)
         # An entry install added is not what docker had before: uninstall drops it.
-        if old is None or old == dockerconfig.HELPER_NAME or not _valid_name(old):
+        if old is None or old == ours or not _valid_name(old):
             continue
         if prev.added.get(server) != old:
-            prev.cred_helpers.setdefault(server, old)
+            prev.cred_helpers[server] = old
     store = cfg.creds_store()
-    if creds_store and prev.creds_store is None and store != dockerconfig.HELPER_NAME:
-        prev.creds_store = store if _valid_name(store) else ""
+    if store != ours:
+        # Docker is not on credhelper's credsStore now: what it names is what a
+        # credsStore credhelper would replace (recorded only by install, which does).
+        prev.creds_store = (store if _valid_name(store) else "") if creds_store else None
     for server, helper in (added or {}).items():
-        prev.added.setdefault(server, helper)
-    _write(config_path, prev)
+        prev.added[server] = helper
+    return _write(config_path, prev)
 
 
 def forget(config_path: str) -> None:
-    """Drop the record for `config_path` (uninstall has put it back)."""
+    """Drop the record for `config_path` (docker is off credhelper: nothing to put back)."""
     _write(config_path, None)

@@ -103,8 +103,9 @@ def uninstall(config_path: str | None = None, restore_credentials: bool = False)
     report.config_changed = result.changed
     if result.backup:
         report.backups.append(result.backup)
-    if result.changed:
-        previous_helpers.forget(path)  # put back: a later install records afresh
+    # Docker is off credhelper now (put back, or already by hand): nothing recorded
+    # is current any more, and a later install records what it replaces afresh.
+    previous_helpers.forget(path)
     put_back = {report.restored_creds_store or "", *report.restored_helpers.values()}
     report.missing_helpers = sorted(
         h for h in put_back if h and dockerconfig.which_helper(h) is None

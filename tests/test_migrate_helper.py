@@ -13,15 +13,17 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import BIN, CLI, Env, require_tool
+from tests.conftest import BIN, CLI, HELPER, Env, require_tool
 from tests.keyring_session import secret_service
 
 pytestmark = pytest.mark.e2e
@@ -770,3 +772,495 @@ def test_install_names_another_helper_that_comes_first_on_path(ch: Env) -> None:
     assert proc.returncode == 0, proc.stderr
     assert f"WARNING: docker will run {script} (first on PATH)" in proc.stderr
     assert "WARNING" not in ch.cli("install").stderr
+
+
+# ------------------------------------------------------------------ attacks on the helper paths
+# Named fake helpers (shell scripts on a throwaway PATH) that answer from files.
+
+
+SECRET = "Zq9-atkB-hunter2-SECRET"
+
+NAMED_FAKE = """#!/bin/sh
+# docker-credential-{name}: records argv/env, answers from files in {spec}
+d="{spec}"
+{{ printf "argv:"; printf " %s" "$@"; echo; env | sed "s/^/env:/"; }} >> "$d/spy.log"
+case "$1" in
+list) cat "$d/list" 2>/dev/null || echo '{{}}'; exit 0 ;;
+get)
+    s=$(cat)
+    h=$(printf %s "$s" | sha256sum | cut -c1-16)
+    if [ ! -f "$d/get-$h.out" ]; then echo "credentials not found in native keychain"; exit 1; fi
+    cat "$d/get-$h.out"
+    [ -f "$d/get-$h.err" ] && cat "$d/get-$h.err" >&2
+    exit "$(cat "$d/get-$h.rc" 2>/dev/null || echo 0)" ;;
+esac
+exit 2
+"""
+
+
+class NamedFake:
+    def __init__(self, ch: Env, name: str) -> None:
+        self.name = name
+        self.bindir = ch.root / "fakebin"
+        self.spec = ch.root / f"spec-{name}"
+        self.bindir.mkdir(exist_ok=True)
+        self.spec.mkdir(exist_ok=True)
+        script = self.bindir / f"docker-credential-{name}"
+        script.write_text(NAMED_FAKE.format(name=name, spec=self.spec))
+        script.chmod(0o700)
+        if str(self.bindir) not in ch.env["PATH"].split(os.pathsep):
+            ch.env["PATH"] = f"{self.bindir}{os.pathsep}{ch.env['PATH']}"
+
+    def set_list(self, servers: dict[str, str] | bytes) -> None:
+        data = servers if isinstance(servers, bytes) else json.dumps(servers).encode()
+        (self.spec / "list").write_bytes(data)
+
+    def set_get(self, server: str, out: bytes, rc: int = 0, err: bytes | None = None) -> None:
+        import hashlib
+
+        h = hashlib.sha256(server.encode()).hexdigest()[:16]
+        (self.spec / f"get-{h}.out").write_bytes(out)
+        (self.spec / f"get-{h}.rc").write_text(str(rc))
+        if err is not None:
+            (self.spec / f"get-{h}.err").write_bytes(err)
+
+
+def forms(secret: str) -> list[bytes]:
+    raw = secret.encode()
+    return [raw, base64.b64encode(raw), raw.hex().encode(), base64.b64encode(b"u:" + raw)]
+
+
+def assert_nowhere(ch: Env, secret: str, *texts: str) -> None:
+    for text in texts:
+        for form in forms(secret):
+            assert form.decode() not in text, text
+    roots = [ch.home, ch.docker_config, Path(ch.env["TMPDIR"])]
+    for root in roots:
+        for path in root.rglob("*"):
+            if path.is_file() and not path.name.startswith("spy"):
+                data = path.read_bytes()
+                for form in forms(secret):
+                    assert form not in data, path
+
+
+RECORD = "config.json.previous-helpers"
+
+
+def test_atk_record_symlink_fifo_huge_foreign_is_never_acted_on(ch: Env, tmp_path: Path) -> None:
+    """HELD: a record that is a symlink, a FIFO, > 1 MiB, 0644 or names a path/flag:
+    uninstall ignores it with one line, never names the planted helper."""
+    NamedFake(ch, "alpha")
+    target = tmp_path / "planted.json"
+    evil = {"credsStore": "evil", "credHelpers": {}, "added": {}}
+    cases = ["symlink", "fifo", "huge", "mode", "owner", "path", "flag", "dir"]
+    for case in cases:
+        write_config(ch, {"credsStore": "alpha"})
+        rec = ch.home / RECORD
+        if rec.exists() or rec.is_symlink():
+            rec.unlink()
+        assert ch.cli("install").returncode == 0
+        key = str(ch.docker_config / "config.json")
+        rec.unlink()
+        if case == "symlink":
+            target.write_text(json.dumps({key: evil}))
+            target.chmod(0o600)
+            os.symlink(target, rec)
+        elif case == "fifo":
+            os.mkfifo(rec, 0o600)
+        elif case == "huge":
+            rec.write_bytes(json.dumps({key: evil}).encode() + b" " * (2 << 20))
+            rec.chmod(0o600)
+        elif case == "mode":
+            rec.write_text(json.dumps({key: evil}))
+            rec.chmod(0o644)
+        elif case == "owner":
+            rec.write_text(json.dumps({key: evil}))
+            rec.chmod(0o600)
+            if os.geteuid() == 0:
+                os.chown(rec, 65534, 65534)
+            else:
+                continue
+        elif case == "dir":
+            rec.mkdir()
+        else:
+            bad = "../../bin/sh" if case == "path" else "-rf"
+            rec.write_text(json.dumps({key: {**evil, "credsStore": bad}}))
+            rec.chmod(0o600)
+        proc = ch.cli("uninstall")
+        assert proc.returncode == 0, (case, proc.stderr)
+        doc = config(ch)
+        assert "credsStore" not in doc, (case, doc)
+        assert "evil" not in proc.stdout + proc.stderr
+        assert "ignored" in proc.stderr, (case, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1, (case, proc.stderr)
+        if case == "symlink":
+            assert json.loads(target.read_text())[key] == evil  # not written through
+        if rec.is_dir():
+            rec.rmdir()
+        elif rec.exists() or rec.is_symlink():
+            rec.unlink()
+
+
+def test_atk_record_is_private_from_creation(ch: Env) -> None:
+    """HELD: the record is 0600 in a 0700 directory and holds no secret."""
+    fake = NamedFake(ch, "alpha")
+    fake.set_list({"a.example": "u"})
+    fake.set_get("a.example", answer("a.example", "u", SECRET))
+    write_config(ch, {"credsStore": "alpha", "credHelpers": {"a.example": "alpha"}})
+    proc = ch.cli("migrate", "--from-helper", "alpha")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rec = ch.home / RECORD
+    assert rec.stat().st_mode & 0o777 == 0o600
+    assert ch.home.stat().st_mode & 0o777 == 0o700
+    assert_nowhere(ch, SECRET, proc.stdout, proc.stderr)
+
+
+def test_atk_secret_in_helper_stderr_is_never_echoed(ch: Env) -> None:
+    """FOUND. A failing `get` whose stdout is empty and whose stderr is the answer
+    (a helper's debug line): credhelper prints the stderr's first line, the secret
+    with it. README: "An error line that looks like an answer (it may hold a secret)
+    is never echoed." helper_call.call filters stdout only, never err_text."""
+    fake = NamedFake(ch, "leaky")
+    fake.set_list({"l.example": "u"})
+    fake.set_get("l.example", b"", rc=1, err=answer("l.example", "u", SECRET) + b"\n")
+    proc = ch.cli("migrate", "--from-helper", "leaky")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert_nowhere(ch, SECRET, proc.stdout, proc.stderr)
+    proc = ch.cli("migrate", "--from-helper", "leaky", "--json")
+    assert_nowhere(ch, SECRET, proc.stdout, proc.stderr)
+
+
+def test_atk_secret_after_a_bom_is_never_echoed(ch: Env) -> None:
+    """FOUND. A failing `get` that prints its answer after a UTF-8 BOM (or any one
+    character before the '{'): the filter looks only at the first byte after white
+    space, so the line, with the secret, is echoed."""
+    fake = NamedFake(ch, "bom")
+    fake.set_list({"b.example": "u"})
+    fake.set_get("b.example", b"\xef\xbb\xbf" + answer("b.example", "u", SECRET), rc=1)
+    proc = ch.cli("migrate", "--from-helper", "bom")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert_nowhere(ch, SECRET, proc.stdout, proc.stderr)
+
+
+def test_atk_odd_get_answers_never_echo_the_secret(ch: Env) -> None:
+    """HELD: JSON answers with extra fields, non-string fields, trailing garbage, a
+    failing exit with JSON on stdout: reported per registry, the secret never shown."""
+    fake = NamedFake(ch, "odd")
+    outs = {
+        "a.example": (answer("a.example", "u", SECRET) + b"garbage", 0),
+        "b.example": (json.dumps({"Username": 5, "Secret": SECRET}).encode(), 0),
+        "c.example": (answer("c.example", "u", SECRET), 1),
+        "d.example": (b'  \n [{"Secret": "' + SECRET.encode() + b'"}]', 1),
+        "e.example": (json.dumps({"Secret": SECRET}).encode(), 0),
+    }
+    fake.set_list({s: "u" for s in outs})
+    for server, (out, rc) in outs.items():
+        fake.set_get(server, out, rc)
+    env = {**ch.env, "CREDHELPER_DEBUG": "1"}
+    proc = ch.cli("migrate", "--from-helper", "odd", env=env)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert_nowhere(ch, SECRET, proc.stdout, proc.stderr)
+
+
+def test_atk_child_gets_no_key_and_secret_never_on_argv(ch: Env) -> None:
+    """HELD: the helper child's argv is `list`/`get`; its environment has no
+    CREDHELPER_*, DOCKER_*, vault token; the server goes on stdin."""
+    fake = NamedFake(ch, "spy")
+    fake.set_list({"s.example": "u"})
+    fake.set_get("s.example", answer("s.example", "u", SECRET))
+    key = base64.b64encode(os.urandom(32)).decode()
+    env = {
+        **ch.env,
+        "CREDHELPER_AESKEY": key,
+        "VAULT_TOKEN": "hvs.atkb-token",
+        "DOCKER_AUTH_CONFIG": '{"auths":{}}',
+        "MY_TOKEN": "atkb-other-token",
+    }
+    proc = ch.cli("migrate", "--from-helper", "spy", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = (fake.spec / "spy.log").read_text()
+    argvs = [line for line in log.splitlines() if line.startswith("argv:")]
+    assert argvs == ["argv: list", "argv: get"], argvs
+    for bad in ("CREDHELPER_", "DOCKER_", "VAULT_", "MY_TOKEN", key, "s.example"):
+        assert bad not in log, bad
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "-h",
+        "--help",
+        "../x",
+        "a/b",
+        "/usr/bin/pass",
+        "..",
+        ".hidden",
+        "credhelper",
+        "x" * 65,
+        "p\u0430ss",
+        "pass\n",
+        "pass ",
+    ],
+)
+def test_atk_bad_names_are_usage_errors(ch: Env, name: str) -> None:
+    """HELD: every such NAME is exit 2, one line, nothing written."""
+    write_config(ch, {"credsStore": "pass"})
+    before = (ch.docker_config / "config.json").read_bytes()
+    proc = ch.cli("migrate", "--from-helper", name)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert not ch.store.exists()
+    assert (ch.docker_config / "config.json").read_bytes() == before
+    proc = ch.cli("install", "--from-helper", name)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert (ch.docker_config / "config.json").read_bytes() == before
+
+
+def test_atk_helper_that_is_credhelper_itself(ch: Env) -> None:
+    """HELD: docker-credential-loop -> credhelper's own helper: the child runs with
+    the allow-listed env (no CREDHELPER_HOME/DOCKER_CONFIG), so it reads the store of
+    HOME/.docker; nothing recurses, the run ends, one login imported once."""
+
+    bindir = ch.root / "loopbin"
+    bindir.mkdir()
+    os.symlink(HELPER, bindir / "docker-credential-loop")
+    ch.env["PATH"] = f"{bindir}{os.pathsep}{ch.env['PATH']}"
+    other = {**ch.env, "DOCKER_CONFIG": str(ch.root / ".docker")}
+    other.pop("CREDHELPER_HOME")
+    subprocess.run(
+        [HELPER, "store"],
+        input=answer("loop.example", "u", SECRET),
+        env=other,
+        check=True,
+        timeout=60,
+    )
+    write_config(ch, {"credsStore": "loop"})
+    proc = ch.cli("migrate", "--from-helper", "loop")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = ch.helper("get", b"loop.example")
+    assert json.loads(got.stdout)["Secret"] == SECRET
+    # migrate routes the registry (credHelpers); install switches credsStore.
+    assert config(ch)["credHelpers"] == {"loop.example": "credhelper"}
+
+
+def test_atk_hostile_server_names_never_reach_the_terminal(ch: Env) -> None:
+    """HELD: ESC, bidi, newline, NEL, Docker Hub spellings, 10,001 names."""
+    fake = NamedFake(ch, "names")
+    names = {
+        "e\x1b]0;pwn\x07.example": "u",
+        "b\u202eelpmaxe.example": "u",
+        "n\nl.example": "u",
+        "x\u0085.example": "u",
+        "docker.io": "u",
+        "index.docker.io": "u",
+        "https://index.docker.io/v1/": "u",
+        "https://index.docker.io/v1": "u",
+    }
+    fake.set_list(names)
+    for server in names:
+        fake.set_get(server, answer(server, "u", SECRET))
+    write_config(ch, {"credsStore": "names"})
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+    for bad in ("\x1b", "\u202e", "\x85"):
+        assert bad not in proc.stdout + proc.stderr
+    doc = config(ch)
+    assert not any(not k.isprintable() for k in doc.get("credHelpers", {}))
+    proc = ch.cli("migrate", "--from-helper", "names")
+    for bad in ("\x1b", "\u202e", "\x85"):
+        assert bad not in proc.stdout + proc.stderr
+    for hub in ("https://index.docker.io/v1/", "docker.io", "index.docker.io"):
+        got = ch.helper("get", hub.encode())
+        assert got.returncode == 0 and json.loads(got.stdout)["Secret"] == SECRET
+    fake.set_list(json.dumps({f"r{i}.example": "u" for i in range(10001)}).encode())
+    proc = ch.cli("migrate", "--from-helper", "names")
+    assert proc.returncode == 1 and "10001" in proc.stdout + proc.stderr
+
+
+def test_atk_invalid_utf8_and_huge_list(ch: Env) -> None:
+    """HELD: invalid UTF-8 and 100 MB of list: exit 1, one line, nothing imported."""
+    fake = NamedFake(ch, "junk")
+    fake.set_list(b'{"\xff\xfe.example": "u"}')
+    proc = ch.cli("migrate", "--from-helper", "junk")
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    script = fake.bindir / "docker-credential-junk"
+    script.write_text("#!/bin/sh\nhead -c 100000000 /dev/zero | tr '\\0' a\n")
+    proc = ch.cli("migrate", "--from-helper", "junk")
+    assert proc.returncode == 1 and "1 MiB" in proc.stdout + proc.stderr
+    assert not ch.store.exists()
+
+
+def _consistent(ch: Env, servers: list[str]) -> None:
+    """Docker's config parses, names only helpers on PATH, and every login is served
+    by the helper docker routes it to."""
+    from credhelper import dockerconfig
+
+    path = ch.docker_config / "config.json"
+    doc = json.loads(path.read_text())
+    assert isinstance(doc, dict)
+    cfg = dockerconfig.load(str(path))
+    for server in servers:
+        helper, _why = dockerconfig.helper_for(cfg, server, search_path=ch.env["PATH"])
+        assert helper, (server, doc)
+        exe = dockerconfig.which_helper(helper, ch.env["PATH"])
+        assert exe is not None, (server, helper)
+        got = subprocess.run(
+            [exe, "get"], input=server.encode(), capture_output=True, env=ch.env, timeout=60
+        )
+        assert got.returncode == 0, (server, helper, got.stdout)
+        assert json.loads(got.stdout)["Secret"] == f"{SECRET}-{server}"
+
+
+def test_atk_killed_install_and_uninstall_lose_no_login(ch: Env) -> None:
+    """HELD: SIGKILL/SIGTERM install --from-helper, then uninstall, at increasing
+    delays (bounded): config always parses and every login is served by the helper
+    docker routes it to; a rerun completes."""
+    fake = NamedFake(ch, "kf")
+    servers = [f"k{i}.example" for i in range(6)]
+    fake.set_list({s: "u" for s in servers})
+    for s in servers:
+        fake.set_get(s, answer(s, "u", f"{SECRET}-{s}"))
+    for round_ in range(12):
+        delay = 0.05 * round_
+        sig = signal.SIGKILL if round_ % 2 else signal.SIGTERM
+        for args in (["install", "--from-helper", "kf"], ["uninstall"]):
+            if args[0] == "install":
+                write_config(ch, {"credsStore": "kf"})
+                for p in (ch.home / RECORD, ch.store):
+                    if p.exists():
+                        p.unlink()
+            proc = subprocess.Popen(
+                [CLI, *args], env=ch.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+            time.sleep(delay)
+            proc.send_signal(sig)
+            proc.communicate(timeout=60)
+            _consistent(ch, servers)
+            done = ch.cli(*args)
+            assert done.returncode == 0, (args, done.stdout, done.stderr)
+            _consistent(ch, servers)
+        assert config(ch).get("credsStore") == "kf", (round_, config(ch))
+
+
+def test_atk_concurrent_install_and_migrate(ch: Env) -> None:
+    """HELD: two installs and a migrate at once: config parses, logins served."""
+    fake = NamedFake(ch, "cc")
+    servers = [f"c{i}.example" for i in range(4)]
+    fake.set_list({s: "u" for s in servers})
+    for s in servers:
+        fake.set_get(s, answer(s, "u", f"{SECRET}-{s}"))
+    for _ in range(3):
+        write_config(ch, {"credsStore": "cc"})
+        procs = [
+            subprocess.Popen([CLI, *a], env=ch.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for a in (
+                ["install"],
+                ["install", "--from-helper", "cc"],
+                ["migrate", "--from-helper", "cc"],
+            )
+        ]
+        for p in procs:
+            p.communicate(timeout=120)
+            assert p.returncode in (0, 1, 3), p.returncode
+        _consistent(ch, servers)
+        assert ch.cli("uninstall").returncode == 0
+        _consistent(ch, servers)
+        assert config(ch).get("credsStore") == "cc"
+
+
+def test_atk_migrate_while_logins_are_stored(ch: Env) -> None:
+    """HELD: migrate of 40 registries while 20 `store` calls run: none lost."""
+    fake = NamedFake(ch, "busy")
+    servers = [f"m{i}.example" for i in range(40)]
+    fake.set_list({s: "u" for s in servers})
+    for s in servers:
+        fake.set_get(s, answer(s, "u", f"{SECRET}-{s}"))
+    write_config(ch, {"credsStore": "busy"})
+    mig = subprocess.Popen(
+        [CLI, "migrate", "--from-helper", "busy"],
+        env=ch.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+    for i in range(20):
+        subprocess.run(
+            [HELPER, "store"],
+            input=answer(f"own{i}.example", "me", f"own-{i}"),
+            env=ch.env,
+            check=True,
+            timeout=60,
+        )
+    out, err = mig.communicate(timeout=300)
+    assert mig.returncode == 0, (out, err)
+    for i in range(20):
+        got = ch.helper("get", f"own{i}.example".encode())
+        assert json.loads(got.stdout)["Secret"] == f"own-{i}"
+    _consistent(ch, servers)
+
+
+def test_atk_stale_record_uninstall_restores_the_helper_install_replaced(ch: Env) -> None:
+    """FOUND. install (credsStore alpha) records alpha. The user then takes docker off
+    credhelper by hand and switches to beta; `uninstall` finds nothing to change, so
+    the record stays. The next install says it replaced "beta" and "uninstall puts it
+    back", but uninstall puts back alpha: docker calls a helper it was not using and
+    every beta login is gone from docker's use."""
+    NamedFake(ch, "alpha")
+    beta = NamedFake(ch, "beta")
+    beta.set_list({"b.example": "u"})
+    beta.set_get("b.example", answer("b.example", "u", SECRET))
+    write_config(ch, {"credsStore": "alpha"})
+    assert ch.cli("install").returncode == 0
+    write_config(ch, {"credsStore": "beta"})  # by hand: credhelper off, beta on
+    proc = ch.cli("uninstall")
+    assert proc.returncode == 0 and "nothing to change" in proc.stdout
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+    assert 'Replaced "credsStore": "beta" (recorded: credhelper uninstall puts it back)' in (
+        proc.stdout
+    )
+    assert ch.cli("uninstall").returncode == 0
+    assert config(ch).get("credsStore") == "beta", config(ch)
+
+
+def test_atk_record_found_through_another_spelling_of_the_config_dir(ch: Env) -> None:
+    """FOUND (low). The record is keyed by os.path.abspath of config.json, Docker's
+    config is edited through its real path: install with DOCKER_CONFIG=<symlink to
+    the dir>, uninstall with the real dir (or the other way round) edits the same
+    file but finds no record, so "credsStore": "alpha" is dropped, not put back."""
+    NamedFake(ch, "alpha")
+    link = ch.root / "docker-link"
+    os.symlink(ch.docker_config, link)
+    write_config(ch, {"credsStore": "alpha"})
+    proc = ch.cli("install", env={**ch.env, "DOCKER_CONFIG": str(link)})
+    assert proc.returncode == 0, proc.stderr
+    assert config(ch)["credsStore"] == "credhelper"
+    proc = ch.cli("uninstall")
+    assert proc.returncode == 0, proc.stderr
+    assert config(ch).get("credsStore") == "alpha", (config(ch), proc.stdout, proc.stderr)
+
+
+def test_atk_a_record_it_refused_is_not_overwritten(ch: Env) -> None:
+    """FOUND. install records "credsStore": "alpha". The record then becomes 0644
+    (restored from a backup, a umask'd copy): uninstall would refuse it, fine. But a
+    rerun of install silently replaces it (previous_helpers._write: "unusable:
+    replaced by what is known now"; record() drops load()'s problem line), and what
+    is known now is credhelper, so the recorded alpha is lost: once the mode is fixed,
+    uninstall drops credsStore instead of putting alpha back. Team rule: "never
+    overwrite a file you could not parse"; README: such a record is "ignored with one
+    line on stderr, never acted on"."""
+    NamedFake(ch, "alpha")
+    write_config(ch, {"credsStore": "alpha"})
+    assert ch.cli("install").returncode == 0
+    rec = ch.home / RECORD
+    before = rec.read_bytes()
+    rec.chmod(0o644)
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+    assert rec.read_bytes() == before, "the refused record was overwritten"
+    assert f"left {rec} as it is" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    rec.chmod(0o600)
+    assert ch.cli("uninstall").returncode == 0
+    assert config(ch).get("credsStore") == "alpha", config(ch)
