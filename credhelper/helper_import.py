@@ -251,7 +251,10 @@ def migrate_helper(name: str, config_path: str | None = None) -> migrate.Migrati
         left = previous_helpers.record(path, cfg, [c.server for c in routed])
         if left:
             report.notes.append(left)
-        migrate.rewrite_docker_config(path, routed, report)
+        # Docker chose NAME by itself (no config.json, or one routing nothing): pin it,
+        # so credHelpers entries send only what was imported to credhelper.
+        auto = "" if cfg.creds_store() or cfg.contains_auth() else name
+        migrate.rewrite_docker_config(path, routed, report, pin=auto)
     elif cfg.exists and held:
         report.notes.append(
             f"docker was not using docker-credential-{name} for these registries; "

@@ -97,9 +97,18 @@ def require_helper_on_path() -> str:
 STORING_HELPERS = ("pass", "secretservice", "desktop", "osxkeychain", "wincred")
 
 
+def docker_store(cfg: dockerconfig.DockerConfig) -> str:
+    """The helper docker uses for registries without a credHelpers entry: credsStore,
+    or (no credsStore, credHelpers or auths at all) the one docker picks by itself
+    (pass or secretservice, when on PATH); "" for its plaintext file."""
+    if cfg.creds_store():
+        return cfg.creds_store()
+    return "" if cfg.contains_auth() else dockerconfig.auto_store()
+
+
 def other_helpers(cfg: dockerconfig.DockerConfig) -> list[str]:
     """Helpers docker uses besides credhelper whose logins install can import."""
-    names = [cfg.creds_store()] if cfg.doc is not None else []
+    names = [docker_store(cfg)]
     if cfg.doc is not None:
         names += sorted(h for h in set(cfg.cred_helpers().values()) if h in STORING_HELPERS)
     out: list[str] = []
@@ -135,7 +144,7 @@ def _fetch_helpers(
     for name in names:
         path = helper_import.find_helper(name)
         fetched[name] = (path, helper_import.fetch(path, name))
-    store_now = cfg.creds_store() if cfg.doc is not None else ""
+    store_now = docker_store(cfg)
     if store_now and store_now != dockerconfig.HELPER_NAME and store_now not in names:
         try:
             servers = helper_import.list_servers(store_now)

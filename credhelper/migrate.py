@@ -17,6 +17,7 @@ from credhelper.dockerconfig import AUTH_BINARY, AUTH_INVALID, AUTH_PLAINTEXT, E
 from credhelper.errors import CredhelperError
 from credhelper.gojson import scrub_surrogates
 from credhelper.store import STATE_OK, Store
+from credhelper.store.model import shown
 
 SOURCES = ("docker", "openeuler", "isulad")
 
@@ -170,10 +171,11 @@ def docker_candidates(
         other = served_elsewhere(cfg, server)
         if other is not None and check.state != dockerconfig.AUTH_NONE:
             # docker uses that helper's login; this copy is stale: never swapped in.
+            # Both come from the file as written: a key may carry terminal escapes.
             report.notes.append(
-                f"{server}: docker uses docker-credential-{other} for it (credHelpers), so "
-                "the copy in config.json was left as it is, not imported; to move it to "
-                f"credhelper run: credhelper login {server}"
+                f"{shown(server)}: docker uses docker-credential-{shown(other)} for it "
+                "(credHelpers), so the copy in config.json was left as it is, not imported; "
+                f"to move it to credhelper run: credhelper login {shown(server)}"
             )
             continue
         if check.registry_token is not None:
@@ -261,14 +263,20 @@ def docker_reads(cfg: dockerconfig.DockerConfig, server: str) -> bool:
 
 
 def rewrite_docker_config(
-    config_path: str | None, held: list[Candidate], report: MigrationReport
+    config_path: str | None, held: list[Candidate], report: MigrationReport, pin: str = ""
 ) -> None:
-    """Strip the imported credentials from Docker's file; make docker call credhelper for them."""
+    """Strip the imported credentials from Docker's file; make docker call credhelper for
+    them. `pin`: the helper docker picked by itself (no credsStore), written as the
+    credsStore so that the registries not imported stay with it once the file names
+    credhelper (docker stops choosing by itself as soon as the file routes anything)."""
     if not held:
         return
 
     def change(doc: dict[str, Any]) -> bool:
         changed = False
+        if pin and not dockerconfig.go_str(doc, "credsStore"):
+            dockerconfig.set_creds_store_key(doc, pin)
+            changed = True
         for cand in held:
             if cand.check is not None:
                 changed |= dockerconfig.strip_credentials(doc, cand.check)

@@ -3,8 +3,11 @@
 credsStore/credHelpers entries naming credhelper are removed, and what install or
 migrate --from-helper replaced is put back from the validated record
 (previous_helpers), even when that helper is no longer on PATH (then named, so the
-user can install it or drop the entry). The encrypted store is kept; logins go back
-into config.json, as plaintext, only with restore_credentials.
+user can install it or drop the entry). The encrypted store is kept. Logins are
+handed back only with restore_credentials: to the helper docker is routed to
+afterwards (the one put back), through its protocol `store`, else into
+config.json as plaintext. Never as plaintext for a registry docker sends to a
+helper: docker would not read it there, and it would lie in the file for nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class UninstallReport:
     config_path: str
     config_changed: bool = False
     restored: list[str] = field(default_factory=list)
+    restored_to_helper: dict[str, str] = field(default_factory=dict)  # server -> helper
     not_restored: list[tuple[str, str]] = field(default_factory=list)
     backups: list[str] = field(default_factory=list)
     store_path: str = ""
@@ -42,6 +46,7 @@ class UninstallReport:
             "helpersNotOnPath": self.missing_helpers,
             "notes": self.notes,
             "restoredAsPlaintext": self.restored,
+            "restoredToHelper": self.restored_to_helper,
             "notRestored": [
                 {"server": s, "reason": r, "fix": login_command(s)} for s, r in self.not_restored
             ],
@@ -59,6 +64,8 @@ def uninstall(config_path: str | None = None, restore_credentials: bool = False)
     store = Store()
     report = UninstallReport(path, store_path=store.path)
     plain: dict[str, dict[str, str]] = {}
+    logins: dict[str, tuple[str, str]] = {}
+    to_helper: dict[str, str] = {}
     if restore_credentials and store.exists():
         snapshot = store.snapshot()
         for status in snapshot.statuses():
@@ -66,6 +73,7 @@ def uninstall(config_path: str | None = None, restore_credentials: bool = False)
                 report.not_restored.append((status.server, status.detail or status.state))
                 continue
             creds = snapshot.get(status.server)
+            logins[status.server] = (creds.username, creds.secret)
             if creds.username == TOKEN_USERNAME:
                 plain[status.server] = {"identitytoken": creds.secret}
             elif ":" in creds.username:
@@ -82,9 +90,17 @@ def uninstall(config_path: str | None = None, restore_credentials: bool = False)
 
     def change(doc: dict[str, Any]) -> bool:
         report.restored_creds_store, report.restored_helpers = None, {}
+        report.restored = []
         changed = _restore_routing(doc, prev, report)
+        to_helper.clear()
+        for server in plain:
+            helper = _routed(doc, server)
+            if helper:
+                to_helper[server] = helper
         auths = dockerconfig.auths_map(doc)
         for server, fields in plain.items():
+            if server in to_helper:
+                continue
             entry = auths.get(server)
             entry = dict(entry) if isinstance(entry, dict) else {}
             for name in ("auth", "identitytoken", "username", "password"):
@@ -106,11 +122,49 @@ def uninstall(config_path: str | None = None, restore_credentials: bool = False)
     # Docker is off credhelper now (put back, or already by hand): nothing recorded
     # is current any more, and a later install records what it replaces afresh.
     previous_helpers.forget(path)
+    for server, helper in sorted(to_helper.items()):
+        _hand_to_helper(server, helper, logins[server], report)
     put_back = {report.restored_creds_store or "", *report.restored_helpers.values()}
     report.missing_helpers = sorted(
         h for h in put_back if h and dockerconfig.which_helper(h) is None
     )
     return report
+
+
+def _routed(doc: dict[str, Any], server: str) -> str:
+    """The helper docker calls for `server` in `doc` ("" for config.json itself)."""
+    _key, helpers = dockerconfig.go_field(doc, "credHelpers")
+    if isinstance(helpers, dict) and server in helpers:
+        value = helpers[server]
+        return value if isinstance(value, str) else ""
+    return dockerconfig.go_str(doc, "credsStore")
+
+
+def _hand_to_helper(
+    server: str, helper: str, login: tuple[str, str], report: UninstallReport
+) -> None:
+    """`docker-credential-HELPER store` of one login (the secret on its stdin only)."""
+    import json
+
+    from credhelper import helper_call, helper_import
+
+    if not helper_import.valid_name(helper) or helper == dockerconfig.HELPER_NAME:
+        report.not_restored.append((server, f"docker sends it to {helper_import.shown(helper)}"))
+        return
+    exe = dockerconfig.which_helper(helper)
+    why = f"docker-credential-{helper} is not on PATH"
+    if exe is not None:
+        body = {"ServerURL": server, "Username": login[0], "Secret": login[1]}
+        try:
+            helper_call.call(exe, "store", json.dumps(body).encode())
+        except helper_call.CallFailed as err:
+            why = f"docker-credential-{helper} store: {err}"
+        else:
+            report.restored_to_helper[server] = helper
+            return
+    report.not_restored.append(
+        (server, f"{why}; not written as plaintext, docker would not read it")
+    )
 
 
 def _restore_routing(

@@ -651,14 +651,15 @@ def test_answering_no_keeps_the_helpers_registries_with_it(pass_env: Env) -> Non
 
 def test_without_a_docker_config_docker_used_pass_by_itself(pass_env: Env) -> None:
     """No config.json: docker's automatic choice is pass (on PATH), so pass's logins
-    are the ones in use; after the migration docker uses credhelper."""
+    are the ones in use; after the migration docker uses credhelper for the imported
+    one and pass (pinned as the credsStore) for everything else, as before."""
     ch = pass_env
     helper_store(ch.env, "pass", "auto.example", "alice", "auto-secret")
     ch.store_creds("auto.example", "old", "older-secret")
     assert not (ch.docker_config / "config.json").exists()
     code, out, _err = migrate(ch, "pass")
     assert code == 0 and out["replacedStored"] == ["auto.example"]
-    assert config(ch) == {"credsStore": "credhelper"}
+    assert config(ch) == {"credsStore": "pass", "credHelpers": {"auto.example": "credhelper"}}
     assert json.loads(ch.helper("get", b"auto.example").stdout)["Secret"] == "auto-secret"
 
 
@@ -786,6 +787,9 @@ d="{spec}"
 {{ printf "argv:"; printf " %s" "$@"; echo; env | sed "s/^/env:/"; }} >> "$d/spy.log"
 case "$1" in
 list) cat "$d/list" 2>/dev/null || echo '{{}}'; exit 0 ;;
+store)
+    if [ -f "$d/store.fail" ]; then cat "$d/store.fail"; exit 1; fi
+    cat >> "$d/stored.log"; echo >> "$d/stored.log"; exit 0 ;;
 get)
     s=$(cat)
     h=$(printf %s "$s" | sha256sum | cut -c1-16)
@@ -1264,3 +1268,113 @@ def test_atk_a_record_it_refused_is_not_overwritten(ch: Env) -> None:
     rec.chmod(0o600)
     assert ch.cli("uninstall").returncode == 0
     assert config(ch).get("credsStore") == "alpha", config(ch)
+
+
+def _auto_pass(ch: Env) -> NamedFake:
+    """No config.json; `pass` and a (fake) docker-credential-pass on PATH: docker's
+    DetectDefaultStore picks pass for every registry."""
+    from tests.conftest import require_tool
+
+    require_tool("pass")
+    fake = NamedFake(ch, "pass")
+    fake.set_list({"a.example": "u", "b.example": "u"})
+    fake.set_get("a.example", answer("a.example", "u", f"{SECRET}-a.example"))
+    fake.set_get("b.example", answer("b.example", "u", f"{SECRET}-b.example"))
+    assert not (ch.docker_config / "config.json").exists()
+    return fake
+
+
+def test_atk_install_with_docker_auto_pass_keeps_its_logins(ch: Env) -> None:
+    """FOUND. With no config.json docker uses pass by itself (the case migrate's
+    routed_to already counts). install neither offers the import nor keeps pass's
+    registries with it: it writes "credsStore": "credhelper" and docker then asks
+    credhelper, which holds none of them. README: "no login is lost from docker's use
+    either: every registry that helper lists gets a credHelpers entry naming it".
+    Root cause: install.other_helpers/_fetch_helpers look only at cfg.creds_store(),
+    never at dockerconfig.auto_store()."""
+    _auto_pass(ch)
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+    _consistent(ch, ["a.example", "b.example"])
+    assert config(ch)["credHelpers"] == {"a.example": "pass", "b.example": "pass"}
+    assert ch.cli("uninstall").returncode == 0
+    _consistent(ch, ["a.example", "b.example"])
+
+
+def test_atk_migrate_with_docker_auto_pass_routes_only_what_it_imported(ch: Env) -> None:
+    """FOUND. Same machine; pass's `get` fails for b.example. migrate imports
+    a.example and, because no credsStore was set, use_credhelper sets
+    "credsStore": "credhelper" for every registry, so b.example (still only in pass)
+    is lost from docker's use. README: "Docker is then pointed at credhelper for the
+    registries it routed to NAME (credHelpers entries, ...)"."""
+    fake = _auto_pass(ch)
+    fake.set_get("b.example", b"gpg: decryption failed: No secret key\n", rc=1)
+    proc = ch.cli("migrate", "--from-helper", "pass")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    fake.set_get("b.example", answer("b.example", "u", f"{SECRET}-b.example"))
+    _consistent(ch, ["a.example", "b.example"])
+
+
+def test_atk_install_prints_config_keys_escaped(ch: Env) -> None:
+    """Config keys are printed escaped (a terminal escape in a key routed to another
+    helper: install's note; a recorded credHelpers key: uninstall's `Put back` line)."""
+    NamedFake(ch, "alpha")
+    evil = "e\x1b]0;owned\x07.example"
+    plain = base64.b64encode(f"u:{SECRET}".encode()).decode()
+    write_config(
+        ch,
+        {"credsStore": "alpha", "credHelpers": {evil: "alpha"}, "auths": {evil: {"auth": plain}}},
+    )
+    proc = ch.cli("install")
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr, proc.stdout
+    assert "e\\x1b]0;owned\\x07.example" in proc.stdout
+    write_config(ch, {"credsStore": "credhelper", "credHelpers": {evil: "credhelper"}})
+    rec = ch.home / RECORD
+    key = os.path.realpath(ch.docker_config / "config.json")
+    rec.write_text(json.dumps({key: {"credsStore": "alpha", "credHelpers": {evil: "alpha"}}}))
+    rec.chmod(0o600)
+    proc = ch.cli("uninstall")
+    assert proc.returncode == 0, proc.stderr
+    assert config(ch) == {"credsStore": "alpha", "credHelpers": {evil: "alpha"}}
+    assert "\x1b" not in proc.stdout + proc.stderr, proc.stdout
+    assert 'Put back "credHelpers": {"e\\x1b]0;owned\\x07.example": "alpha"}' in proc.stdout
+
+
+def test_atk_restore_credentials_with_a_restored_creds_store(ch: Env) -> None:
+    """install replaced "credsStore": "alpha"; a login then made through credhelper.
+    `uninstall --restore-credentials` puts alpha back, so docker would ask alpha, not
+    config.json, for it: the login is handed to alpha through its protocol `store`
+    (the secret on its stdin only), never written as plaintext. A store that fails
+    is named (log in again with docker login), and nothing is written either."""
+    alpha = NamedFake(ch, "alpha")
+    write_config(ch, {"credsStore": "alpha"})
+    assert ch.cli("install").returncode == 0
+    ch.store_creds("new.example", "u", f"{SECRET}-new.example")
+    proc = ch.cli("uninstall", "--restore-credentials")
+    assert proc.returncode == 0, proc.stderr
+    assert "Handed the login for new.example to docker-credential-alpha" in proc.stdout
+    assert config(ch) == {"credsStore": "alpha"}
+    stored = [
+        json.loads(line) for line in (alpha.spec / "stored.log").read_text().splitlines() if line
+    ]
+    assert stored == [
+        {"ServerURL": "new.example", "Username": "u", "Secret": f"{SECRET}-new.example"}
+    ]
+    argvs = [x for x in (alpha.spec / "spy.log").read_text().splitlines() if "argv:" in x]
+    assert argvs[-1] == "argv: store" and SECRET not in "".join(argvs)
+    assert_nowhere(ch, SECRET, proc.stdout, proc.stderr)
+
+    (alpha.spec / "stored.log").unlink()
+    (alpha.spec / "store.fail").write_text("keychain locked\n")
+    write_config(ch, {"credsStore": "alpha"})
+    assert ch.cli("install").returncode == 0
+    proc = ch.cli("uninstall", "--restore-credentials", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["restoredToHelper"] == {} and out["restoredAsPlaintext"] == []
+    [(entry)] = out["notRestored"]
+    assert entry["server"] == "new.example" and "keychain locked" in entry["reason"]
+    assert config(ch) == {"credsStore": "alpha"}
+    assert not (alpha.spec / "stored.log").exists()
+    assert_nowhere(ch, SECRET, proc.stdout, proc.stderr)

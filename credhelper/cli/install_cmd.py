@@ -237,15 +237,23 @@ def _print_uninstall(report: UninstallReport, restore: bool) -> None:
     else:
         click.echo(f"{report.config_path} does not use credhelper; nothing to change.")
     for server in report.restored:
-        click.echo(f"Wrote the login for {server} to {report.config_path} as plaintext base64.")
+        click.echo(
+            f"Wrote the login for {shown(server)} to {report.config_path} as plaintext base64."
+        )
+    for server, helper in sorted(report.restored_to_helper.items()):
+        click.echo(
+            f"Handed the login for {shown(server)} to docker-credential-{helper} (docker "
+            "asks it for that registry; nothing written as plaintext)."
+        )
     for server, why in report.not_restored:
-        click.echo(f"Not restored: {server} ({why}); log in again with docker login.")
+        click.echo(f"Not restored: {shown(server)} ({why}); log in again with docker login.")
     if report.restored_creds_store:
         click.echo(
-            f'Put back "credsStore": "{report.restored_creds_store}" (docker used it before).'
+            f'Put back "credsStore": "{shown(report.restored_creds_store)}" (docker used it '
+            "before)."
         )
     for server, helper in sorted(report.restored_helpers.items()):
-        click.echo(f'Put back "credHelpers": {{"{server}": "{helper}"}}.')
+        click.echo(f'Put back "credHelpers": {{"{shown(server)}": "{shown(helper)}"}}.')
     for helper in report.missing_helpers:
         click.echo(
             f"WARNING: docker-credential-{helper} is not on PATH: docker will fail for those "
