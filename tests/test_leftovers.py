@@ -35,7 +35,8 @@ def test_a_run_that_leaves_a_tmp_entry_fails(
     monkeypatch.setenv("CREDHELPER_STRICT", "1")
     path = Path("/tmp") / f"credhelper-leftover-check-{uuid.uuid4().hex}"
     pytester.makepyfile(test_inner=INNER.format(path=str(path)))
-    expected = f"*tests left 1 entr(y/ies) in the temporary directory*{path}*"
+    # Another tool on a shared machine may add its own entry meanwhile: match ours.
+    expected = f"*tests left * in the temporary directory*{path}*"
     try:
         strict = pytester.runpytest_subprocess("-p", "tests.leftovers_plugin", "-q")
         assert path.is_dir()
