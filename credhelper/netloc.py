@@ -75,13 +75,25 @@ class Authority:
         return address.is_loopback
 
 
+def without_userinfo(text: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    """`text` safe to echo: a user:password@ (a CI log keeps it) never is.
+
+    Everything up to the last "@" goes, with or without a scheme ("https:/u:pw@h",
+    a forgotten or mistyped one included); only a scheme of `schemes` is kept.
+    """
+    if "@" not in text:
+        return text
+    scheme, sep, _rest = text.partition("://")
+    if not sep:
+        scheme, sep, _rest = text.partition(":")
+    keep = scheme + sep if sep and scheme.lower() in schemes else ""
+    if "@" in keep:
+        keep = ""
+    return keep + "***@" + text.rpartition("@")[2]
+
+
 def _refuse(text: str, why: str) -> MalformedServer:
-    if "@" in text:
-        # Never echo a user:password@ (a CI log keeps it): everything up to the
-        # last "@" goes, with or without a scheme ("https:/u:pw@h" included).
-        scheme, sep, _rest = text.partition("://")
-        keep = scheme + sep if sep and scheme.lower() in ("http", "https") else ""
-        text = keep + "***@" + text.rpartition("@")[2]
+    text = without_userinfo(text)
     return MalformedServer(
         f"credhelper: {text!r} is not a registry name ({why}); give host[:port], "
         "e.g. registry.example.com or 127.0.0.1:5000"

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from credhelper import cleanup, engine_io, fsutil, reference
+from credhelper import cleanup, engine_io, fsutil, netloc, reference
 from credhelper.advice import login_command
 from credhelper.dockerconfig.routing import look_path
 from credhelper.errors import CredhelperError, ExitCode, Invalidated, NotFound, UsageError
@@ -169,7 +169,8 @@ def check_source(engine: str, source: str | None) -> None:
     if source is not None and source.startswith("-"):  # never echoed: it may be --creds=u:pw
         raise UsageError("credhelper: --from takes a source, not an option (it starts with '-')")
     transport = source.partition(":")[0] if source and ":" in source else None
-    src = shown(source or "")
+    # A user:password@ in it (docker://bob:pw@host/x) is never echoed: a CI log keeps it.
+    src = shown(netloc.without_userinfo(source or "", SKOPEO_TRANSPORTS))
     if engine == "docker" and source is not None:
         raise UsageError(
             "credhelper: docker pushes only images in its daemon, so --from is for --engine "

@@ -663,3 +663,59 @@ def test_a_grandchild_writing_on_does_not_keep_the_push(tmp_path: Path, stderr_t
     terminal, errors, (status, _tail) = _run_engine_io(["sh", "-c", script], stderr_tty, tmp_path)
     assert status == 4  # the engine's status, and run() returned: the writer was stopped
     assert b"spam" in (terminal if stderr_tty else errors)
+
+
+# ------------------------------------------- a refused source or image never shows its password
+
+USERINFO_PW = "S3cretPw-atkC-9d1"
+
+
+@pytest.mark.parametrize(
+    ("engine", "source"),
+    [
+        ("podman", f"docker://bob:{USERINFO_PW}@reg.example/team/app"),
+        ("skopeo", f"bob:{USERINFO_PW}@reg.example/team/app"),  # the scheme forgotten
+        ("skopeo", f"docker//bob:{USERINFO_PW}@reg.example/team/app"),  # a mistyped scheme
+        ("podman", f"oci:/tmp/bob:{USERINFO_PW}@x/y@z"),  # several "@"
+    ],
+    ids=["podman-docker-url", "skopeo-no-scheme", "skopeo-typo", "several-at"],
+)
+def test_a_refused_source_with_userinfo_does_not_echo_the_password(
+    ch: Env, engine: str, source: str
+) -> None:
+    require_tool(engine)
+    proc = ch.cli("push", "--engine", engine, "--from", source, "127.0.0.1:5999/team/app:1")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert USERINFO_PW not in out, out
+    assert "***@" in out and out.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "image",
+    [f"bob:{USERINFO_PW}@reg.example/team/app:1", f"https://bob:{USERINFO_PW}@reg.example/x"],
+)
+def test_an_image_with_userinfo_is_refused_without_the_password(ch: Env, image: str) -> None:
+    proc = ch.cli("push", "--engine", "skopeo", "--from", "oci:/x", image)
+    assert proc.returncode == 2, proc.stderr
+    assert USERINFO_PW not in proc.stdout + proc.stderr, proc.stderr
+    assert "invalid reference format" in proc.stderr
+
+
+def test_an_option_like_source_is_not_echoed(ch: Env) -> None:
+    for engine in ("podman", "skopeo", "docker"):
+        require_tool(engine)
+        proc = ch.cli("push", "--engine", engine, "--from", f"--src-creds=bob:{USERINFO_PW}",
+                      "127.0.0.1:5999/team/app:1")  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert USERINFO_PW not in proc.stdout + proc.stderr
+
+
+def test_control_characters_in_a_refused_source_are_escaped(ch: Env) -> None:
+    require_tool("podman")
+    proc = ch.cli("push", "--engine", "podman", "--from", "oci:\x1b]0;owned\x07\nsecond-line",
+                  "127.0.0.1:5999/team/app:1")  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2
+    assert "\x1b" not in out and "\x07" not in out
+    assert out.count("\n") == 1

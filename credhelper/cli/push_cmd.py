@@ -31,6 +31,21 @@ def _docker_routes_here(key: str) -> None:
         )
 
 
+def _parse_image(image: str) -> reference.Reference:
+    """IMAGE as a reference; refused without echoing a user:password@ typed into it."""
+    from credhelper import netloc
+    from credhelper.errors import UsageError
+
+    try:
+        return reference.parse_reference(image)
+    except UsageError as err:
+        if "@" in image:  # bob:pw@host/x:1 (a CI log keeps the line): its userinfo never shows
+            err.message = err.message.replace(repr(image), repr(netloc.without_userinfo(image)))
+            if image.rpartition("@")[0] in err.message:
+                err.message = "credhelper: invalid reference format: give HOST[:PORT]/NAME[:TAG]"
+        raise
+
+
 def _relogin(key: str, username: str | None, insecure: bool) -> Credentials:
     obtain_and_login(
         None if key == reference.DOCKER_HUB else key,
@@ -135,7 +150,7 @@ def command(
     only gets skopeo's/podman's TLS switch turned off. Arguments after `--` go to
     the engine.
     """
-    ref = reference.parse_reference(image)
+    ref = _parse_image(image)
     key = ref.credential_key
     job = push.Job(engine, push.find_engine(engine), ref, image, source, engine_args)
     push.check_source(engine, source)
