@@ -6,15 +6,18 @@ whole or in part, in any spelling. Listing spellings cannot be complete (every w
 stack escapes differently), so the text is looked at through *views*: the text as
 is, HTML-unescaped, percent-decoded (any hex case, with and without `+` as space),
 backslash-unescaped (JSON, C), a few of these chained, and each of those with all
-whitespace removed (a line-wrapped echo). In every view, every run of at least
-`run_length(secret)` characters that the view shares with the secret is masked in
-the original text (each view character remembers where in the text it came
-from), and every base64- or hex-looking run (whitespace inside allowed) that
-decodes to such a run is masked whole. Masking repeats until no view changes;
-the text is then made one line, control characters become `?` (no terminal
-escapes), it is cut to length, and checked once more: if any view of what would
-be printed still shares such a run with the secret, no server text is printed at
-all, only WITHHELD.
+whitespace and NULs removed (a line-wrapped echo; UTF-16 read one byte a character).
+In every view, every run of at least `run_length(secret)` characters that the view
+shares with one of the secret's spellings, in any letter case, is masked in the
+original text (each view character remembers where in the text it came from), and
+every base64- or hex-looking run (whitespace inside allowed) that decodes (as
+UTF-8, Latin-1 or UTF-16) to such a run is masked whole. The spellings are the
+secret (also upper- and lower-cased, whitespace collapsed or removed) as it reads
+in UTF-8, and in UTF-8 or UTF-16 (LE, BE) bytes read back as Latin-1 or UTF-8.
+Masking repeats until no view changes; the text is then made one line, control
+characters become `?` (no terminal escapes), it is cut to length, and checked once
+more: if any view of what would be printed still shares such a run with the
+secret, no server text is printed at all, only WITHHELD.
 
 One exception keeps ordinary messages readable: a run that is exactly one word
 of BOILERPLATE ("password", "username", ...) standing alone is left as it is.
@@ -79,16 +82,41 @@ def run_length(secret: str) -> int:
     return max(MIN_SECRET, min(RUN, (len("".join(secret.split())) + 1) // 2))
 
 
+def fold(text: str) -> str:
+    """`text` without letter case, character by character (so positions stay the same).
+
+    A character whose case folding is longer than one character (ß, İ) is kept as it is.
+    """
+    folded = text.casefold()
+    if len(folded) == len(text):  # every character folded to one: the common case
+        return folded
+    return "".join(_fold_char(ch) for ch in text)
+
+
+def _fold_char(ch: str) -> str:
+    for each in (ch.casefold(), ch.lower()):
+        if len(each) == 1:
+            return each
+    return ch
+
+
 def _spellings(secret: str) -> set[str]:
     plain = {secret, " ".join(secret.split()), "".join(secret.split())}
-    # UTF-8 bytes read back as Latin-1 (a body without a charset, as requests reads it).
-    plain |= {p.encode("utf-8", "surrogatepass").decode("latin-1") for p in list(plain)}
-    return plain
+    # An echo in another letter case: its UTF-8/UTF-16 bytes differ, so each case is spelled.
+    plain |= {each for p in list(plain) for each in (p.upper(), p.lower())}
+    out = set(plain)
+    for p in plain:
+        for codec in ("utf-8", "utf-16-le", "utf-16-be"):
+            data = p.encode(codec, "surrogatepass")
+            # Bytes read back as Latin-1 (a body without a charset, as requests reads
+            # text/*) or as UTF-8 (a JSON body): UTF-16 shows up as T\0r\0...
+            out |= {data.decode("latin-1"), data.decode("utf-8", "replace")}
+    return out
 
 
 def _grams(secret: str) -> tuple[int, frozenset[str]]:
     size = run_length(secret)
-    out = {s[i : i + size] for s in _spellings(secret) for i in range(len(s) - size + 1)}
+    out = {s[i : i + size] for s in map(fold, _spellings(secret)) for i in range(len(s) - size + 1)}
     return size, frozenset(out)
 
 
@@ -102,6 +130,7 @@ def _runs(text: str, size: int, grams: frozenset[str]) -> list[Span]:
 
 
 def _shares(text: str, size: int, grams: frozenset[str]) -> bool:
+    text = fold(text)
     return any(text[i : i + size] in grams for i in range(len(text) - size + 1))
 
 
@@ -128,7 +157,8 @@ def _hits(raw: str, view: View, size: int, grams: frozenset[str]) -> list[Span]:
     """Spans of the original text `raw` to mask, found through one view of it."""
     text, spans = view
     out = []
-    for a, b in _merged(_runs(text, size, grams)):
+    # Grams are case-folded; fold() keeps positions, so spans still point at `raw`.
+    for a, b in _merged(_runs(fold(text), size, grams)):
         start, end = spans[a][0], spans[b - 1][1]
         if not _boilerplate(raw, start, end):
             out.append((start, end))

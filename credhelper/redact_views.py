@@ -4,7 +4,8 @@ A view is the text as some web stack may have re-spelled it (HTML-unescaped,
 percent-decoded, backslash-unescaped, chains of these, whitespace removed), each
 character carrying the span of the original text it came from, so that a match
 found in a view masks the right characters of the original.
-`b64_decodings`/`hex_decodings` read what an encoded-looking run may say.
+`b64_decodings`/`hex_decodings` read what an encoded-looking run may say, in
+UTF-8, Latin-1 and UTF-16 (LE, BE, either byte alignment).
 """
 
 from __future__ import annotations
@@ -115,8 +116,9 @@ _CHAINS: tuple[tuple[Callable[[View], View], ...], ...] = (
 
 
 def _stripped(view: View) -> View:
+    """`view` without whitespace (a wrapped echo) and NULs (UTF-16 read byte by byte)."""
     text, spans = view
-    keep = [i for i, ch in enumerate(text) if not ch.isspace()]
+    keep = [i for i, ch in enumerate(text) if not ch.isspace() and ch != "\x00"]
     return "".join(text[i] for i in keep), [spans[i] for i in keep]
 
 
@@ -149,17 +151,27 @@ def b64_decodings(run: str) -> list[str]:
         if not part:
             continue
         try:
-            out.append(base64.b64decode(part).decode("utf-8", "replace"))
+            out += texts(base64.b64decode(part))
         except (binascii.Error, ValueError):
             continue
     return out
 
 
 def hex_decodings(run: str) -> list[str]:
-    """What a hex-looking run may say (either start alignment), as UTF-8."""
+    """What a hex-looking run may say (either start alignment), as texts() reads bytes."""
     out = []
     for shift in range(2):
         part = run[shift:]
         part = part[: len(part) - len(part) % 2]
-        out.append(bytes.fromhex(part).decode("utf-8", "replace"))
+        out += texts(bytes.fromhex(part))
+    return out
+
+
+def texts(data: bytes) -> list[str]:
+    """`data` read as UTF-8, Latin-1, and UTF-16 LE and BE from its first and second byte."""
+    out = [data.decode("utf-8", "replace"), data.decode("latin-1")]
+    if len(data) >= 4:  # shorter is under 2 characters of UTF-16: less than any run
+        for start in (0, 1):
+            part = data[start : len(data) - (len(data) - start) % 2]
+            out += [part.decode("utf-16-le", "replace"), part.decode("utf-16-be", "replace")]
     return out

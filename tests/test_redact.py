@@ -5,11 +5,14 @@ receives) with the secret placed anywhere in the body, in any encoding, across t
 200-character cut, with double spaces, tabs, newlines and non-ASCII characters in
 it; the encodings are computed here independently of credhelper.redact. They then
 read the message the way a person could: as is, HTML-unescaped, percent-decoded,
-with whitespace removed, and every base64- or hex-looking run decoded; no run of
-`redact.run_length(secret)` characters of the secret may appear in any of these.
+with whitespace removed, and every base64- or hex-looking run decoded (as UTF-8,
+Latin-1 and UTF-16); no run of `redact.run_length(secret)` characters of the
+secret, in any letter case, may appear in any of these. Raw UTF-16 bodies (shown
+as T?r?0?u?... once NULs become `?`) are read with the `?` removed.
 The last tests run `credhelper login` against real HTTP servers on 127.0.0.1 that
 echo the Authorization header and the password (plain, HTML-escaped, Go- and
-JS-style URL-escaped, mixed-case percent-encoded, MIME-wrapped base64, truncated).
+JS-style URL-escaped, mixed-case percent-encoded, MIME-wrapped base64, truncated,
+upper-cased, UTF-16 raw and as hex or base64).
 """
 
 from __future__ import annotations
@@ -173,6 +176,16 @@ USER = "alice"
 _B64 = re.compile(r"[A-Za-z0-9+/_-]+")
 
 
+def _decoded(data: bytes) -> list[str]:
+    """Bytes as a reader may take them: UTF-8, Latin-1, UTF-16 LE/BE from either byte."""
+    out = [data.decode("utf-8", "replace"), data.decode("latin-1")]
+    for start in (0, 1):
+        part = data[start:]
+        part = part[: len(part) // 2 * 2]
+        out += [part.decode("utf-16-le", "replace"), part.decode("utf-16-be", "replace")]
+    return out
+
+
 def readings(message: str) -> list[str]:
     """What a reader (or a script) can make of `message`, computed without credhelper."""
     decoded = [
@@ -190,30 +203,33 @@ def readings(message: str) -> list[str]:
                 part = run[shift:]
                 part = part[:-1] if len(part) % 4 == 1 else part + "=" * (-len(part) % 4)
                 try:
-                    out.append(base64.b64decode(part).decode("utf-8", "replace"))
+                    out += _decoded(base64.b64decode(part))
                 except (binascii.Error, ValueError):
                     continue  # not base64 at this alignment
         for run in re.findall(r"[0-9a-fA-F]+", "".join(text.split())):
             for shift in range(2):
                 part = run[shift:][: (len(run) - shift) // 2 * 2]
-                out.append(bytes.fromhex(part).decode("utf-8", "replace"))
+                out += _decoded(bytes.fromhex(part))
     return out
 
 
+def caseless(text: str) -> str:
+    """Letter case dropped character by character (ß, whose folding is two letters, stays)."""
+    return "".join(c.casefold() if len(c.casefold()) == 1 else c for c in text)
+
+
 def assert_no_run(message: str, secret: str) -> None:
-    """No `run_length(secret)` characters of the secret in a row, in any reading.
+    """No `run_length(secret)` characters of the secret in a row, any case, in any reading.
 
     Except a documented one: a lone word of redact.BOILERPLATE ("password").
     """
     size = redact.run_length(secret)
     words = "|".join(sorted(redact.BOILERPLATE))
     message = re.sub(rf"(?<![^\W_])(?i:{words})(?![^\W_])", "\x00", message)
-    pieces = {
-        spelled[i : i + size]
-        for spelled in (secret, " ".join(secret.split()), "".join(secret.split()))
-        for i in range(len(spelled) - size + 1)
-    }
-    for reading in readings(message):
+    spelled = {secret, " ".join(secret.split()), "".join(secret.split())}
+    spelled |= {each for s in list(spelled) for each in (s.upper(), s.lower())}
+    pieces = {caseless(s)[i : i + size] for s in spelled for i in range(len(s) - size + 1)}
+    for reading in map(caseless, readings(message)):
         for i in range(len(reading) - size + 1):
             assert reading[i : i + size] not in pieces, (reading[i : i + size], message)
 
@@ -224,6 +240,16 @@ def _mixed_hex(quoted: str, flip: int) -> str:
         lambda m: m.group(0).upper() if (m.start() + flip) % 2 else m.group(0).lower(),
         quoted,
     )
+
+
+def _hex(data: bytes, flip: int) -> str:
+    return data.hex() if flip % 2 else data.hex().upper()
+
+
+def _utf16(text: str, order: str, flip: int) -> bytes:
+    """UTF-16 bytes of `text` (with a BOM when `flip` says so: a .NET or Java echo)."""
+    data = text.encode(f"utf-16-{order}", "surrogatepass")
+    return ("\ufeff".encode(f"utf-16-{order}") if flip % 3 == 0 else b"") + data
 
 
 # How servers echo a value (each computed with the stdlib, not with credhelper.redact).
@@ -247,6 +273,17 @@ ECHOES: dict[str, Callable[[str, int], str]] = {
     ),
     "json-ascii": lambda v, _: json.dumps(v)[1:-1],
     "hex": lambda v, flip: v.encode().hex() if flip % 2 else v.encode().hex().upper(),
+    "upper": lambda v, _: v.upper(),
+    "lower": lambda v, _: v.lower(),
+    "swapcase": lambda v, _: v.swapcase(),
+    "b64-of-upper": lambda v, _: base64.b64encode(v.upper().encode()).decode(),
+    "hex-of-upper": lambda v, flip: _hex(v.upper().encode(), flip),
+    "utf16le-hex": lambda v, flip: _hex(_utf16(v, "le", flip), flip),
+    "utf16be-hex": lambda v, flip: _hex(_utf16(v, "be", flip), flip),
+    "utf16le-b64": lambda v, flip: base64.b64encode(_utf16(v, "le", flip)).decode(),
+    "utf16be-b64": lambda v, flip: base64.b64encode(_utf16(v, "be", flip)).decode(),
+    "utf16-basic": lambda v, flip: base64.b64encode(_utf16(f"{USER}:{v}", "le", flip)).decode(),
+    "latin1-hex": lambda v, flip: _hex(v.encode("latin-1", "replace"), flip),
 }
 
 _MARKUP = st.sampled_from(
@@ -310,6 +347,49 @@ def test_no_run_of_the_secret_survives_in_any_reading(
     assert_no_run(message.removesuffix("(HTTP 401)"), secret)
 
 
+_PLAIN_CHARS = st.characters(codec="utf-8", exclude_characters="?*", exclude_categories=["Cc"])
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    secret=st.text(_PLAIN_CHARS, min_size=3, max_size=40),
+    order=st.sampled_from(["utf-16-le", "utf-16-be"]),
+    case=st.sampled_from(["as-is", "upper", "lower"]),
+    before=st.text(_PLAIN_CHARS, max_size=60),
+    after=st.text(_PLAIN_CHARS, max_size=60),
+    pad=st.integers(0, 120),
+    reading=st.sampled_from(["latin-1", "utf-8"]),
+    shape=st.sampled_from(["text", "errors"]),
+)
+def test_a_raw_utf16_echo_is_masked_in_any_case(
+    secret: str,
+    order: str,
+    case: str,
+    before: str,
+    after: str,
+    pad: int,
+    reading: str,
+    shape: str,
+) -> None:
+    """A body in UTF-16 read as Latin-1 (text/* without a charset) or UTF-8 (JSON).
+
+    It prints as T?r?0?u?... (each NUL made `?`): read with the `?` removed, no run
+    of the secret in any letter case may be left, nor in the body's own UTF-16 reading.
+    """
+    value = {"as-is": secret, "upper": secret.upper(), "lower": secret.lower()}[case]
+    body = ("e" * pad + before + value + after).encode(order, "surrogatepass")
+    text = body.decode(reading, "replace")
+    if shape == "text":
+        resp = response(401, text)
+    else:
+        resp = response(401, json.dumps({"errors": [{"code": "DENIED", "message": text}]}))
+    message = registry.error_text(resp, secret, USER).removesuffix("(HTTP 401)")
+    assert_no_run(message.replace("?", ""), secret)
+    again = message.replace("?", "\x00").encode("latin-1", "replace")
+    for start in (0, 1):
+        assert_no_run(again[start:].decode(order, "replace"), secret)
+
+
 @pytest.mark.parametrize(("length", "size"), [(3, 3), (6, 3), (8, 4), (12, 6), (16, 8), (80, 8)])
 def test_run_length_is_half_the_secret_at_most_eight(length: int, size: int) -> None:
     assert redact.run_length("x" * length) == size
@@ -326,8 +406,8 @@ def test_a_lone_boilerplate_word_of_the_password_stays_readable() -> None:
     secret = "wrong-password"
     body = "invalid username or password; you sent wrong-password, wrong-pa…, Password1"
     shown = registry.error_text(response(401, body), secret, USER)
-    # "assword" of "Password1" is a run but not a lone word: masked.
-    assert shown == "invalid username or password; you sent ***, ***…, P***1 (HTTP 401)"
+    # "Password" of "Password1" is a run (any letter case) but not a lone word: masked.
+    assert shown == "invalid username or password; you sent ***, ***…, ***1 (HTTP 401)"
     assert_no_run(shown, secret)
 
 
@@ -357,7 +437,7 @@ def test_truncated_body_scan_still_masks_the_cut_secret() -> None:
 class _EchoRegistry(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, body: Callable[[str], tuple[str, str]]) -> None:
+    def __init__(self, body: Callable[[str], tuple[str, str | bytes]]) -> None:
         self.body = body
         self.seen: list[str] = []
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -383,7 +463,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.server.seen.append(auth)
         password = base64.b64decode(auth.split()[1]).decode("utf-8").split(":", 1)[1]
         ctype, text = self.server.body(password)
-        data = text.encode("utf-8")
+        data = text if isinstance(text, bytes) else text.encode("utf-8")
         self.send_response(401)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -391,7 +471,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def _serve(body: Callable[[str], tuple[str, str]]) -> Iterator[_EchoRegistry]:
+def _serve(body: Callable[[str], tuple[str, str | bytes]]) -> Iterator[_EchoRegistry]:
     server = _EchoRegistry(body)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -553,3 +633,161 @@ def test_rejected_login_keeps_exit_5_with_a_failing_stderr(ch: Env) -> None:
             proc = _login(ch, server, secret, stderr=full.fileno())
     assert proc.returncode == 5
     assert secret not in proc.stdout
+
+
+def _errors(text: str) -> str:
+    return json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": f"bad login {text}"}]})
+
+
+def _readable(out: str, secret: str) -> bool:
+    """The password readable by a person: any case, any filler between its letters."""
+    squeezed = "".join(ch for ch in out if ch.isalnum() or ch in "&").lower()
+    return secret[:8].lower() in squeezed or secret[-8:].lower() in squeezed
+
+
+_U16 = "utf-16-le"
+# Echoes a hostile registry sent back that credhelper once printed readable.
+_CLI_ECHOES: dict[str, Callable[[str], tuple[str, str | bytes]]] = {
+    "utf16-hex": lambda pw: ("application/json", _errors(pw.encode(_U16).hex())),
+    "utf16-hex-upper": lambda pw: ("application/json", _errors(pw.encode(_U16).hex().upper())),
+    "utf16be-base64": lambda pw: (
+        "application/json",
+        _errors(base64.b64encode(pw.encode("utf-16-be")).decode()),
+    ),
+    "utf16-base64": lambda pw: (
+        "application/json",
+        _errors(base64.b64encode(pw.encode(_U16)).decode()),
+    ),
+    "upper": lambda pw: ("application/json", _errors(pw.upper())),
+    "hex-of-upper": lambda pw: ("text/plain", "bad login " + pw.upper().encode().hex()),
+    "raw-utf16le": lambda pw: ("text/plain", ("denied for " + pw).encode("utf-16-le")),
+    "raw-utf16be": lambda pw: ("text/plain", ("denied for " + pw).encode("utf-16-be")),
+    "raw-utf16-json": lambda pw: ("application/json", ("denied for " + pw).encode("utf-16")),
+    # The forms the README lists, which were masked already.
+    "plain": lambda pw: ("application/json", _errors(pw)),
+    "basic": lambda pw: (
+        "application/json",
+        _errors(base64.b64encode(f"{USER}:{pw}".encode()).decode()),
+    ),
+    "hex": lambda pw: ("application/json", _errors(pw.encode().hex())),
+    "percent": lambda pw: ("application/json", _errors("".join(f"%{b:02x}" for b in pw.encode()))),
+    "json-escapes": lambda pw: (
+        "application/json",
+        _errors("".join(f"\\u{ord(c):04x}" for c in pw)),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_CLI_ECHOES))
+def test_login_masks_utf16_and_upper_case_echoes(ch: Env, name: str) -> None:
+    """`credhelper login` to a registry whose 401 body echoes the password (attacker A)."""
+    secret = "Tr0ub4dor&3horse"
+    for server in _serve(_CLI_ECHOES[name]):
+        proc = _login(ch, server, secret)
+    assert proc.returncode == 5, proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "rejected" in out, out
+    assert not _readable(out, secret), out
+    assert_no_run(out, secret)
+    for form in (secret.encode(_U16).hex(), base64.b64encode(secret.encode(_U16)).decode()[:12]):
+        assert form.lower() not in out.lower(), out
+
+
+# ------------------------------------------------- where the password is never sent
+
+_Reply = tuple[int, dict[str, str], bytes]
+
+
+class _Routed(http.server.ThreadingHTTPServer):
+    """A loopback server whose every answer is `route(path)`; it records what it saw."""
+
+    daemon_threads = True
+
+    def __init__(self, route: Callable[[str], _Reply]) -> None:
+        self.route = route
+        self.seen: list[tuple[str, str | None]] = []
+        super().__init__(("127.0.0.1", 0), _RoutedHandler)
+
+
+class _RoutedHandler(http.server.BaseHTTPRequestHandler):
+    server: _Routed
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.seen.append((self.path, self.headers.get("Authorization")))
+        status, headers, body = self.server.route(self.path)
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+
+@pytest.fixture
+def routed() -> Iterator[Callable[[Callable[[str], _Reply]], _Routed]]:
+    made: list[tuple[_Routed, threading.Thread]] = []
+
+    def start(route: Callable[[str], _Reply]) -> _Routed:
+        server = _Routed(route)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        made.append((server, thread))
+        return server
+
+    yield start
+    for server, thread in made:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def _bearer(realm: str) -> _Reply:
+    return (
+        401,
+        {
+            "WWW-Authenticate": f'Bearer realm="{realm}",service="s"',
+            "Docker-Distribution-API-Version": "registry/2.0",
+        },
+        b"{}",
+    )
+
+
+def _cli_login(ch: Env, port: int, secret: str) -> subprocess.CompletedProcess[str]:
+    return ch.cli("login", f"127.0.0.1:{port}", "-u", USER, "--password-stdin", stdin=secret)
+
+
+def test_a_token_realm_redirect_to_another_server_gets_no_password(
+    ch: Env, routed: Callable[[Callable[[str], _Reply]], _Routed]
+) -> None:
+    """The token realm 302s to another port: that server never sees an Authorization header."""
+    other = routed(lambda path: (200, {"Content-Type": "application/json"}, b'{"token":"t"}'))
+    ports: list[int] = []
+
+    def route(path: str) -> _Reply:
+        if path.startswith("/token"):
+            return 302, {"Location": f"http://127.0.0.1:{other.server_address[1]}/steal"}, b""
+        return _bearer(f"http://127.0.0.1:{ports[0]}/token")
+
+    registry_server = routed(route)
+    ports.append(registry_server.server_address[1])
+    proc = _cli_login(ch, ports[0], "Tr0ub4dor&3horse")
+    assert proc.returncode != 0, proc.stderr
+    assert any(path.startswith("/token") for path, _auth in registry_server.seen)
+    assert all(auth is None for _path, auth in other.seen), other.seen
+    assert "Tr0ub4dor" not in proc.stdout + proc.stderr
+
+
+def test_a_plain_http_token_realm_off_loopback_is_refused(
+    ch: Env, routed: Callable[[Callable[[str], _Reply]], _Routed]
+) -> None:
+    """A realm on plain HTTP at 192.0.2.1 (TEST-NET): exit 6 before any connection."""
+    server = routed(lambda path: _bearer("http://192.0.2.1/token"))
+    proc = _cli_login(ch, server.server_address[1], "Tr0ub4dor&3horse")
+    assert proc.returncode == 6, proc.stderr
+    assert "refusing to send the password" in proc.stderr
+    assert "Tr0ub4dor" not in proc.stdout + proc.stderr
