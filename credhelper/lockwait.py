@@ -9,9 +9,11 @@ stays silent, as the LockTimeout line at the end already says what happened.
 
 Who holds it comes from /proc/locks (the kernel's list of flock holders: pid and
 inode), so the uncontended path writes nothing extra into the lock file. Of the
-holder's command line only the program's name is printed and, when that program
-is credhelper, its subcommand if it is one of credhelper's own: never any other
-argument, since another process's argv may hold a password (`login -p ...`).
+holder's command line only a fixed word is ever printed: credhelper's program
+name and its subcommand if it is one of credhelper's own. Any other holder is
+named by the basename of its executable (/proc/PID/exe, which the process cannot
+retitle), never by its argv: argv[0] is whatever it chose (`exec -a TOKEN`), and
+another process's argv may hold a password (`login -p ...`).
 """
 
 from __future__ import annotations
@@ -69,25 +71,41 @@ def holder_pid(fd: int) -> int | None:
     return None
 
 
+def _first_word(arg: str) -> str:
+    """The program name in one argv element; any whitespace ends it (a retitled process)."""
+    words = arg.split(None, 1)
+    return os.path.basename(words[0])[:MAX_NAME] if words else ""
+
+
+def _executable_name(pid: int) -> str | None:
+    """The basename of the file the holder executes: the kernel's, not a title it chose."""
+    try:
+        target = os.readlink(f"/proc/{pid}/exe")
+    except OSError:  # another user's process, or gone
+        return None
+    name = os.path.basename(target.removesuffix(" (deleted)"))[:MAX_NAME]
+    return name or None
+
+
 def command_name(pid: int) -> str | None:
-    """What the holder runs, safe to print (`credhelper login`, `python3`); None if unknown."""
+    """What the holder runs, safe to print (`credhelper login`, `python3`); None if unknown.
+
+    argv (and comm) are whatever the process set, `exec -a TOKEN` or a retitled
+    worker included, so nothing from them is printed but the fixed words of
+    PROGRAMS and SUBCOMMANDS. Any other holder is named by its executable's file.
+    """
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             raw = handle.read(MAX_CMDLINE_BYTES)
     except OSError:
         return None
     args = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
-    if not args:
-        return None
-    # A process that rewrote its title (setproctitle) has one argument with spaces
-    # in it, argv and all: only the first word of a name is ever taken.
-    names = [os.path.basename(a.split(" ", 1)[0])[:MAX_NAME] for a in args[:3]]
     # An interpreter comes first for a script (python [-I] .../bin/credhelper login ...).
-    for index, name in enumerate(names):
+    for index, name in enumerate(_first_word(a) for a in args[:3]):
         if name in PROGRAMS:
             following = args[index + 1] if index + 1 < len(args) else ""
             return f"{name} {following}" if following in SUBCOMMANDS else name
-    return names[0] or None
+    return _executable_name(pid)
 
 
 def describe_holder(fd: int) -> str:

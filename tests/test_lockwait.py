@@ -180,17 +180,26 @@ def test_holder_names_only_the_program_of_a_foreign_command(tmp_path: Path) -> N
         assert proc.stdin is not None
         proc.stdin.close()
         proc.wait(timeout=30)
-    assert name == os.path.basename(sys.executable)
+    assert name == os.path.basename(os.path.realpath(sys.executable))  # its executable's file
     assert lockwait.command_name(2**22 + 12345) is None  # no such process
 
 
-def test_a_retitled_holder_shows_only_its_first_word(tmp_path: Path) -> None:
-    """A process whose title (one argv string) carries its arguments: only the first word."""
+@pytest.mark.parametrize(
+    "argv0",
+    [
+        f"credhelper-admin login -p {SECRET_ARG}",  # a title carrying its arguments
+        SECRET_ARG,  # exec -a TOKEN: argv[0] is whatever the process chose
+        f"credhelper\tlogin\t-p\t{SECRET_ARG}",  # a title split by tabs, not spaces
+        f"\x1b]0;owned\x07{SECRET_ARG}",
+    ],
+    ids=["retitled", "argv0-is-secret", "tab-separated", "escapes"],
+)
+def test_a_holders_argv0_is_never_shown(tmp_path: Path, argv0: str) -> None:
+    """Only a fixed word (credhelper's name) or the executable's file name names a holder."""
     from credhelper import lockwait
 
-    title = f"credhelper-admin login -p {SECRET_ARG}"
     proc = subprocess.Popen(
-        [title, "-c", "print('up', flush=True); input()"],
+        [argv0, "-c", "print('up', flush=True); input()"],
         executable=sys.executable,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -202,7 +211,96 @@ def test_a_retitled_holder_shows_only_its_first_word(tmp_path: Path) -> None:
         assert proc.stdin is not None
         proc.stdin.close()
         proc.wait(timeout=30)
-    assert name == "credhelper-admin"
+    assert name is not None and SECRET_ARG not in name and "\x1b" not in name
+    assert name in ("credhelper", os.path.basename(os.path.realpath(sys.executable)))
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        ["login", f"--password={SECRET_ARG}"],
+        ["-p", SECRET_ARG, "login"],
+        ["login", "-p", SECRET_ARG],
+        [f"--password={SECRET_ARG}"],
+        ["store", SECRET_ARG],
+    ],
+)
+@pytest.mark.parametrize("program", ["credhelper", "docker-credential-credhelper"])
+def test_credhelper_holders_show_only_a_known_subcommand(
+    tmp_path: Path, program: str, tail: list[str]
+) -> None:
+    """A real script named like credhelper holding the lock, secrets anywhere after it."""
+    from credhelper import lockwait
+
+    script = tmp_path / "bin" / program
+    script.parent.mkdir()
+    script.write_text(HOLDER.format(python=sys.executable))
+    script.chmod(0o700)
+    lock = tmp_path / "lock"
+    proc = subprocess.Popen(
+        [str(script), *tail, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            line = lockwait.describe_holder(fd)
+        finally:
+            os.close(fd)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert SECRET_ARG not in line and "-p" not in line and "password" not in line
+    sub = f" {tail[0]}" if tail[0] in ("login", "store") else ""
+    assert line == f"pid {proc.pid}: {program}{sub}"
+
+
+def test_python_m_credhelper_holder(tmp_path: Path) -> None:
+    """`python3 -m credhelper login -p SECRET` shows `credhelper login`."""
+    from credhelper import lockwait
+
+    pkg = tmp_path / "pkg" / "credhelper"
+    pkg.mkdir(parents=True)
+    (pkg / "__main__.py").write_text(HOLDER.format(python=sys.executable))
+    lock = tmp_path / "lock"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "credhelper", "login", "-p", SECRET_ARG, str(lock)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(tmp_path / "pkg"),
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            line = lockwait.describe_holder(fd)
+        finally:
+            os.close(fd)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert line == f"pid {proc.pid}: credhelper login"
+
+
+def test_the_timeout_line_does_not_carry_the_holders_argv0(ch: Env, tmp_path: Path) -> None:
+    """No terminal: the exit-7 line (what a CI log keeps) names the holder by its executable."""
+    ch.store_creds(SERVER, "alice", "pw-lock-argv0")
+    lock = ch.home / "config.json.lock"
+    proc = subprocess.Popen(
+        [SECRET_ARG, "-c", HOLDER.split("\n", 1)[1], str(lock)], executable=sys.executable,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+        out = ch.cli("logout", SERVER, env=dict(ch.env, CREDHELPER_LOCK_TIMEOUT="1"))
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert out.returncode == 7, out.stderr
+    assert "gave up after 1s" in out.stderr
+    assert SECRET_ARG not in out.stderr, out.stderr
+    assert f"pid {proc.pid}: {os.path.basename(os.path.realpath(sys.executable))}" in out.stderr
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
