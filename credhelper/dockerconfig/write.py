@@ -150,8 +150,8 @@ def _write_backup(
 
 def refuse(cfg: DockerConfig, path: str) -> ConfigRefused:
     return ConfigRefused(
-        f"credhelper: refusing to rewrite {path}: {cfg.refusal()}; fix it by hand "
-        "(credhelper doctor shows where) and run this again"
+        f"credhelper: refusing to rewrite {path}: {cfg.refusal()}; fix it by hand, "
+        "then run this again; run: credhelper doctor"
     )
 
 
