@@ -1,7 +1,10 @@
 """One credential-helper protocol call to another program (`docker-credential-NAME
 ACTION`), bounded: an allow-listed environment, stdin written and stdout/stderr
 read within CALL_TIMEOUT, at most MAX_OUTPUT bytes of answer, and the child
-stopped on every exit (signals included, see cleanup.Child).
+stopped on every exit (signals included, see cleanup.Child). Without a terminal the
+child runs in a session of its own and everything left in it is stopped with it;
+on one (a pinentry may ask there) it shares ours, and output still held open by a
+process it left behind is no longer waited for DRAIN s after it exited.
 
 The answer (which may hold a secret) is returned only to the caller: it is never
 logged, and a failing call's reason never echoes output that looks like one.
@@ -20,6 +23,9 @@ MAX_STDERR = 4096  # only the first line is ever shown
 MAX_SERVER = 4096  # bytes; longer names are reported, not sent
 MAX_SERVERS = 10000  # a list naming more is refused whole (each get is a process)
 CALL_TIMEOUT = 120.0  # per call: a gpg pinentry may be waiting for the user
+# After the helper itself exited, how long output still open in a process it left
+# behind (a daemon holding its stdout) is read before the call ends without it.
+DRAIN = 0.5
 # What pass (gpg, gpg-agent, pinentry) and a Secret Service client need, beside
 # childenv's PATH, HOME and locale. Never CREDHELPER_*, DOCKER_*, vault tokens.
 KEEP_ENV = (
@@ -78,10 +84,16 @@ def _pump(child: cleanup.Child, stdin: bytes, deadline: float) -> tuple[bytes, b
             sel.register(proc.stdin, selectors.EVENT_WRITE, None)
         else:
             proc.stdin.close()
+        drained: float | None = None
         while sel.get_map():
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            left = deadline - now
             if left <= 0:
                 raise CallFailed(f"no answer within {CALL_TIMEOUT:.0f} s")
+            if drained is None and proc.poll() is not None:
+                drained = now + DRAIN  # what it wrote before exiting is in the pipe
+            if drained is not None and now >= drained:
+                break  # only something it left behind holds the pipe open
             for key, _ in sel.select(min(left, 0.2)):
                 if key.data is None:
                     try:
@@ -122,16 +134,25 @@ def _wait(child: cleanup.Child, deadline: float) -> int:
             continue
 
 
+def _on_terminal() -> bool:
+    try:
+        return os.isatty(0)
+    except OSError:
+        return False
+
+
 def call(path: str, action: str, stdin: bytes = b"") -> bytes:
     """Run `path action` with `stdin`; its stdout, or CallFailed with its one-line reason."""
     import subprocess
 
     pipe = subprocess.PIPE
     try:
-        # Same process group: a pinentry that asks on the terminal must keep it.
+        # On a terminal the helper stays in our process group: a pinentry or gpg that
+        # asks there must keep it (a new session has no terminal). Otherwise it gets a
+        # session of its own, so that what it leaves running is stopped with it.
         child = cleanup.Child(
             [path, action],
-            new_group=False,
+            new_group=not _on_terminal(),
             env=child_env(),
             close_fds=True,
             stdin=pipe,

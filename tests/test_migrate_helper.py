@@ -11,6 +11,7 @@ helper output comes from a fake helper script driven by hypothesis.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -1378,3 +1379,109 @@ def test_atk_restore_credentials_with_a_restored_creds_store(ch: Env) -> None:
     assert config(ch) == {"credsStore": "alpha"}
     assert not (alpha.spec / "stored.log").exists()
     assert_nowhere(ch, SECRET, proc.stdout, proc.stderr)
+
+
+def test_atk_grandchild_holding_the_pipe_is_stopped_too(
+    ch: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FOUND (low). A helper whose `get` answers, exits 0, but leaves a background
+    process holding its stdout (a daemon it starts without closing fds): credhelper
+    waits out the whole call bound, reports "no answer" for a login that was
+    answered, and the background process outlives credhelper (helper_call runs the
+    child with new_group=False, so only the direct child is ever signalled)."""
+    from credhelper import helper_call, helper_import
+
+    monkeypatch.setattr(helper_call, "CALL_TIMEOUT", 2.0)
+    bindir = ch.root / "gcbin"
+    bindir.mkdir()
+    pidfile = ch.root / "grandchild.pid"
+    script = bindir / "docker-credential-gc"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        'list) echo \'{"g.example": "u"}\' ;;\n'
+        f"get) cat >/dev/null; sleep 30 & echo $! > {pidfile}; "
+        f"printf '%s' '{answer('g.example', 'u', SECRET).decode()}' ;;\n"
+        "esac\n"
+    )
+    script.chmod(0o700)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    report = helper_import.migrate_helper("gc")
+    pid = int(pidfile.read_text())
+    try:
+        status = Path(f"/proc/{pid}/status")
+        alive = status.exists() and "zombie" not in status.read_text().lower()
+        assert not alive, "the helper's background process outlived the call"
+        assert report.imported == ["g.example"], report.relogin
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+# The real docker-credential-pass and -secretservice: killed midway, nothing lost;
+# no secret in any file credhelper writes.
+REAL_SECRET = "Zq9-atkB-real-SECRET"
+
+
+def _served_by_docker_route(ch: Env, server: str) -> None:
+    from credhelper import dockerconfig
+
+    cfg = dockerconfig.load(str(ch.docker_config / "config.json"))
+    helper, _ = dockerconfig.helper_for(cfg, server, search_path=ch.env["PATH"])
+    exe = dockerconfig.which_helper(helper, ch.env["PATH"])
+    assert exe is not None, (helper, cfg.doc)
+    got = subprocess.run(
+        [exe, "get"], input=server.encode(), capture_output=True, env=ch.env, timeout=120
+    )
+    assert got.returncode == 0, (helper, got.stdout)
+    assert json.loads(got.stdout)["Secret"] == REAL_SECRET
+
+
+def test_atk_real_pass_killed_install_loses_nothing(pass_env: Env) -> None:
+    ch = pass_env
+    servers = ["p1.example", "p2.example:5000"]
+    for server in servers:
+        helper_store(ch.env, "pass", server, "alice", REAL_SECRET)
+    for round_ in range(5):
+        write_config(ch, {"credsStore": "pass"})
+        for path in (ch.home / RECORD, ch.store):
+            if path.exists():
+                path.unlink()
+        proc = subprocess.Popen(
+            [CLI, "install", "--from-helper", "pass"],
+            env=ch.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(0.15 * round_)
+        proc.send_signal(signal.SIGKILL if round_ % 2 else signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+        assert_nowhere(ch, REAL_SECRET, out.decode(), err.decode())
+        for server in servers:
+            _served_by_docker_route(ch, server)
+        done = ch.cli("install", "--from-helper", "pass")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert_nowhere(ch, REAL_SECRET, done.stdout, done.stderr)
+        for server in servers:
+            _served_by_docker_route(ch, server)
+        undo = ch.cli("uninstall")
+        assert undo.returncode == 0
+        assert config(ch).get("credsStore") == "pass"
+        for server in servers:
+            _served_by_docker_route(ch, server)
+
+
+def test_atk_real_secretservice_migrate_leaves_no_secret(ss_env: Env) -> None:
+    ch = ss_env
+    helper_store(ch.env, "secretservice", "s1.example", "bob", REAL_SECRET)
+    write_config(ch, {"credsStore": "desktop", "credHelpers": {"s1.example": "secretservice"}})
+    env = {**ch.env, "CREDHELPER_DEBUG": "1"}
+    proc = ch.cli("migrate", "--from-helper", "secretservice", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert_nowhere(ch, REAL_SECRET, proc.stdout, proc.stderr)
+    assert config(ch)["credHelpers"] == {"s1.example": "credhelper"}
+    assert json.loads(ch.helper("get", b"s1.example").stdout)["Secret"] == REAL_SECRET
+    undo = ch.cli("uninstall")
+    assert undo.returncode == 0
+    assert config(ch) == {"credsStore": "desktop", "credHelpers": {"s1.example": "secretservice"}}
+    _served_by_docker_route(ch, "s1.example")
