@@ -179,10 +179,10 @@ UNUSABLE = "its answer was not usable (not shown: it may hold a secret)"
 
 
 def may_hold_answer(data: bytes) -> bool:
-    """Whether a helper's text could carry an answer anywhere in it: JSON punctuation
-    or the word secret, after any BOM, prefix or line (the secret is not known here)."""
-    low = data.lower()
-    return any(mark in low for mark in (b"{", b"[", b'"', b"secret"))
+    """Whether a helper's text could carry an answer anywhere in it: JSON punctuation,
+    or the field name (`Secret`, `SECRET`: a debug line), after any BOM, prefix or
+    line (the secret itself is not known here). gpg's "No secret key" is still shown."""
+    return any(mark in data for mark in (b"{", b"[", b'"', b"Secret", b"SECRET"))
 
 
 def failure_reason(out: bytes, err: bytes, code: int) -> str:

@@ -852,7 +852,7 @@ RECORD = "config.json.previous-helpers"
 
 
 def test_atk_record_symlink_fifo_huge_foreign_is_never_acted_on(ch: Env, tmp_path: Path) -> None:
-    """HELD: a record that is a symlink, a FIFO, > 1 MiB, 0644 or names a path/flag:
+    """a record that is a symlink, a FIFO, > 1 MiB, 0644 or names a path/flag:
     uninstall ignores it with one line, never names the planted helper."""
     NamedFake(ch, "alpha")
     target = tmp_path / "planted.json"
@@ -907,7 +907,7 @@ def test_atk_record_symlink_fifo_huge_foreign_is_never_acted_on(ch: Env, tmp_pat
 
 
 def test_atk_record_is_private_from_creation(ch: Env) -> None:
-    """HELD: the record is 0600 in a 0700 directory and holds no secret."""
+    """the record is 0600 in a 0700 directory and holds no secret."""
     fake = NamedFake(ch, "alpha")
     fake.set_list({"a.example": "u"})
     fake.set_get("a.example", answer("a.example", "u", SECRET))
@@ -921,7 +921,7 @@ def test_atk_record_is_private_from_creation(ch: Env) -> None:
 
 
 def test_atk_secret_in_helper_stderr_is_never_echoed(ch: Env) -> None:
-    """FOUND. A failing `get` whose stdout is empty and whose stderr is the answer
+    """Found by attack: A failing `get` whose stdout is empty and whose stderr is the answer
     (a helper's debug line): credhelper prints the stderr's first line, the secret
     with it. README: "An error line that looks like an answer (it may hold a secret)
     is never echoed." helper_call.call filters stdout only, never err_text."""
@@ -935,8 +935,30 @@ def test_atk_secret_in_helper_stderr_is_never_echoed(ch: Env) -> None:
     assert_nowhere(ch, SECRET, proc.stdout, proc.stderr)
 
 
+def test_a_failing_helpers_plain_error_line_is_shown(ch: Env) -> None:
+    """A plain error line (gpg's) is the reason shown; a `Secret:` debug line, JSON on
+    either stream, or any quote or bracket is replaced by the fixed line."""
+    fake = NamedFake(ch, "err")
+    cases = {
+        "g.example": (b"", b"gpg: decryption failed: No secret key\n", True),
+        "s.example": (b"", f"Secret: {SECRET}\n".encode(), False),
+        "o.example": (f"error\n{{{SECRET}}}".encode(), b"", False),
+        "q.example": (b"oops", f"token '{SECRET}' [x]".encode(), False),
+    }
+    fake.set_list({s: "u" for s in cases})
+    for server, (out, err, _shown) in cases.items():
+        fake.set_get(server, out, rc=1, err=err)
+    code, out, _stderr = migrate(ch, "err")
+    assert code == 3
+    reasons = {r["server"]: r["reason"] for r in out["needsLogin"]}
+    assert "gpg: decryption failed: No secret key" in reasons["g.example"]
+    for server in ("s.example", "o.example", "q.example"):
+        assert "its answer was not usable (not shown: it may hold a secret)" in reasons[server]
+    assert SECRET not in json.dumps(out)
+
+
 def test_atk_secret_after_a_bom_is_never_echoed(ch: Env) -> None:
-    """FOUND. A failing `get` that prints its answer after a UTF-8 BOM (or any one
+    """Found by attack: A failing `get` that prints its answer after a UTF-8 BOM (or any one
     character before the '{'): the filter looks only at the first byte after white
     space, so the line, with the secret, is echoed."""
     fake = NamedFake(ch, "bom")
@@ -948,7 +970,7 @@ def test_atk_secret_after_a_bom_is_never_echoed(ch: Env) -> None:
 
 
 def test_atk_odd_get_answers_never_echo_the_secret(ch: Env) -> None:
-    """HELD: JSON answers with extra fields, non-string fields, trailing garbage, a
+    """JSON answers with extra fields, non-string fields, trailing garbage, a
     failing exit with JSON on stdout: reported per registry, the secret never shown."""
     fake = NamedFake(ch, "odd")
     outs = {
@@ -969,7 +991,7 @@ def test_atk_odd_get_answers_never_echo_the_secret(ch: Env) -> None:
 
 
 def test_atk_child_gets_no_key_and_secret_never_on_argv(ch: Env) -> None:
-    """HELD: the helper child's argv is `list`/`get`; its environment has no
+    """the helper child's argv is `list`/`get`; its environment has no
     CREDHELPER_*, DOCKER_*, vault token; the server goes on stdin."""
     fake = NamedFake(ch, "spy")
     fake.set_list({"s.example": "u"})
@@ -1010,7 +1032,7 @@ def test_atk_child_gets_no_key_and_secret_never_on_argv(ch: Env) -> None:
     ],
 )
 def test_atk_bad_names_are_usage_errors(ch: Env, name: str) -> None:
-    """HELD: every such NAME is exit 2, one line, nothing written."""
+    """every such NAME is exit 2, one line, nothing written."""
     write_config(ch, {"credsStore": "pass"})
     before = (ch.docker_config / "config.json").read_bytes()
     proc = ch.cli("migrate", "--from-helper", name)
@@ -1023,7 +1045,7 @@ def test_atk_bad_names_are_usage_errors(ch: Env, name: str) -> None:
 
 
 def test_atk_helper_that_is_credhelper_itself(ch: Env) -> None:
-    """HELD: docker-credential-loop -> credhelper's own helper: the child runs with
+    """docker-credential-loop -> credhelper's own helper: the child runs with
     the allow-listed env (no CREDHELPER_HOME/DOCKER_CONFIG), so it reads the store of
     HOME/.docker; nothing recurses, the run ends, one login imported once."""
 
@@ -1050,7 +1072,7 @@ def test_atk_helper_that_is_credhelper_itself(ch: Env) -> None:
 
 
 def test_atk_hostile_server_names_never_reach_the_terminal(ch: Env) -> None:
-    """HELD: ESC, bidi, newline, NEL, Docker Hub spellings, 10,001 names."""
+    """ESC, bidi, newline, NEL, Docker Hub spellings, 10,001 names."""
     fake = NamedFake(ch, "names")
     names = {
         "e\x1b]0;pwn\x07.example": "u",
@@ -1084,7 +1106,7 @@ def test_atk_hostile_server_names_never_reach_the_terminal(ch: Env) -> None:
 
 
 def test_atk_invalid_utf8_and_huge_list(ch: Env) -> None:
-    """HELD: invalid UTF-8 and 100 MB of list: exit 1, one line, nothing imported."""
+    """invalid UTF-8 and 100 MB of list: exit 1, one line, nothing imported."""
     fake = NamedFake(ch, "junk")
     fake.set_list(b'{"\xff\xfe.example": "u"}')
     proc = ch.cli("migrate", "--from-helper", "junk")
@@ -1119,7 +1141,7 @@ def _consistent(ch: Env, servers: list[str]) -> None:
 
 
 def test_atk_killed_install_and_uninstall_lose_no_login(ch: Env) -> None:
-    """HELD: SIGKILL/SIGTERM install --from-helper, then uninstall, at increasing
+    """SIGKILL/SIGTERM install --from-helper, then uninstall, at increasing
     delays (bounded): config always parses and every login is served by the helper
     docker routes it to; a rerun completes."""
     fake = NamedFake(ch, "kf")
@@ -1150,7 +1172,7 @@ def test_atk_killed_install_and_uninstall_lose_no_login(ch: Env) -> None:
 
 
 def test_atk_concurrent_install_and_migrate(ch: Env) -> None:
-    """HELD: two installs and a migrate at once: config parses, logins served."""
+    """two installs and a migrate at once: config parses, logins served."""
     fake = NamedFake(ch, "cc")
     servers = [f"c{i}.example" for i in range(4)]
     fake.set_list({s: "u" for s in servers})
@@ -1176,7 +1198,7 @@ def test_atk_concurrent_install_and_migrate(ch: Env) -> None:
 
 
 def test_atk_migrate_while_logins_are_stored(ch: Env) -> None:
-    """HELD: migrate of 40 registries while 20 `store` calls run: none lost."""
+    """migrate of 40 registries while 20 `store` calls run: none lost."""
     fake = NamedFake(ch, "busy")
     servers = [f"m{i}.example" for i in range(40)]
     fake.set_list({s: "u" for s in servers})
@@ -1207,7 +1229,7 @@ def test_atk_migrate_while_logins_are_stored(ch: Env) -> None:
 
 
 def test_atk_stale_record_uninstall_restores_the_helper_install_replaced(ch: Env) -> None:
-    """FOUND. install (credsStore alpha) records alpha. The user then takes docker off
+    """Found by attack: install (credsStore alpha) records alpha. The user then takes docker off
     credhelper by hand and switches to beta; `uninstall` finds nothing to change, so
     the record stays. The next install says it replaced "beta" and "uninstall puts it
     back", but uninstall puts back alpha: docker calls a helper it was not using and
@@ -1231,7 +1253,7 @@ def test_atk_stale_record_uninstall_restores_the_helper_install_replaced(ch: Env
 
 
 def test_atk_record_found_through_another_spelling_of_the_config_dir(ch: Env) -> None:
-    """FOUND (low). The record is keyed by os.path.abspath of config.json, Docker's
+    """Found by attack (low): The record is keyed by os.path.abspath of config.json, Docker's
     config is edited through its real path: install with DOCKER_CONFIG=<symlink to
     the dir>, uninstall with the real dir (or the other way round) edits the same
     file but finds no record, so "credsStore": "alpha" is dropped, not put back."""
@@ -1248,7 +1270,7 @@ def test_atk_record_found_through_another_spelling_of_the_config_dir(ch: Env) ->
 
 
 def test_atk_a_record_it_refused_is_not_overwritten(ch: Env) -> None:
-    """FOUND. install records "credsStore": "alpha". The record then becomes 0644
+    """Found by attack: install records "credsStore": "alpha". The record then becomes 0644
     (restored from a backup, a umask'd copy): uninstall would refuse it, fine. But a
     rerun of install silently replaces it (previous_helpers._write: "unusable:
     replaced by what is known now"; record() drops load()'s problem line), and what
@@ -1286,7 +1308,7 @@ def _auto_pass(ch: Env) -> NamedFake:
 
 
 def test_atk_install_with_docker_auto_pass_keeps_its_logins(ch: Env) -> None:
-    """FOUND. With no config.json docker uses pass by itself (the case migrate's
+    """Found by attack: With no config.json docker uses pass by itself (the case migrate's
     routed_to already counts). install neither offers the import nor keeps pass's
     registries with it: it writes "credsStore": "credhelper" and docker then asks
     credhelper, which holds none of them. README: "no login is lost from docker's use
@@ -1303,7 +1325,7 @@ def test_atk_install_with_docker_auto_pass_keeps_its_logins(ch: Env) -> None:
 
 
 def test_atk_migrate_with_docker_auto_pass_routes_only_what_it_imported(ch: Env) -> None:
-    """FOUND. Same machine; pass's `get` fails for b.example. migrate imports
+    """Found by attack: Same machine; pass's `get` fails for b.example. migrate imports
     a.example and, because no credsStore was set, use_credhelper sets
     "credsStore": "credhelper" for every registry, so b.example (still only in pass)
     is lost from docker's use. README: "Docker is then pointed at credhelper for the
@@ -1384,7 +1406,7 @@ def test_atk_restore_credentials_with_a_restored_creds_store(ch: Env) -> None:
 def test_atk_grandchild_holding_the_pipe_is_stopped_too(
     ch: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """FOUND (low). A helper whose `get` answers, exits 0, but leaves a background
+    """Found by attack (low): A helper whose `get` answers, exits 0, but leaves a background
     process holding its stdout (a daemon it starts without closing fds): credhelper
     waits out the whole call bound, reports "no answer" for a login that was
     answered, and the background process outlives credhelper (helper_call runs the
