@@ -275,6 +275,22 @@ def test_atk_a_world_writable_link_dir_is_refused(tmp_path: Path) -> None:
     assert not _ran(tmp_path) and not (tmp_path / "prefix").exists()
 
 
+def test_a_link_dir_reached_through_a_symlink_is_checked_where_it_leads(tmp_path: Path) -> None:
+    """~/.local/bin as a link to a directory anyone may write: refused all the same."""
+    env, home = _fake_setup(tmp_path)
+    shared = tmp_path / "shared" / "bin"
+    shared.mkdir(parents=True)
+    shared.chmod(0o777)
+    (home / ".local").mkdir()
+    os.symlink(shared, home / ".local" / "bin")
+    env["CREDHELPER_BINDIR"] = str(home / ".local" / "bin")
+    env["PATH"] = f"{home / '.local' / 'bin'}:{env['PATH']}"
+    proc = _fake_run(env)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert f"{shared} is writable by other users" in proc.stderr
+    assert not _ran(tmp_path)
+
+
 def test_atk_another_helper_first_on_path_is_not_switched(tmp_path: Path) -> None:
     """another docker-credential-credhelper first on PATH: exit 9, no install."""
     env, home = _fake_setup(tmp_path)
