@@ -18,6 +18,7 @@ another process's argv may hold a password (`login -p ...`).
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import sys
@@ -126,13 +127,45 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
-def wait(fd: int, lock_path: str, timeout: float, take: Callable[[int, float], bool]) -> bool:
+# One command may wait for several locks (the store's, then Docker's config lock):
+# it says so at most once, and all its waits together stay within one timeout.
+_told = False  # the waiting line was printed by this process
+_waited: dict[int, float] = {}  # seconds each thread has spent waiting for locks so far
+LABELS = {"config.json.lock": "store lock", ".config.json.credhelper-lock": "Docker config lock"}
+
+
+def label_for(lock_path: str) -> str:
+    """What the lock guards, by its file's name (`store lock`, `Docker config lock`)."""
+    return LABELS.get(os.path.basename(lock_path), "lock")
+
+
+def wait(
+    fd: int,
+    lock_path: str,
+    timeout: float,
+    take: Callable[[int, float], bool],
+    label: str | None = None,
+) -> bool:
     """Take the lock with `take(fd, seconds)` within `timeout`; a line on a terminal at 1 s.
 
-    False if the timeout passed without the lock.
+    `timeout` bounds the time this process waits for all its locks together, and
+    the line is printed once per process. False if the time passed without the lock.
     """
+    thread = _thread.get_ident()  # threads of one process each have their own command
+    budget = max(timeout - _waited.get(thread, 0.0), 0.0)
+    start = time.monotonic()
+    try:
+        return _wait(fd, lock_path, budget, take, label or label_for(lock_path))
+    finally:
+        _waited[thread] = _waited.get(thread, 0.0) + time.monotonic() - start
+
+
+def _wait(
+    fd: int, lock_path: str, timeout: float, take: Callable[[int, float], bool], label: str
+) -> bool:
+    global _told
     deadline = time.monotonic() + timeout
-    if timeout <= NOTICE_AFTER or not _stderr_is_terminal():
+    if _told or timeout <= NOTICE_AFTER or not _stderr_is_terminal():
         return take(fd, timeout)
     if take(fd, NOTICE_AFTER):
         return True
@@ -140,9 +173,10 @@ def wait(fd: int, lock_path: str, timeout: float, take: Callable[[int, float], b
     from credhelper.store.model import shown
 
     line = (
-        f"credhelper: waiting for the store lock {lock_path}, held by {describe_holder(fd)} "
+        f"credhelper: waiting for the {label} {lock_path}, held by {describe_holder(fd)} "
         f"(giving up in {max(remaining, 0):.0f}s; CREDHELPER_LOCK_TIMEOUT sets the wait)"
     )
+    _told = True
     with contextlib.suppress(OSError, ValueError):  # a lost notice never fails the write
         print(shown(line), file=sys.stderr, flush=True)
     return remaining > 0 and take(fd, remaining)

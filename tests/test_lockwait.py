@@ -315,3 +315,87 @@ def test_a_signal_while_waiting_ends_the_wait_cleanly(ch: Env, holder: Holder, s
     assert b"Traceback" not in seen
     holder.release()
     assert SERVER in ch.cli("list").stdout  # the logout never happened
+
+
+def test_one_waiting_line_per_command_and_it_names_the_right_lock(ch: Env) -> None:
+    """`logout` on a terminal while one process holds the store lock and Docker's config lock."""
+    import json
+
+    ch.store_creds(SERVER, "alice", "pw-two-locks")
+    (ch.docker_config / "config.json").write_text(
+        json.dumps({"auths": {SERVER: {}}, "credsStore": "credhelper"})
+    )
+    store_lock = ch.home / "config.json.lock"
+    docker_lock = ch.docker_config / ".config.json.credhelper-lock"
+    code = (
+        "import fcntl, os, sys\n"
+        f"a = os.open({str(store_lock)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+        f"b = os.open({str(docker_lock)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+        "fcntl.flock(a, fcntl.LOCK_EX); fcntl.flock(b, fcntl.LOCK_EX)\n"
+        "print('held', flush=True); sys.stdin.readline(); os.close(a)\n"
+        "print('a', flush=True); sys.stdin.readline()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    seen = bytearray()
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline() == "held\n"
+        with logout_on_tty(dict(ch.env, CREDHELPER_LOCK_TIMEOUT="4")) as (proc, master):
+            assert _read_until(master, b"CREDHELPER_LOCK_TIMEOUT sets the wait", seen, 30)
+            holder.stdin.write("x\n")  # the store lock is freed; Docker's stays held
+            holder.stdin.flush()
+            assert holder.stdout.readline() == "a\n"
+            _read_until(master, b"run: credhelper doctor", seen, 60)
+            assert proc.wait(timeout=30) == 0, bytes(seen)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    text = bytes(seen).decode(errors="replace")
+    waits = [line for line in text.splitlines() if "credhelper: waiting for the" in line]
+    assert len(waits) == 1, text
+    assert f"waiting for the store lock {store_lock}," in waits[0], text
+    # Docker's config lock was never taken: the logout says so in its one warning line.
+    assert f"waiting for the lock {docker_lock};" in text, text
+
+
+def test_the_waits_of_one_command_share_one_timeout(tmp_path: Path) -> None:
+    """Two contended locks in one process: the second wait gets what the first left."""
+    from credhelper import fslock, lockwait
+
+    first, second = tmp_path / "config.json.lock", tmp_path / ".config.json.credhelper-lock"
+    code = (
+        "import fcntl, os, sys\n"
+        f"for p in ({str(first)!r}, {str(second)!r}):\n"
+        "    fcntl.flock(os.open(p, os.O_RDWR | os.O_CREAT, 0o600), fcntl.LOCK_EX)\n"
+        "print('held', flush=True); sys.stdin.read()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    asked: list[float] = []
+
+    def take(fd: int, seconds: float) -> bool:
+        asked.append(seconds)
+        return fslock._flock_bounded(fd, seconds)
+
+    saved = dict(lockwait._waited)
+    lockwait._waited.clear()
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        for path in (first, second):
+            fd = os.open(path, os.O_RDWR)
+            try:
+                assert not lockwait.wait(fd, str(path), 0.3, take)
+            finally:
+                os.close(fd)
+    finally:
+        lockwait._waited.clear()
+        lockwait._waited.update(saved)
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert asked[0] == 0.3 and asked[1] == 0.0  # nothing of the 0.3 s was left
+    assert lockwait.label_for(str(first)) == "store lock"
+    assert lockwait.label_for(str(second)) == "Docker config lock"
