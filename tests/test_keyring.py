@@ -285,3 +285,50 @@ def test_no_secret_service_refuses_keyring_choice(ch: Env, tmp_path: Path) -> No
     assert "keyProvider" not in json.loads(ch.store.read_text())
     assert ch.key.read_bytes() == key  # nothing moved, nothing lost
     assert_creds(ch, "a.example", "alice", "pw")
+
+
+def _plant_key_file(path: Path, key: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, key)
+    os.close(fd)
+
+
+def test_key_file_left_by_a_killed_switch_is_removed_by_the_next_writer(kr: Env) -> None:
+    """`install --key-provider keyring` killed after the store names the keyring, before
+    the plaintext key file is removed: that state, then one ordinary writer removes the
+    copy (and a pending copy), because the keyring's key opens the store's header."""
+    kr.store_creds("a.example", "alice", "pw-a")
+    file_key = kr.key.read_bytes()
+    assert configure(kr, "keyring").returncode == 0
+    _plant_key_file(kr.key, file_key)  # what the kill leaves
+    _plant_key_file(kr.home / "aeskey.pending", file_key)
+    assert_creds(kr, "a.example", "alice", "pw-a")
+    kr.store_creds("b.example", "bob", "pw-b")
+    assert not kr.key.exists() and not (kr.home / "aeskey.pending").exists()
+    assert keyring_item(kr) == file_key
+    assert_creds(kr, "a.example", "alice", "pw-a")
+    assert_creds(kr, "b.example", "bob", "pw-b")
+
+
+def test_key_file_is_kept_unless_it_copies_the_key_that_opens_the_store(kr: Env) -> None:
+    """Never the only key that opens the logins: with the keyring item gone, the file
+    copy stays (the next login starts a new keyring key); another key's file stays."""
+    kr.store_creds("a.example", "alice", "pw-a")
+    file_key = kr.key.read_bytes()
+    assert configure(kr, "keyring").returncode == 0
+    _plant_key_file(kr.key, os.urandom(32))
+    kr.store_creds("b.example", "bob", "pw-b")
+    assert kr.key.exists(), "a key file that is not the store's key was removed"
+    kr.key.unlink()
+    _plant_key_file(kr.key, file_key)
+    account = f"aeskey:{os.path.abspath(kr.home)}"
+    cleared = subprocess.run(
+        ["secret-tool", "clear", "service", "credhelper", "username", account],
+        env=kr.env,
+        timeout=30,
+        check=False,
+    )
+    assert cleared.returncode == 0 and keyring_item(kr) is None
+    for server in ("c.example", "d.example"):
+        kr.store_creds(server, "carol", "pw-c")
+    assert kr.key.read_bytes() == file_key

@@ -15,6 +15,7 @@ import base64
 import json
 import os
 import socket
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from credhelper.keys.env import EnvKeyProvider
 from credhelper.keys.file import FileKeyProvider
 from credhelper.keys.keyring_provider import KeyringKeyProvider
 from credhelper.keys.vault import VaultKeyProvider
+from tests.conftest import CLI, HELPER, Env
 from tests.keyring_session import secret_service
 from tests.openbao_server import OpenBao, openbao  # noqa: F401 -- the fixture
 
@@ -376,3 +378,55 @@ class TestVaultProvider(ProviderContract):
         assert fresh.record["wrapped"].startswith("vault:v1:")
         for shown in key_texts(key):
             assert shown not in text
+
+
+# ---------------------------------------------------------------- env, through the executables
+
+
+def _run(
+    argv: list[str], env: dict[str, str], data: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(argv, input=data, env=env, capture_output=True, timeout=120, check=False)
+
+
+def test_a_malformed_env_key_is_never_echoed_even_with_debug(ch: Env) -> None:
+    """31 or 40 bytes, or bad base64: refused without printing any of it, traceback or not."""
+    ch.store_creds("a.example", "u", "pw-a-secret")
+    for value in (
+        base64.b64encode(os.urandom(31)).decode(),
+        base64.b64encode(os.urandom(32)).decode()[:-2] + "!!",
+        base64.b64encode(os.urandom(40)).decode(),
+    ):
+        env = dict(ch.env, CREDHELPER_AESKEY=value, CREDHELPER_DEBUG="1")
+        for argv, data in (
+            ([HELPER, "get"], b"a.example"),
+            ([HELPER, "list"], b""),
+            ([CLI, "list"], b""),
+            ([CLI, "rotate", "--key-from-env", "--yes"], b""),
+            ([CLI, "doctor"], b""),
+        ):
+            out = _run(argv, env, data)
+            shown = out.stdout + out.stderr
+            assert value.encode() not in shown and value[:16].encode() not in shown, argv
+
+
+def test_a_wrong_env_key_on_a_file_store_is_refused_and_changes_nothing(ch: Env) -> None:
+    ch.store_creds("a.example", "u", "pw-a-secret")
+    before = ch.store.read_bytes()
+    env = dict(ch.env, CREDHELPER_AESKEY=base64.b64encode(os.urandom(32)).decode())
+    body = b'{"ServerURL":"b.example","Username":"u","Secret":"pw-b-secret"}'
+    stored = _run([HELPER, "store"], env, body)
+    assert stored.returncode == 1 and len(stored.stdout.splitlines()) == 1
+    assert b"CREDHELPER_AESKEY" in stored.stdout
+    for argv in ([CLI, "rotate", "--yes"], [CLI, "rotate", "--key-from-env", "--yes"]):
+        assert _run(argv, env).returncode == 1
+    assert ch.store.read_bytes() == before
+
+
+def test_an_env_key_file_that_is_a_fifo_or_a_directory_is_refused(ch: Env, tmp_path: Path) -> None:
+    fifo = tmp_path / "keyfifo"
+    os.mkfifo(fifo, 0o600)
+    for target in (fifo, tmp_path):
+        env = dict(ch.env, CREDHELPER_AESKEY_FILE=str(target))
+        got = _run([HELPER, "get"], env, b"a.example")  # a hang would time out
+        assert got.returncode == 1 and len(got.stdout.splitlines()) == 1, got.stdout

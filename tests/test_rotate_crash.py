@@ -12,11 +12,13 @@ the short windows inside the rotation are hit on every run, not by luck.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import pytest
 
 from credhelper.errors import CorruptEntry, Invalidated
 from credhelper.store import Store
-from tests.conftest import CLI, Env
+from tests.conftest import CLI, HELPER, Env
 from tests.test_rotate import seed
 
 CANARY = "canary.example"
@@ -153,3 +155,175 @@ def test_sigkill_rotation_at_many_moments(ch: Env, big: bool, tmp_path: Path) ->
     # The loop must really have interrupted rotations, in both modes.
     assert any(k.startswith("reencrypt/killed") for k in outcomes), outcomes
     assert any(k.startswith("forced/killed") for k in outcomes), outcomes
+
+
+# ---------------------------------------------------------------- stopped at one exact step
+
+WANT = {f"r{i}.example": f"pw-{i}-secret" for i in range(3)}
+
+
+def _stopped_after_store_write(ch: Env, tmp_path: Path) -> None:
+    """`rotate --reencrypt` SIGKILLed after its store write, before the key's promotion.
+
+    Deterministic: the trace file is a FIFO. The rotation's open() of it for
+    "pending-written" meets our reader; its open() for "store-written", right
+    after the store (with the rotation mark) is renamed into place, blocks for
+    good, since no reader comes. Once the mark is on disk it is killed.
+    """
+    for server, secret in WANT.items():
+        ch.store_creds(server, "u", secret)
+    fifo = tmp_path / "trace.fifo"
+    os.mkfifo(fifo, 0o600)
+    env = {**ch.env, "CREDHELPER_ROTATE_TRACE": str(fifo)}
+    proc = subprocess.Popen(
+        [CLI, "rotate", "--reencrypt", "--yes"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        fd = os.open(fifo, os.O_RDONLY)
+        try:
+            assert os.read(fd, 100) == b"pending-written\n"
+        finally:
+            os.close(fd)
+        deadline = time.monotonic() + 30  # the store write comes before the blocking open
+        while time.monotonic() < deadline and "keyRotation" not in ch.store.read_text():
+            time.sleep(0.01)
+        assert "keyRotation" in ch.store.read_text()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert (ch.home / "aeskey.pending").exists()
+
+
+def _secrets(ch: Env) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for server in WANT:
+        got = ch.helper("get", server)
+        out[server] = json.loads(got.stdout)["Secret"] if got.returncode == 0 else None
+    return out
+
+
+def _ordinary_write(ch: Env) -> None:
+    body = json.dumps({"ServerURL": "w.example", "Username": "u", "Secret": "pw-w-secret"})
+    proc = ch.helper("store", body)
+    assert proc.returncode == 0, proc.stdout
+
+
+@pytest.mark.parametrize("override", ["CREDHELPER_AESKEY", "CREDHELPER_KEY_PROVIDER"])
+def test_an_override_writer_mid_rotation_is_refused_and_changes_nothing(
+    ch: Env, tmp_path: Path, override: str
+) -> None:
+    """A CI job's CREDHELPER_AESKEY (or CREDHELPER_KEY_PROVIDER=env) on a file store whose
+    rotation was killed: refused in one line before any write, the rotation mark and
+    the pending key stay, and the next ordinary writer finishes the rotation. (It used
+    to drop the mark, and that next writer discarded the only key opening the store.)"""
+    _stopped_after_store_write(ch, tmp_path)
+    before = ch.store.read_bytes()
+    env = {**ch.env, "CREDHELPER_AESKEY": base64.b64encode(os.urandom(32)).decode()}
+    if override == "CREDHELPER_KEY_PROVIDER":
+        env[override] = "env"
+    body = b'{"ServerURL":"z.example","Username":"u","Secret":"pw-z-secret"}'
+    refused = subprocess.run(
+        [HELPER, "store"], input=body, env=env, capture_output=True, timeout=60, check=False
+    )
+    assert refused.returncode == 1, refused.stdout
+    line = refused.stdout.decode().strip()
+    assert "\n" not in line and "credhelper install --key-provider env" in line, line
+    assert ch.store.read_bytes() == before
+    assert (ch.home / "aeskey.pending").exists()
+    rotate = ch.cli("rotate", "--key-from-env", "--yes", env=env)
+    assert rotate.returncode == 1 and ch.store.read_bytes() == before, rotate.stderr
+    _ordinary_write(ch)
+    assert _secrets(ch) == WANT
+    assert not (ch.home / "aeskey.pending").exists()
+    assert "keyRotation" not in json.loads(ch.store.read_text())
+
+
+def test_a_lost_rotation_mark_never_discards_the_key_the_store_needs(
+    ch: Env, tmp_path: Path
+) -> None:
+    """The mark is not authenticated, the header is: a store whose header the pending
+    key sealed needs that key, mark or not (a store left so by an older credhelper's
+    refused writer). The next writer promotes it instead of discarding it."""
+    _stopped_after_store_write(ch, tmp_path)
+    doc = json.loads(ch.store.read_text())
+    del doc["keyRotation"]
+    ch.store.write_text(json.dumps(doc, indent=1) + "\n")
+    pending = (ch.home / "aeskey.pending").read_bytes()
+    _ordinary_write(ch)
+    assert _secrets(ch) == WANT
+    assert ch.key.read_bytes() == pending and not (ch.home / "aeskey.pending").exists()
+
+
+def test_a_planted_pending_key_without_a_mark_is_discarded(ch: Env) -> None:
+    """A pending key that sealed nothing in the store is removed, never promoted."""
+    for server, secret in WANT.items():
+        ch.store_creds(server, "u", secret)
+    key = ch.key.read_bytes()
+    fd = os.open(ch.home / "aeskey.pending", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, os.urandom(32))
+    os.close(fd)
+    _ordinary_write(ch)
+    assert ch.key.read_bytes() == key and not (ch.home / "aeskey.pending").exists()
+    assert _secrets(ch) == WANT
+
+
+def test_readers_use_the_pending_key_mid_rotation_and_a_writer_finishes(
+    ch: Env, tmp_path: Path
+) -> None:
+    _stopped_after_store_write(ch, tmp_path)
+    assert _secrets(ch) == WANT
+    _ordinary_write(ch)
+    assert _secrets(ch) == WANT and not (ch.home / "aeskey.pending").exists()
+
+
+# The env fleet rotation is one atomic store write: a process dying just before or just
+# after it (os._exit in place of, or after, that write: a SIGKILL at exactly that point).
+FLEET_ROTATION = (
+    "import os, sys\n"
+    "from credhelper import fsutil\n"
+    "real = fsutil.atomic_write\n"
+    "def write(*args, **kwargs):\n"
+    "    if sys.argv[1] == 'after':\n"
+    "        real(*args, **kwargs)\n"
+    "    os._exit(137)\n"
+    "fsutil.atomic_write = write\n"
+    "from credhelper.rotate import rotate_from_env\n"
+    "rotate_from_env(reencrypt=True)\n"
+)
+
+
+@pytest.mark.parametrize("moment", ["before", "after"])
+def test_env_fleet_rotation_killed_around_its_one_write_is_all_or_nothing(
+    ch: Env, moment: str
+) -> None:
+    old, new = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
+    env_old = {**ch.env, "CREDHELPER_AESKEY": old}
+    for server, secret in WANT.items():
+        body = json.dumps({"ServerURL": server, "Username": "u", "Secret": secret}).encode()
+        stored = subprocess.run(
+            [HELPER, "store"], input=body, env=env_old, capture_output=True, timeout=60
+        )
+        assert stored.returncode == 0, stored.stdout
+    env_new = {**ch.env, "CREDHELPER_AESKEY": new, "CREDHELPER_OLD_AESKEY": old}
+    died = subprocess.run(
+        [sys.executable, "-c", FLEET_ROTATION, moment],
+        env=env_new,
+        capture_output=True,
+        timeout=60,
+    )
+    assert died.returncode == 137, died.stderr
+    want_key = {"before": old, "after": new}[moment]
+    for key in (old, new):
+        env = {**ch.env, "CREDHELPER_AESKEY": key}
+        for server, secret in WANT.items():
+            got = subprocess.run(
+                [HELPER, "get"], input=server.encode(), env=env, capture_output=True, timeout=60
+            )
+            if key == want_key:
+                assert json.loads(got.stdout)["Secret"] == secret, got.stdout
+            else:
+                assert got.returncode == 1, got.stdout
+    assert not [p.name for p in ch.home.iterdir() if ".tmp-" in p.name]

@@ -24,6 +24,19 @@ if TYPE_CHECKING:  # for mypy: `typing`, `collections` and the Protocol class co
 PROVIDERS = ("file", "keyring", "env", "vault")
 
 
+# The variables that put a provider in force over the store's own, as a message names them.
+OVERRIDE_HINT = "CREDHELPER_KEY_PROVIDER, CREDHELPER_AESKEY and CREDHELPER_AESKEY_FILE"
+
+
+def overridden() -> bool:
+    """True when the environment, not the store's record, picks the provider."""
+    return bool(
+        os.environ.get("CREDHELPER_KEY_PROVIDER")
+        or os.environ.get("CREDHELPER_AESKEY")
+        or os.environ.get("CREDHELPER_AESKEY_FILE")
+    )
+
+
 def provider_name(recorded: Mapping[str, Any] | None) -> str:
     explicit = os.environ.get("CREDHELPER_KEY_PROVIDER")
     if explicit:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from credhelper import fsutil
+from credhelper import crypto, fsutil
 from credhelper.crypto import KEY_BYTES, new_key
 from credhelper.errors import KeyProblem, StoreError
 
@@ -73,6 +73,20 @@ class FileKeyProvider:
 
     def discard_pending(self) -> None:
         _unlink(self.pending_path)
+
+    def drop_copies_of(self, key_id: str) -> None:
+        """Remove the key file and the pending one where they hold key `key_id`.
+
+        For a copy left behind by a switch to another provider (store/locked.py);
+        a file that cannot be read safely is left for doctor to report.
+        """
+        for path, what in ((self.pending_path, "pending key file"), (self.path, "key file")):
+            try:
+                key = _load(path, what)
+            except KeyProblem:
+                continue
+            if key is not None and crypto.key_id(key) == key_id:
+                _unlink(path)
 
     def remove_key(self) -> None:
         _unlink(self.pending_path)

@@ -2,18 +2,25 @@
 
 `Store` is what the rest of credhelper uses: snapshot() to read without a lock,
 transaction() / exclusive() to change the store under it. Every writer first
-finishes a rotation that was killed (`recover_rotation`).
+finishes a rotation that was killed, by the store's own provider (store/recovery.py).
 """
 
 from __future__ import annotations
 
 import os
 
-from credhelper import crypto, fsutil, paths
+from credhelper import fsutil, paths
 from credhelper.errors import StoreError
-from credhelper.store.document import Document, empty_document, parse_document
-from credhelper.store.header import ProviderRecordEdited, header_sealed_by
+from credhelper.store.document import empty_document, parse_document
+from credhelper.store.header import ProviderRecordEdited
 from credhelper.store.model import STATE_CORRUPT, Credentials
+from credhelper.store.recovery import (
+    ROTATION_MARK,
+    drop_moved_file_key,
+    recover_rotation,
+    refuse_overridden,
+    store_provider,
+)
 from credhelper.store.snapshot import Snapshot
 from credhelper.store.txn import Transaction
 
@@ -23,48 +30,12 @@ if TYPE_CHECKING:  # for mypy: `typing`, `collections` and contextlib cost start
     from collections.abc import Callable, Iterator
     from typing import Any
 
-    from credhelper.keys.base import KeyProvider
 else:
     from credhelper import lazycontext as contextlib
 
 BACKUP_PREFIX = paths.STORE_NAME + ".bak-"
 
-
-ROTATION_MARK = "keyRotation"
-
-
-def recover_rotation(doc: Document, provider: KeyProvider) -> dict[str, Any] | None:
-    """Finish or clean up a rotation that was killed; the mark it dropped, or None.
-
-    Called by every writer under the lock. A rotation writes the pending key,
-    then (atomically) the store carrying the rotation mark with the pending key's
-    id and a header sealed by that key, then promotes the key, then drops the
-    mark. So a mark whose key sealed the header means the store already needs the
-    new key: promote it if it is still pending. The mark and the pending key are
-    not authenticated; the header is: a pending key that did not seal it (planted,
-    with a forged mark or without one) is discarded, never promoted over the key.
-    The caller finishes a forced rotation's purge with the returned mark.
-    """
-    slots = provider.rotation()  # None (env): no pending key could exist
-    if doc.rotation is None:
-        if slots is not None and provider.name == "file":
-            slots.discard_pending()  # cheap for a file; keyring items are just overwritten
-        return None
-    mark, target = doc.rotation, doc.rotation_target()
-    current = provider.load()
-    finished = current is not None and crypto.key_id(current) == target
-    if not finished and slots is not None:
-        pending = slots.load_pending()
-        if pending is not None and crypto.key_id(pending) == target:
-            finished = header_sealed_by(doc, crypto.Sealer(pending))
-        if finished:
-            slots.promote_pending()
-        else:
-            # The mark is forged (or its key lost, which nothing credhelper does
-            # leads to): the current key stays, entries of another key need a login.
-            slots.discard_pending()
-    doc.rotation = None
-    return mark if finished and isinstance(mark, dict) else {}
+__all__ = ["ROTATION_MARK", "LockedStore", "Store", "purge_old_copies", "recover_rotation"]
 
 
 def purge_old_copies(store: Store, old_key_id: str | None, new_key_id: str | None) -> list[str]:
@@ -134,18 +105,29 @@ class Store:
         return Transaction(doc, self.path, self.directory, raw)
 
     @contextlib.contextmanager
-    def exclusive(self) -> Iterator[LockedStore]:
-        """Hold the store lock; an interrupted rotation is finished first."""
+    def exclusive(self, *, switching: bool = False) -> Iterator[LockedStore]:
+        """Hold the store lock; an interrupted rotation is finished first.
+
+        By the store's own provider (the one its header names): a writer that an
+        environment override points at another provider is refused before any
+        write, unless it is `switching` the store to it (keys/setup.py).
+        """
         fsutil.ensure_private_dir(self.directory)
         with fsutil.locked(self.lock_path):
             fsutil.remove_stale_temps(self.directory)
             txn = self.read_locked()
+            own = store_provider(txn)
+            if not switching:
+                refuse_overridden(txn, own)
             session = LockedStore(self, txn)
-            mark = recover_rotation(txn.doc, txn.provider)
+            mark = recover_rotation(txn.doc, own)
             if mark is not None:
                 session.write(txn)
                 _finish_purge(self, mark)
-                session = LockedStore(self, self.read_locked())
+                txn = self.read_locked()
+                session = LockedStore(self, txn)
+            if not switching:
+                drop_moved_file_key(txn)
             yield session
 
     def get(self, server: str) -> Credentials:
