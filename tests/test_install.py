@@ -8,11 +8,12 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Env, require_tool
+from tests.conftest import HELPER, Env, require_tool
 from tests.registry_server import RegistryServer
 from tests.test_dockerconfig import docker_load_warning, open_sealed
 from tests.test_legacy import openeuler_record
@@ -442,3 +443,65 @@ def test_install_again_drops_shadowed_credential_text(ch: Env) -> None:
     assert secret not in config.read_text()
     [backup] = json.loads(proc.stdout)["backups"]
     assert secret.encode() in open_sealed(backup)
+
+
+# ------------------------------------------ switching key providers
+
+
+def store_with(env: dict[str, str], server: str, secret: str) -> subprocess.CompletedProcess[bytes]:
+    body = json.dumps({"ServerURL": server, "Username": "u", "Secret": secret}).encode()
+    return subprocess.run(
+        [HELPER, "store"], input=body, env=env, capture_output=True, timeout=60, check=False
+    )
+
+
+def test_switching_from_env_to_file_never_writes_the_env_key(ch: Env) -> None:
+    """The fleet's env key (it may open every runner's store) never reaches `aeskey`:
+    the switch makes a new file key and re-seals the logins under it."""
+    fleet = os.urandom(32)
+    env = dict(ch.env, CREDHELPER_AESKEY=base64.b64encode(fleet).decode())
+    install(ch, "--key-provider", "env", env=env)
+    for server in ("a.example", "b.example"):
+        assert store_with(env, server, f"pw-{server}").returncode == 0
+    install(ch, "--key-provider", "file", env=env)
+    key = ch.key.read_bytes()
+    assert len(key) == 32 and key != fleet
+    assert fleet not in b"".join(files(ch.home).values())
+    doc = json.loads(ch.store.read_text())
+    assert doc["keyProvider"] == {"name": "file"} and doc["header"]["provider"] == "file"
+    for server in ("a.example", "b.example"):
+        assert get(ch, server) == ("u", f"pw-{server}")  # without the env key
+    # The env key set by mistake afterwards: one line, nothing written.
+    before = ch.store.read_bytes()
+    refused = store_with(env, "c.example", "pw")
+    assert refused.returncode == 1 and refused.stdout.count(b"\n") == 1
+    assert ch.store.read_bytes() == before
+
+
+def test_switching_from_env_without_the_env_key_refuses(ch: Env) -> None:
+    env = dict(ch.env, CREDHELPER_AESKEY=base64.b64encode(os.urandom(32)).decode())
+    install(ch, "--key-provider", "env", env=env)
+    assert store_with(env, "a.example", "pw-a").returncode == 0
+    before = files(ch.home)
+    proc = ch.cli("install", "--key-provider", "file")
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "CREDHELPER_AESKEY" in proc.stderr
+    assert files(ch.home) == before
+
+
+@pytest.mark.parametrize("provider", ["file", "env"])
+def test_configuring_the_same_provider_again_writes_nothing(ch: Env, provider: str) -> None:
+    """configure_provider (install runs it on every vault install) with nothing to
+    change does not rewrite (or re-seal) the store."""
+    env = dict(ch.env, CREDHELPER_AESKEY=base64.b64encode(os.urandom(32)).decode())
+    env = env if provider == "env" else ch.env
+    install(ch, "--key-provider", provider, env=env)
+    assert store_with(env, "a.example", "pw-a").returncode == 0
+    before = os.stat(ch.store)
+    code = f"from credhelper.keys.setup import configure_provider; configure_provider({provider!r})"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    after = os.stat(ch.store)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from credhelper import crypto, keys
 from credhelper.errors import KeyProblem, UsageError
 from credhelper.keys.base import KeyProvider, install_key
+from credhelper.store.document import same_record
 
 if TYPE_CHECKING:
     from credhelper.store import Transaction
@@ -39,14 +40,11 @@ def configure_provider(
             f"(choose one of: {', '.join(keys.PROVIDERS)})"
         )
     store = Store(directory)
-    with store.exclusive() as session:
+    with store.exclusive(switching=True) as session:
         txn = session.read()
         recorded = txn.provider_record
-        # What the store uses now, by its own record (not a one-off env override).
-        old_name = (
-            recorded.get("name") if recorded and isinstance(recorded.get("name"), str) else "file"
-        )
-        old = keys.by_name(str(old_name), recorded, store.directory)
+        old_name = _store_provider_name(txn.doc.header_claim(), recorded)
+        old = keys.by_name(old_name, recorded, store.directory)
         record: dict[str, Any] = {"name": name}
         if name == "vault":
             from credhelper.keys.vault.configure import provider_for
@@ -66,15 +64,30 @@ def configure_provider(
         old_key = old.load()
         if name == "env":
             _switch_to_env(txn, old, old_key, new, txn.key_ids_in_use())
+        elif old_name == "env":
+            _leave_env(txn, old, old_key, new)
         else:
             _move_key(txn, old_key, new, moving=old_name != name)
-        txn.set_provider(record)
-        session.write(txn)
+        if not same_record(recorded, record) or txn.doc.header_claim() != name:
+            txn.set_provider(record)
+        if txn.dirty:  # a rerun that changes nothing writes nothing
+            session.write(txn)
         # Only now that the store names the new provider may the old copy go
-        # (an env key has no Rotatable side: its secret system keeps it).
+        # (an env key has no Rotatable side: its secret system keeps it). Killed
+        # before this, the next writer removes a key file left behind (store/locked.py).
         old_slots = old.rotation()
         if old_name != name and old_slots is not None and old_key is not None:
             old_slots.remove_key()
+
+
+def _store_provider_name(claim: str, recorded: dict[str, Any] | None) -> str:
+    """The provider holding the store's key now: the one its header names (authenticated
+    by that key), else the recorded one, else `file` (what the store uses by itself,
+    not a one-off environment override)."""
+    if claim in keys.PROVIDERS:
+        return claim
+    name = recorded.get("name") if recorded else None
+    return name if isinstance(name, str) and name in keys.PROVIDERS else "file"
 
 
 def _move_key(txn: Transaction, old_key: bytes | None, new: KeyProvider, *, moving: bool) -> None:
@@ -116,7 +129,9 @@ def _switch_to_env(
         return
     env_sealer = crypto.Sealer(env_key)
     if not needed - {env_sealer.key_id}:
-        txn.use_key(env_key, created=False)
+        header = txn.header()
+        if header is None or header.key_id != env_sealer.key_id:
+            txn.use_key(env_key, created=False)  # else: already sealed by it, nothing to do
         return
     if old_key is None:
         raise KeyProblem(
@@ -125,3 +140,33 @@ def _switch_to_env(
         )
     txn.rekey(env_sealer, reencrypt=True, opener=txn.opener_for(crypto.Sealer(old_key)))
     txn.use_key(env_key, created=False)  # an env key's age is the secret system's
+
+
+def _leave_env(txn: Transaction, old: KeyProvider, env_key: bytes | None, new: KeyProvider) -> None:
+    """Away from `env`: a new key of `new` seals the store; the env key is never written.
+
+    The env key is the fleet's secret (it may open every runner's store), so it
+    stays with the secret system that supplies it; logins it sealed are re-sealed.
+    """
+    needed = txn.key_ids_in_use()
+    if env_key is None and needed:
+        raise KeyProblem(
+            f"credhelper: cannot switch away from the env key provider: {old.describe()} "
+            "holds no key, and the stored logins need it; set CREDHELPER_AESKEY (or "
+            "CREDHELPER_AESKEY_FILE) to that key and run this again (the logins are "
+            "re-sealed under a new key)"
+        )
+    key = new.load()
+    created = key is None
+    if key is None:
+        key = new.load_or_create()
+    elif env_key is not None and key == env_key:
+        # A copy of the env key (an older credhelper wrote it there): replaced.
+        install_key(new, crypto.new_key())
+        key, created = new.load_or_create(), True
+    sealer = crypto.Sealer(key)
+    if needed - {sealer.key_id}:
+        old_sealer = crypto.Sealer(env_key) if env_key is not None else None
+        txn.rekey(sealer, reencrypt=True, opener=txn.opener_for(old_sealer))
+    else:
+        txn.use_key(key, created=created)

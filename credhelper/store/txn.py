@@ -34,6 +34,7 @@ class Transaction(Snapshot):
         self.dirty = False
         self._header_key: crypto.Sealer | None = None  # set when the key changed
         self._key_created: str | None = None
+        self._claim: str | None = None  # the provider set_provider recorded, if it ran
 
     # ------------------------------------------------------------ keys
 
@@ -86,6 +87,10 @@ class Transaction(Snapshot):
         """Record another key provider (keys.setup); the header is re-sealed with it."""
         self.sealer()  # verify the header against the record it was sealed with first
         self.doc.provider = record
+        # The header names the recorded provider, not one an environment override
+        # puts in force while switching (install --key-provider file, CREDHELPER_AESKEY set).
+        name = record.get("name") if record else None
+        self._claim = name if isinstance(name, str) else None
         self.dirty = True
 
     # ------------------------------------------------------------ entries
@@ -189,7 +194,7 @@ class Transaction(Snapshot):
             created = self._key_created
         # Readable without the key (see _foreign_key_id): the provider of the record
         # this header vouches for, which set_provider may just have changed.
-        claim = keys.provider_name(self.doc.provider)
+        claim = self._claim or keys.provider_name(self.doc.provider)
         sealed = sealer.seal_record(
             crypto.DOMAIN_HEADER, claim, header_plaintext(self.doc.provider, created)
         )
