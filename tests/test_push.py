@@ -7,15 +7,29 @@ Engines are wrapped by shims on PATH that record every argv (and the content of 
 from __future__ import annotations
 
 import os
+import socket
+import ssl
 import stat
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from credhelper import push, reference
+from credhelper.errors import UsageError
 from tests.conftest import BIN, CLI, Env, require_tool
-from tests.registry_server import OciImage, RegistryServer, make_oci_layout
+from tests.registry_server import (
+    OciImage,
+    RegistryServer,
+    free_port,
+    make_oci_layout,
+    make_pki,
+    start_registry,
+)
 from tests.terminal import run_on_tty
 
 pytest_plugins = ["tests.registry_server"]
@@ -719,3 +733,145 @@ def test_control_characters_in_a_refused_source_are_escaped(ch: Env) -> None:
     assert proc.returncode == 2
     assert "\x1b" not in out and "\x07" not in out
     assert out.count("\n") == 1
+
+
+# ------------------------------------ plain HTTP is detected only where TLS is not spoken at all
+
+REGISTRY_401 = (
+    b"HTTP/1.1 401 Unauthorized\r\nDocker-Distribution-API-Version: registry/2.0\r\n"
+    b'WWW-Authenticate: Basic realm="x"\r\nContent-Type: application/json\r\n'
+    b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+)
+
+
+@contextmanager
+def both_on_one_port(tmp_path: Path) -> Iterator[int]:
+    """127.0.0.1:PORT speaking TLS (an untrusted cert) to TLS clients, registry HTTP to others.
+
+    What a TLS-terminating multiplexer (or a registry behind sslh) looks like.
+    """
+    pki = make_pki(tmp_path / "pki")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(pki.cert_file), str(pki.key_file))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                first = conn.recv(1, socket.MSG_PEEK)
+                if first == b"\x16":  # a TLS ClientHello
+                    with ctx.wrap_socket(conn, server_side=True) as tls:
+                        tls.recv(65536)
+                        tls.sendall(REGISTRY_401)
+                else:
+                    conn.recv(65536)
+                    conn.sendall(REGISTRY_401)
+            except (OSError, ssl.SSLError):
+                pass
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            serve(conn)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        sock.close()
+
+
+def test_a_loopback_port_that_also_speaks_tls_is_not_downgraded(ch: Env, tmp_path: Path) -> None:
+    with both_on_one_port(tmp_path) as port:
+        ref = reference.parse_reference(f"127.0.0.1:{port}/team/app:1")
+        turned_off = push.plain_http_loopback(ref)
+    # _ping falls back to HTTP after the untrusted-certificate failure (as docker's login
+    # does), but the port answered TLS: skopeo must not get --dest-tls-verify=false.
+    assert not turned_off
+
+
+def test_a_tls_registry_with_an_untrusted_cert_is_not_downgraded(ch: Env, tmp_path: Path) -> None:
+    """Real docker-registry on TLS, its CA not given: no TLS switch."""
+    with start_registry(tmp_path, tls=True) as reg:
+        ref = reference.parse_reference(f"{reg.host}/team/app:1")
+        assert not push.plain_http_loopback(ref)
+        opts = push._containers_opts("skopeo", ref, [], None)
+    assert not any("tls-verify" in o for o in opts)
+
+
+def test_a_plain_http_loopback_registry_is_detected(ch: Env, tmp_path: Path) -> None:
+    """Control: the real plain-HTTP registry does get the switch."""
+    with start_registry(tmp_path, tls=False) as reg:
+        ref = reference.parse_reference(f"{reg.host}/team/app:1")
+        assert push.plain_http_loopback(ref)
+
+
+LOOKALIKES = [
+    "127.0.0.1.attacker.example:{port}",
+    "localhost.localdomain:{port}",
+    "localhost.:{port}",
+    "x.localhost:{port}",
+    "0x7f.1:{port}",
+    "127.1:{port}",
+    "2130706433:{port}",
+    "0177.0.0.1:{port}",
+    "localhost:{port}@evil.example",
+    "l\u043ecalhost:{port}",  # Cyrillic o
+    "[::ffff:7f00:1%lo]:{port}",
+]
+
+
+@pytest.mark.parametrize("name", LOOKALIKES)
+def test_a_name_that_only_looks_loopback_gets_no_tls_switch(ch: Env, name: str) -> None:
+    """Each spelling is either refused as a reference or not loopback."""
+    with start_registry_http_once() as port:
+        image = name.format(port=port) + "/team/app:1"
+        try:
+            ref = reference.parse_reference(image)
+        except UsageError:
+            return
+        assert not push.plain_http_loopback(ref)
+
+
+@contextmanager
+def start_registry_http_once() -> Iterator[int]:
+    """A plain-HTTP registry answer on 127.0.0.1 (if a name did reach it, it would say yes)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", free_port()))
+    sock.listen(4)
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            with conn:
+                try:
+                    conn.settimeout(2)
+                    conn.recv(65536)
+                    conn.sendall(REGISTRY_401)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        sock.close()

@@ -92,11 +92,40 @@ def _ping(client: Client, host: str, insecure: bool) -> tuple[str, requests.Resp
     return https, resp
 
 
-def serves_plain_http(host: str, timeout: float = 5.0) -> bool:
-    """True if loopback `host` is a registry `login` reaches over plain HTTP only (for push).
+# OpenSSL's reasons when the peer's first bytes are not TLS at all (an HTTP reply).
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL")
 
-    The same probe as a login check (HTTPS first); never True for a host that is not
-    loopback, a TLS registry, or anything that does not answer as a registry.
+
+def _speaks_tls(parsed: netloc.Authority, timeout: float) -> bool:
+    """Whether the port answers a TLS handshake at all, whatever its certificate.
+
+    Only a reply that is plainly not TLS counts as "no"; an alert, a close or a
+    timeout count as "yes", so a doubt never turns TLS off.
+    """
+    import socket
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # any certificate at all means the port speaks TLS
+    try:
+        sock = socket.create_connection((parsed.host, parsed.port or 443), timeout)
+        with sock, context.wrap_socket(sock, server_hostname=None):
+            return True
+    except ssl.SSLError as err:
+        return not any(reason in str(err.reason or err).upper() for reason in _NOT_TLS)
+    except OSError:
+        return True
+
+
+def serves_plain_http(host: str, timeout: float = 5.0) -> bool:
+    """True if loopback `host` is a registry that answers plain HTTP only (for push).
+
+    The same probe as a login check (HTTPS first), and then a bare TLS handshake:
+    a port that also speaks TLS (a multiplexer such as sslh, a registry with a
+    certificate we do not trust) is never called plain HTTP, as push would then
+    turn certificate checks off. Never True for a host that is not loopback, or
+    anything that does not answer as a registry.
     """
     if not reference.is_loopback(host):
         return False
@@ -104,7 +133,9 @@ def serves_plain_http(host: str, timeout: float = 5.0) -> bool:
         endpoint, resp = _ping(Client(host, None, timeout), host, insecure=False)
     except CredhelperError:
         return False
-    return endpoint.startswith("http://") and _looks_like_registry(resp)
+    if not (endpoint.startswith("http://") and _looks_like_registry(resp)):
+        return False
+    return not _speaks_tls(netloc.parse_server(host), timeout)
 
 
 def verify_login(
