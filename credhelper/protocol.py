@@ -198,17 +198,22 @@ def _summarise(err: Any, problems: list[Any]) -> None:
 
 
 def action_get(store: Store, stdin: Any, stdout: Any) -> None:
-    url = server_url(read_input(stdin))
+    text = read_input(stdin)
+    url = server_url(text)
     key = url
     if url == "docker.io" and os.environ.get("CREDHELPER_DOCKER_IO_IS_HUB") == "1":
         # Set by `credhelper push` in skopeo's/podman's environment only:
         # containers/image names Docker Hub "docker.io", docker stores it as below.
         key = "https://index.docker.io/v1/"
     creds = store.get(key)  # one call: the store owns how a lookup is done
-    _write(
-        stdout,
-        go_json({"ServerURL": url, "Username": creds.username, "Secret": creds.secret}) + "\n",
-    )
+    answer = go_json({"ServerURL": url, "Username": creds.username, "Secret": creds.secret})
+    if url != text.strip(_GO_SPACE):
+        # The request had bytes that are not UTF-8: Go echoes its raw string, and
+        # its encoder writes each such byte as \ufffd (a U+FFFD typed in stays raw).
+        echo = go_json(text.strip(_GO_SPACE))
+        echo = "".join("\\ufffd" if "\udc80" <= ch <= "\udcff" else ch for ch in echo)
+        answer = '{"ServerURL":' + echo + answer[answer.index(',"Username":') :]
+    _write(stdout, answer + "\n")
 
 
 def action_store(store: Store, stdin: Any) -> None:

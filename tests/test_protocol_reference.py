@@ -287,3 +287,25 @@ def test_get_and_list_output_match_go_byte_for_byte(ch: Env, pass_store: dict[st
         1,
         b"credentials not found in native keychain\n",
     )
+
+
+def test_get_echoes_a_name_with_invalid_utf8_as_go_does(
+    ch: Env, pass_store: dict[str, str]
+) -> None:
+    """Go echoes the raw request, its encoder writing each byte that is not UTF-8 as
+    \\ufffd (a U+FFFD typed in stays raw). The lookup is ours (pass, which files a
+    login under the raw bytes, answers an empty login here): only the echo is compared."""
+    go = go_helper()
+    for name in ("a\ufffdb.example", "a" + "\ufffd" * 4 + "b.example"):
+        body = json.dumps({"ServerURL": name, "Username": "u", "Secret": "s"}).encode()
+        for helper, env in ((HELPER, ch.env), (go, pass_store)):
+            assert call([helper, "store"], body, env) == (0, b"")
+    for request in (b"a\xffb.example", b" a\xef\xbf\xbdb.example\n", b"a\xff\xfe\xe2\x82b.example"):
+        ours, theirs = (
+            call([HELPER, "get"], request, ch.env),
+            call([go, "get"], request, pass_store),
+        )
+        assert ours[0] == theirs[0] == 0
+        echo = ours[1].split(b',"Username":')[0]
+        assert echo == theirs[1].split(b',"Username":')[0], request
+        assert b'"Username":"u","Secret":"s"}' in ours[1]
