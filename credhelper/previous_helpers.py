@@ -7,12 +7,12 @@ helper; `migrate --from-helper` records the `credHelpers` values it switches to
 credhelper. The record is `config.json.previous-helpers` in the store directory
 (0700), 0600 from creation, written atomically under the store lock, one entry
 per Docker config (keyed by its real path, so any spelling of the directory finds
-it). It says what the config holds now: a value credhelper replaces is recorded
-when it replaces it (the latest wins; "credhelper" itself never is), an entry the
-config no longer routes to credhelper is dropped, and uninstall forgets it once
-docker is off credhelper. Read back, every helper name must be a plain name
-(helper_import.check_name's rule) and the record must parse: anything else is
-reported and ignored, never acted on, and never overwritten (record says so).
+it). A value credhelper replaces is recorded when it replaces it (the latest wins;
+"credhelper" itself never is), and uninstall forgets the entry once docker is off
+credhelper (also when it found nothing to change), so a later install starts
+afresh. Read back, every helper name must be a plain name (helper_import.check_name's
+rule) and the record must parse: anything else is reported and ignored, never acted
+on, and never overwritten (record says so).
 """
 
 from __future__ import annotations
@@ -155,17 +155,14 @@ def record(
 ) -> str | None:
     """Record what `cfg` (read before the change) names for `servers` and, with
     `creds_store`, its credsStore: what is replaced now wins over what an earlier
-    run recorded, and what the config no longer routes to credhelper is dropped.
-    None, or the one line saying the record was unusable and left as it is."""
+    run recorded. None, or the one line saying the record was unusable and left as
+    it is."""
     try:
         prev = _entry(_read_all(), config_path)
     except _UNUSABLE as err:
         return _left_as_is(err)  # never overwritten (_write checks again, locked)
     current = cfg.cred_helpers()
     ours = dockerconfig.HELPER_NAME
-    # Stale entries (the user took a registry off credhelper by hand) say nothing.
-    prev.cred_helpers = {s: h for s, h in prev.cred_helpers.items() if current.get(s) == ours}
-    prev.added = {s: h for s, h in prev.added.items() if current.get(s) == h}
     for server in servers:
         old = current.get(server)
         # An entry install added is not what docker had before: uninstall drops it.
@@ -174,10 +171,10 @@ def record(
         if prev.added.get(server) != old:
             prev.cred_helpers[server] = old
     store = cfg.creds_store()
-    if store != ours:
-        # Docker is not on credhelper's credsStore now: what it names is what a
-        # credsStore credhelper would replace (recorded only by install, which does).
-        prev.creds_store = (store if _valid_name(store) else "") if creds_store else None
+    if creds_store and store != ours:
+        # install replaces it now: that is what uninstall puts back, whatever an
+        # earlier run recorded (a helper switched by hand since is the current one).
+        prev.creds_store = store if _valid_name(store) else ""
     for server, helper in (added or {}).items():
         prev.added[server] = helper
     return _write(config_path, prev)

@@ -285,7 +285,10 @@ def _print_uninstall(report: UninstallReport, restore: bool) -> None:
 @click.option(
     "--restore-credentials",
     is_flag=True,
-    help="Write every usable stored login back into config.json as PLAINTEXT base64.",
+    help=(
+        "Hand every usable stored login back: to the helper docker then uses for it "
+        "(its own store), else into config.json as PLAINTEXT base64."
+    ),
 )
 @click.option("--docker-config", "docker_config", metavar="DIR", help=DOCKER_CONFIG_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as a JSON object.")
@@ -297,8 +300,10 @@ def uninstall_command(restore_credentials: bool, docker_config: str | None, as_j
     credhelper (backup first; every other key kept) and puts back what
     install recorded it replaced (e.g. "credsStore": "pass"), with a
     warning if that helper is no longer on PATH. The encrypted store is
-    kept. Logins are handed back only with --restore-credentials, and then
-    as plaintext base64 that anyone who can read config.json can use.
+    kept. Logins are handed back only with --restore-credentials: to the
+    helper put back (through its own store) for the registries docker
+    sends to it, else as plaintext base64 that anyone who can read
+    config.json can use.
 
     \b
     Examples:
