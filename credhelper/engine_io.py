@@ -48,19 +48,37 @@ class EngineStartFailed(CredhelperError):
 class Outcome:
     returncode: int
     output: str  # the tail of stdout+stderr, for diagnosis only
+    # What to write to our stderr before credhelper's own next line there: a newline
+    # if the engine left that line open, and on a terminal an SGR reset first (the
+    # engine may have left it concealed, \e[8m, or coloured). See start_own_line.
+    before_own_line: bytes = b""
 
 
 class Tail:
-    """The last TAIL_BYTES bytes written, across all streams."""
+    """The last TAIL_BYTES bytes written, across all streams, and how each stream ended."""
 
     def __init__(self, limit: int = TAIL_BYTES) -> None:
         self.limit = limit
         self.data = bytearray()
+        self.last: dict[int, tuple[int, int]] = {}  # our fd -> (order, last byte) written
+        self.count = 0
 
-    def add(self, chunk: bytes) -> None:
+    def add(self, chunk: bytes, dest: int | None = None) -> None:
         self.data.extend(chunk)
         if len(self.data) > self.limit:
             del self.data[: len(self.data) - self.limit]
+        if dest is not None and chunk:
+            self.count += 1
+            self.last[dest] = (self.count, chunk[-1])
+
+    def before_own_line(self) -> bytes:
+        """The bytes that put credhelper's next stderr line on a line of its own, visible."""
+        shared = [fd for fd in self.last if fd == 2 or _same_file(fd, 2)]
+        if not shared:
+            return b""
+        _order, byte = max(self.last[fd] for fd in shared)
+        reset = b"\x1b[0m" if _is_tty(2) else b""
+        return reset + (b"" if byte == ord("\n") else b"\n")
 
     def text(self) -> str:
         return self.data.decode("utf-8", "replace")
@@ -71,6 +89,24 @@ def _is_tty(fd: int) -> bool:
         return os.isatty(fd)
     except OSError:
         return False
+
+
+def _same_file(a: int, b: int) -> bool:
+    """Whether our fds `a` and `b` are one file (one terminal, one pipe)."""
+    try:
+        sa, sb = os.fstat(a), os.fstat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino, sa.st_rdev) == (sb.st_dev, sb.st_ino, sb.st_rdev)
+
+
+def start_own_line(outcome: Outcome) -> None:
+    """Before credhelper's own line after the engine's output: end its line, reset SGR."""
+    data, outcome.before_own_line = outcome.before_own_line, b""
+    if data:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        _forward(2, data)
 
 
 def _copy_size(src: int, dst: int) -> None:
@@ -196,7 +232,7 @@ def _copy_until_exit(child: cleanup.Child, sources: dict[int, int], tail: Tail) 
                 del open_fds[fd]
                 continue
             _forward(open_fds[fd], chunk)
-            tail.add(chunk)
+            tail.add(chunk, open_fds[fd])
         if drain_until is None and child.proc.poll() is not None:
             drain_until = time.monotonic() + DRAIN
         if drain_until is not None and (not ready or time.monotonic() > drain_until):
@@ -237,4 +273,4 @@ def run(argv: list[str], env: dict[str, str]) -> Outcome:
             for fd in [*plumbing.child_ends, *plumbing.sources]:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-    return Outcome(returncode, tail.text())
+    return Outcome(returncode, tail.text(), tail.before_own_line())

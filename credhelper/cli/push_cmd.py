@@ -161,6 +161,7 @@ def command(
     outcome = push.push_once(job)
     if outcome.returncode == 0:
         return
+    engine_io.start_own_line(outcome)  # what credhelper says next is a line of its own
     if not push.is_auth_failure(outcome.output):
         _give_up(engine, ref.domain, outcome)
     diagnosis = push.diagnose_auth_failure(key, ref.path, insecure=insecure)
@@ -174,6 +175,7 @@ def command(
     outcome = push.push_once(job)
     if outcome.returncode == 0:
         return
+    engine_io.start_own_line(outcome)
     if push.is_auth_failure(outcome.output):
         raise push.diagnose_auth_failure(key, ref.path, insecure=insecure)
     _give_up(engine, ref.domain, outcome)
