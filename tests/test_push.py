@@ -443,7 +443,8 @@ def test_on_a_terminal_an_auth_failure_is_still_diagnosed(pusher: Pusher) -> Non
     assert status == 5, output
     assert b"authentication required" in output  # skopeo's words, through the pty
     assert f"{p.reg.host} rejected the credentials of alice".encode() in output
-    ours = [x for x in output.splitlines() if x.startswith(b"credhelper:")]
+    # Our lines, after the SGR reset that follows the engine's output on a terminal.
+    ours = [x for x in output.splitlines() if x.removeprefix(b"\x1b[0m").startswith(b"credhelper:")]
     assert ours and all(b"credhelper-push-" not in x for x in ours)  # no authfile path
     assert b"not-the-password" not in output
     assert p.reg.catalog() == []
