@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
 import os
 import socket
 import subprocess
@@ -25,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from credhelper.keys import dbuswire, secretservice
-from tests.conftest import HELPER, Env, require_tool
+from tests.conftest import HELPER, Env, make_env, require_tool
 from tests.keyring_session import secret_service
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -636,3 +637,101 @@ def test_cbc_without_libcrypto_uses_cryptography(monkeypatch: pytest.MonkeyPatch
     # Odd sizes never reach libcrypto; cryptography refuses them as before.
     with pytest.raises(ValueError):
         cbc.decrypt(key, iv, ciphertext[:-1])
+
+
+# ---------------------------------------------------------------- a bus that never answers
+
+_BOUND = 45.0  # the fast path gives up after 10 s; 45 s only bounds a hang
+
+
+@contextlib.contextmanager
+def _silent_bus(directory: Path) -> Iterator[str]:
+    path = str(directory / "bus")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(8)
+    server.settimeout(0.2)
+    stop = threading.Event()
+    conns: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except (TimeoutError, OSError):
+                continue
+            conns.append(conn)
+            threading.Thread(target=swallow, args=(conn,), daemon=True).start()
+
+    def swallow(conn: socket.socket) -> None:
+        conn.settimeout(0.2)
+        authed = False
+        data = b""
+        while not stop.is_set():
+            try:
+                chunk = conn.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            data += chunk
+            if not authed and b"AUTH" in data:
+                authed = True
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")
+            data = data[-64:]
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"unix:path={path}"
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        for conn in conns:
+            conn.close()
+        server.close()
+
+
+def test_get_with_a_silent_session_bus_gives_up_in_one_line(tmp_path: Path) -> None:
+    """A bus that says OK to SASL, then swallows every call (a hung gnome-keyring or
+    dbus-daemon): `get` gives up at the 10 s deadline instead of handing over to
+    keyring, whose D-Bus calls have no deadline (docker pull would hang for ever)."""
+    env = make_env(tmp_path / "u")
+    env.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    store = {
+        "version": 2,
+        "keyProvider": {"name": "keyring", "backend": "keyring.backends.SecretService.Keyring"},
+        "auths": {"a.example": {"sealed": "A" * 40, "keyId": "0" * 16, "v": 2}},
+    }
+    path = env.home / "config.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(store, f, indent=1)
+    with _silent_bus(tmp_path) as address:
+        child_env = {**env.env, "DBUS_SESSION_BUS_ADDRESS": address}
+        child_env.pop("CREDHELPER_KEY_PROVIDER", None)
+        proc = subprocess.Popen(
+            [HELPER, "get"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=child_env,
+            start_new_session=True,
+        )
+        try:
+            out, err = proc.communicate(b"a.example", timeout=_BOUND)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.communicate(timeout=10)
+            raise AssertionError(
+                f"`get` still running after {_BOUND:.0f} s against a bus that never answers "
+                "(fast path deadline 10 s, then the keyring fallback waits for ever)"
+            ) from None
+    # The protocol's one error line, on stdout as docker reads it; nothing else.
+    assert proc.returncode == 1
+    (line,) = out.decode().splitlines()
+    assert "did not answer within 10 s" in line and "gnome-keyring-daemon" in line
+    assert err == b""

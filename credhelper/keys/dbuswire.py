@@ -18,6 +18,14 @@ class Unsupported(Exception):
     """Not the plain case: let keyring handle it (never shown to a user)."""
 
 
+class Unanswered(Unsupported):
+    """The bus took the connection but did not answer in time.
+
+    Not handed to keyring: its D-Bus calls have no deadline, so a hung
+    gnome-keyring or dbus-daemon would keep `get` (and docker) waiting for ever.
+    """
+
+
 def pad(buf: bytearray, align: int) -> None:
     buf.extend(b"\0" * (-len(buf) % align))
 

@@ -177,6 +177,11 @@ class KeyringKeyProvider:
         if self._backend is None and secretservice.usable(path):
             try:
                 return secretservice.get_password(SERVICE, account)
+            except secretservice.Unanswered:
+                raise KeyProblem(
+                    "credhelper: the Secret Service on the D-Bus session bus did not answer "
+                    f"within {secretservice.TIMEOUT:g} s; {_FIX}"
+                ) from None
             except secretservice.Unsupported:
                 pass  # keyring itself: its own unlock prompts, errors and messages
         return self._call("read", self.backend().get_password, SERVICE, account)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 
 from credhelper.keys import dbuswire as _wire
+from credhelper.keys.dbuswire import Unanswered as Unanswered
 from credhelper.keys.dbuswire import Unsupported as Unsupported  # the callers' name for it
 
 TYPE_CHECKING = False
@@ -115,7 +116,7 @@ class _Bus:
     def _left(self) -> float:
         left = self._deadline - self._clock()
         if left <= 0:
-            raise Unsupported("the bus did not answer in time")
+            raise Unanswered("the bus did not answer in time")
         return left
 
     def _more(self) -> None:
@@ -123,7 +124,7 @@ class _Bus:
         try:
             chunk = self._sock.recv(65536)
         except TimeoutError:
-            raise Unsupported("the bus did not answer in time") from None
+            raise Unanswered("the bus did not answer in time") from None
         if not chunk:
             raise Unsupported("the bus closed the connection")
         self._buf += chunk
