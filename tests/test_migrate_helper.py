@@ -940,14 +940,14 @@ def test_a_failing_helpers_plain_error_line_is_shown(ch: Env) -> None:
     either stream, or any quote or bracket is replaced by the fixed line."""
     fake = NamedFake(ch, "err")
     cases = {
-        "g.example": (b"", b"gpg: decryption failed: No secret key\n", True),
-        "s.example": (b"", f"Secret: {SECRET}\n".encode(), False),
-        "o.example": (f"error\n{{{SECRET}}}".encode(), b"", False),
-        "q.example": (b"oops", f"token '{SECRET}' [x]".encode(), False),
+        "g.example": (b"", b"gpg: decryption failed: No secret key\n"),
+        "s.example": (b"", f"Secret: {SECRET}\n".encode()),
+        "o.example": (f"error\n{{{SECRET}}}".encode(), b""),
+        "q.example": (b"oops", f"token '{SECRET}' [x]".encode()),
     }
     fake.set_list({s: "u" for s in cases})
-    for server, (out, err, _shown) in cases.items():
-        fake.set_get(server, out, rc=1, err=err)
+    for server, (stdout, stderr) in cases.items():
+        fake.set_get(server, stdout, rc=1, err=stderr)
     code, out, _stderr = migrate(ch, "err")
     assert code == 3
     reasons = {r["server"]: r["reason"] for r in out["needsLogin"]}
