@@ -176,6 +176,15 @@ def _import_helpers(
     return held
 
 
+def current_provider() -> str:
+    """The provider `get` would use now: the environment's choice, the store's, else file."""
+    try:
+        record = Store().snapshot().provider_record
+    except CredhelperError:
+        record = None
+    return keys.provider_name(record if isinstance(record, dict) else None)
+
+
 def _has_key(provider: str | None = None) -> bool:
     """Whether the store's key loads (and, with `provider`, the store records it)."""
     try:
@@ -228,7 +237,7 @@ def install(
     if cfg.exists and not cfg.writable:
         raise dockerconfig.ConfigRefused(
             f"credhelper: refusing to change {path}: {cfg.refusal()}; "
-            "fix it by hand (credhelper doctor shows where), then run install again"
+            "fix it by hand, then run install again; run: credhelper doctor"
         )
     report = InstallReport(path, provider)
     fetched = _fetch_helpers(cfg, import_helpers, report)

@@ -505,3 +505,13 @@ def test_configuring_the_same_provider_again_writes_nothing(ch: Env, provider: s
     assert done.returncode == 0, done.stderr
     after = os.stat(ch.store)
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_install_again_keeps_the_env_provider_in_force(ch: Env) -> None:
+    """A plain `credhelper install` on a runner with the env key: env stays, no key file."""
+    env = dict(ch.env, CREDHELPER_AESKEY=base64.b64encode(os.urandom(32)).decode())
+    install(ch, "--key-provider", "env", env=env)
+    out = install(ch, env=env)
+    assert "env key provider" in out
+    assert not ch.key.exists()
+    assert json.loads(ch.store.read_text())["keyProvider"]["name"] == "env"

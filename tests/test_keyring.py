@@ -332,3 +332,16 @@ def test_key_file_is_kept_unless_it_copies_the_key_that_opens_the_store(kr: Env)
     for server in ("c.example", "d.example"):
         kr.store_creds(server, "carol", "pw-c")
     assert kr.key.read_bytes() == file_key
+
+
+def test_install_again_keeps_the_keyring(kr: Env) -> None:
+    """A plain `credhelper install` on a keyring store never moves the key to a file."""
+    kr.store_creds("a.example", "alice", "pw-a")
+    assert configure(kr, "keyring").returncode == 0
+    key = keyring_item(kr)
+    proc = kr.cli("install")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "keyring key provider" in proc.stdout
+    assert json.loads(kr.store.read_text())["keyProvider"]["name"] == "keyring"
+    assert not kr.key.exists() and keyring_item(kr) == key
+    assert_creds(kr, "a.example", "alice", "pw-a")

@@ -147,10 +147,11 @@ def _warn_if_not_ours(found: str) -> None:
 @click.option(
     "--key-provider",
     type=click.Choice(["file", "keyring", "env", "vault"]),
-    default="file",
-    show_default=True,
+    default=None,
     help="Where the AES key lives: a 0600 file, the OS keyring, the environment, or "
-    "wrapped by a Vault/OpenBao transit key (VAULT_ADDR, VAULT_TOKEN).",
+    "wrapped by a Vault/OpenBao transit key (VAULT_ADDR, VAULT_TOKEN). Default: the "
+    "provider get would use now (the store's own, or env when CREDHELPER_AESKEY or "
+    "CREDHELPER_AESKEY_FILE is set), else file.",
 )
 @click.option(
     "--vault-key",
@@ -174,7 +175,7 @@ def _warn_if_not_ours(found: str) -> None:
 @click.option("--docker-config", "docker_config", metavar="DIR", help=DOCKER_CONFIG_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as a JSON object.")
 def install_command(
-    key_provider: str,
+    key_provider: str | None,
     vault_key: str | None,
     vault_mount: str | None,
     from_helper: tuple[str, ...],
@@ -207,11 +208,14 @@ def install_command(
       credhelper install --docker-config /etc/ci/docker
       VAULT_ADDR=https://vault:8200 credhelper install --key-provider vault
     """
-    if (vault_key or vault_mount) and key_provider != "vault":
-        raise click.UsageError("--vault-key and --vault-mount need --key-provider vault")
     path = use_docker_config(docker_config)
     from credhelper.helper_import import check_name
-    from credhelper.install import require_helper_on_path
+    from credhelper.install import current_provider, require_helper_on_path
+
+    # A rerun keeps the provider the store uses: never a silent switch to file.
+    key_provider = key_provider or current_provider()
+    if (vault_key or vault_mount) and key_provider != "vault":
+        raise click.UsageError("--vault-key and --vault-mount need --key-provider vault")
 
     for name in from_helper:
         check_name(name)
