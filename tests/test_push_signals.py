@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI, Env, require_tool
+from tests.conftest import CLI, HELPER, Env, require_tool
 from tests.netfixtures import Tarpit, tarpit
 from tests.registry_server import make_oci_layout
 from tests.test_push_podman import _podman, _private_podman
@@ -241,3 +241,102 @@ def test_signal_mid_push_on_a_terminal_leaves_nothing(
     assert PASSWORD.encode() not in output
     assert [p.name for p in push.tmpdir.iterdir() if p.name.startswith("credhelper")] == []
     assert files_holding_the_secret(push.tmpdir) == []
+
+
+# ------------------------------------------------ a Ctrl-C while the command is still importing
+
+
+def _caught(pid: int) -> int | None:
+    """The signals `pid` has handlers for (/proc's SigCgt mask); None once it has exited."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if fields.get("State", "").strip().startswith(("Z", "X")):
+        return None
+    return int(fields["SigCgt"].strip(), 16)
+
+
+def _bit(signum: int) -> int:
+    return 1 << (signum - 1)
+
+
+def _sigint_in_the_import_window(argv: list[str], env: dict[str, str]) -> tuple[bool, int, bytes]:
+    """Run `argv`; SIGINT it the moment /proc shows Python's handler replaced by SIG_DFL.
+
+    (whether that moment came, the exit status, stderr).
+    """
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    python_handler = cleanup_handlers = in_window = False
+    deadline = time.monotonic() + 60
+    while not in_window and time.monotonic() < deadline:
+        caught = _caught(proc.pid)
+        if caught is None:
+            break  # it ran to its end: the window never came (or was too short to see)
+        # Python's KeyboardInterrupt handler comes first; cleanup.py's (SIGTERM too) once a
+        # command runs. The window: after the first, SIGINT uncaught, before the second
+        # (at exit the interpreter drops its handlers too: that is not the window).
+        python_handler = python_handler or bool(caught & _bit(signal.SIGINT))
+        cleanup_handlers = cleanup_handlers or bool(caught & _bit(signal.SIGTERM))
+        in_window = python_handler and not cleanup_handlers and not caught & _bit(signal.SIGINT)
+        if in_window:
+            proc.send_signal(signal.SIGINT)
+        else:
+            time.sleep(0.0005)  # the next look at /proc, not a wait for a result
+    out, err = proc.communicate(timeout=60)
+    assert out == b""
+    return in_window, proc.returncode, err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [CLI, "push", "--engine", "skopeo", "--from", "oci:/x", "127.0.0.1:5999/a/b:1"],
+        [HELPER, "get"],
+    ],
+    ids=["credhelper-push", "helper-get"],
+)
+def test_a_sigint_while_importing_kills_without_a_traceback(ch: Env, argv: list[str]) -> None:
+    """Python's own SIGINT handler (a KeyboardInterrupt traceback, exit 1) is off while
+    credhelper imports, so a Ctrl-C then kills the command as the signal does.
+
+    The helper's imports are short: a run whose window was not seen is run again (bounded).
+    """
+    ch.store_creds("127.0.0.1:5999", "alice", "pw-early-sigint")
+    runs = []
+    for _attempt in range(20):
+        in_window, code, err = _sigint_in_the_import_window(argv, ch.env)
+        assert b"Traceback" not in err and b"Fatal Python error" not in err, err
+        runs.append((in_window, code))
+        if in_window and code == -signal.SIGINT:
+            break
+    # A signal that lands just after the helper's own handling took over is its exit 1.
+    assert all(code in (-signal.SIGINT, 1) for seen, code in runs if seen), runs
+    assert (True, -signal.SIGINT) in runs, runs  # old code: SIGINT caught all along
+
+
+CRASHING_SKOPEO = """#!/bin/sh
+echo "authfile: $3" > {log}
+kill -SEGV $$
+"""
+
+
+def test_an_engine_that_crashes_gives_128_plus_n_and_leaves_nothing(
+    ch: Env, tmp_path: Path
+) -> None:
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    log = tmp_path / "log"
+    (shims / "skopeo").write_text(CRASHING_SKOPEO.format(log=log))
+    (shims / "skopeo").chmod(0o700)
+    ch.store_creds("127.0.0.1:5999", "alice", "pw-crash-atk")
+    env = dict(ch.env, PATH=f"{shims}{os.pathsep}{ch.env['PATH']}")
+    proc = ch.cli("push", "--engine", "skopeo", "--from", "oci:/nonexistent",
+                  "127.0.0.1:5999/a/b:1", env=env)  # fmt: skip
+    assert "authfile" in log.read_text()
+    assert proc.returncode == 128 + signal.SIGSEGV, proc.stderr
+    tmpdir = Path(env["TMPDIR"])
+    assert sorted(p.name for p in tmpdir.iterdir() if p.name.startswith("credhelper-push-")) == []
