@@ -2,8 +2,9 @@
 
 On a terminal the user must see skopeo/podman/docker exactly as if run directly
 (progress bars, `\\r` redraws, colours), so each of our stdout/stderr that is a
-terminal is replaced for the engine by one pseudo-terminal whose output is copied
-byte for byte to ours; the window size follows ours (SIGWINCH). A stream that is
+terminal is replaced for the engine by a pseudo-terminal whose output is copied
+byte for byte to that terminal (one pty per terminal: stdout and stderr on two
+terminals stay apart); the window size follows ours (SIGWINCH). A stream that is
 not a terminal gets a pipe, copied the same way. Either way a bounded tail of
 everything the engine wrote is kept for the diagnosis (auth or daemon failure):
 credhelper reads it, never prints it.
@@ -130,33 +131,40 @@ class _Plumbing:
     stderr: int
     sources: dict[int, int]  # our read end -> our own fd (1 or 2) it is copied to
     child_ends: list[int]  # closed here once the engine has them
-    master: int | None  # the pty master, if any
-    terminal: int | None  # our terminal fd whose size the pty follows
+    ptys: list[tuple[int, int]]  # (pty master, our terminal fd whose size it follows)
 
 
 def _plumb() -> _Plumbing:
-    """A pty for our streams that are terminals (one pty for both), pipes for the others."""
-    ttys = [fd for fd in (1, 2) if _is_tty(fd)]
+    """A pty per terminal among our streams, pipes for the others.
+
+    stdout and stderr on one terminal share one pty (the engine's writes keep their
+    order); on two terminals each gets its own, so the engine's errors appear on
+    stderr's terminal and its output on stdout's.
+    """
     ends: dict[int, int] = {}
     sources: dict[int, int] = {}
     child_ends: list[int] = []
-    master = terminal = None
-    if ttys:
+    ptys: list[tuple[int, int]] = []
+    for fd in (1, 2):
+        if not _is_tty(fd):
+            continue
+        if fd == 2 and 1 in ends and _same_file(1, 2):
+            ends[2] = ends[1]
+            continue
         master, slave = os.openpty()
-        terminal = ttys[0]
-        _copy_size(terminal, master)
+        _copy_size(fd, master)
         _raw_output(slave)
-        sources[master] = terminal
+        sources[master] = fd
         child_ends.append(slave)
-        for fd in ttys:
-            ends[fd] = slave
+        ptys.append((master, fd))
+        ends[fd] = slave
     for fd in (1, 2):
         if fd not in ends:
             read_end, write_end = os.pipe()
             sources[read_end] = fd
             child_ends.append(write_end)
             ends[fd] = write_end
-    return _Plumbing(ends[1], ends[2], sources, child_ends, master, terminal)
+    return _Plumbing(ends[1], ends[2], sources, child_ends, ptys)
 
 
 @contextlib.contextmanager
@@ -168,8 +176,8 @@ def _window_follows(plumbing: _Plumbing, child: cleanup.Child) -> Iterator[None]
     input nobody can give), so the kernel does not signal it: we do, to its group.
     Signal handlers run in the main thread only; elsewhere the size stays as it began.
     """
-    master, terminal = plumbing.master, plumbing.terminal
-    if master is None or terminal is None or not hasattr(signal, "SIGWINCH"):
+    ptys = plumbing.ptys
+    if not ptys or not hasattr(signal, "SIGWINCH"):
         yield
         return
     import threading
@@ -179,7 +187,8 @@ def _window_follows(plumbing: _Plumbing, child: cleanup.Child) -> Iterator[None]
         return
 
     def resize(_signum: int, _frame: FrameType | None) -> None:
-        _copy_size(terminal, master)
+        for master, terminal in ptys:
+            _copy_size(terminal, master)
         if child.proc.returncode is None:  # never to a reaped engine's (reusable) group id
             with contextlib.suppress(OSError):
                 os.killpg(child.proc.pid, signal.SIGWINCH)

@@ -75,6 +75,23 @@ def run_io(
     return count[ma], count[mb], head[ma], head[mb], json.loads(result.read_text())
 
 
+def test_stderr_on_another_terminal_gets_the_engines_stderr(tmp_path: Path) -> None:
+    """`credhelper push ... 2>/dev/pts/N`: the engine's errors belong on terminal N."""
+    _a, _b, head_a, head_b, _out = run_io(
+        tmp_path, "[ -t 1 ] && [ -t 2 ] && echo OUT; echo ERR >&2", two_ttys=True
+    )
+    assert b"OUT" in head_a and b"ERR" not in head_a, (head_a, head_b)
+    assert b"ERR" in head_b and b"OUT" not in head_b, (head_a, head_b)
+
+
+def test_stdout_and_stderr_on_one_terminal_keep_their_order(tmp_path: Path) -> None:
+    """One terminal for both: one pty, so the engine's interleaved writes stay in order."""
+    script = "for i in 1 2 3 4 5 6 7 8; do echo out$i; echo err$i >&2; done"
+    _a, count_b, head_a, _hb, _out = run_io(tmp_path, script)
+    expected = b"".join(b"out%d\nerr%d\n" % (i, i) for i in range(1, 9))
+    assert head_a.replace(b"\r\n", b"\n") == expected and count_b == 0, head_a
+
+
 def test_100_mb_of_output_is_shown_whole_with_bounded_memory(tmp_path: Path) -> None:
     """all bytes reach the terminal, the tail stays 64 KiB, RSS stays small."""
     from credhelper import engine_io
