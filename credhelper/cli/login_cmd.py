@@ -12,30 +12,17 @@ from typing import Any
 import click
 
 from credhelper import reference
+from credhelper.cli.login_input import (
+    INSECURE_WARNING,
+    no_terminal,
+    prompt_password,
+    prompt_username,
+    read_password_stdin,
+    text_or_refuse,
+)
 from credhelper.errors import CredhelperError, NotFound, UsageError
 from credhelper.store import Store
 from credhelper.store.model import shown
-
-MAX_PASSWORD = 1 << 20
-INSECURE_WARNING = (
-    "WARNING! Using --password via the CLI is insecure (it is visible in ps and shell "
-    "history). Use --password-stdin."
-)
-
-
-def _read_password_stdin() -> str:
-    raw = sys.stdin.buffer.read(MAX_PASSWORD + 1)
-    if len(raw) > MAX_PASSWORD:
-        raise UsageError("credhelper: the password on stdin is larger than 1 MiB; refused")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError("credhelper: the password on stdin is not UTF-8 text") from None
-    # Exactly docker's rule: one trailing "\n", then one "\r", are not part of it.
-    text = text.removesuffix("\n").removesuffix("\r")
-    if not text:
-        raise UsageError("credhelper: the password on stdin is empty")
-    return text
 
 
 def parse_expiry(expires_in: str | None, expires_at: str | None) -> str | None:
@@ -68,47 +55,6 @@ def _interactive() -> bool:
         return sys.stdin.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def _prompt_username(default: str | None) -> str:
-    value = click.prompt("Username", default=default or None, err=True, show_default=bool(default))
-    name = str(value).strip()
-    if not name:
-        raise UsageError("credhelper: a username is required")
-    return name
-
-
-def _text_or_refuse(value: str, what: str) -> str:
-    """Refuse text that cannot be sent as UTF-8 (undecodable argv or terminal bytes)."""
-    if any("\ud800" <= ch <= "\udfff" for ch in value):
-        raise UsageError(f"credhelper: the {what} is not valid UTF-8 text; nothing was stored")
-    return value
-
-
-def _prompt_password(username: str, key: str) -> str:
-    import getpass
-
-    from credhelper.store.model import shown
-
-    # Say whose password is asked for, and where: a `push --relogin` prompt comes
-    # after other output, and the username may be the remembered one.
-    click.echo(f"Logging in to {shown(key)} as {shown(username)}", err=True)
-    # getpass reads /dev/tty (or the terminal on stdin) with echo off.
-    try:
-        password = getpass.getpass("Password: ", stream=sys.stderr)
-    except UnicodeDecodeError:
-        raise UsageError("credhelper: the password typed is not UTF-8 text") from None
-    if not password:
-        raise UsageError("credhelper: a password is required")
-    return password
-
-
-def _no_terminal(key: str) -> UsageError:
-    shown = "" if key == reference.DOCKER_HUB else f" {key}"
-    return UsageError(
-        "credhelper: no password given and no terminal to ask for one; pass it on stdin: "
-        f"printf '%s\\n' \"$PASSWORD\" | credhelper login{shown} -u USER --password-stdin"
-    )
 
 
 def _stored(key: str) -> tuple[str, str] | None:
@@ -173,9 +119,9 @@ def _from_store(key: str, target: str, verify: bool, **kw: bool) -> tuple[str, s
             # The message already names the registry and the user.
             click.echo(f"{err.message}; please log in again", err=True)
     if not _interactive():
-        raise _no_terminal(key)
+        raise no_terminal(key)
     default = stored[0] if stored and stored[0] != registry.TOKEN_USERNAME else None
-    return _prompt_username(default or _remembered(key)), None
+    return prompt_username(default or _remembered(key)), None
 
 
 def _credentials(
@@ -189,17 +135,17 @@ def _credentials(
     if username is None:
         if not _interactive():
             raise (
-                _no_terminal(key)
+                no_terminal(key)
                 if password is None
                 else UsageError("credhelper: no username: pass -u USER")
             )
-        username = _prompt_username(None)
+        username = prompt_username(None)
     if password is None:
         if not _interactive():
-            raise _no_terminal(key)
-        password = _prompt_password(username, key)
-    _text_or_refuse(username, "username")
-    _text_or_refuse(password, "password")
+            raise no_terminal(key)
+        password = prompt_password(username, key)
+    text_or_refuse(username, "username")
+    text_or_refuse(password, "password")
     return username, password, reused
 
 
@@ -329,15 +275,7 @@ def command(
     if password is not None and password_stdin:
         raise UsageError("credhelper: --password and --password-stdin are mutually exclusive")
     expires = parse_expiry(expires_in, expires_at)
-    if password_stdin:
-        username = username or _remembered(reference.server_key(server))
-        if not username:
-            raise UsageError("credhelper: --password-stdin needs the user name: -u USER")
-        password = _read_password_stdin()
-    elif password is not None:
-        click.echo(INSECURE_WARNING, err=True)
-        if not password:
-            raise UsageError("credhelper: the password given with -p is empty")
+    username, password = _given(server, username, password, password_stdin)
     info = obtain_and_login(
         server,
         username,
@@ -347,6 +285,27 @@ def command(
         quiet=as_json,
         expires=expires,
     )
+    _print_login(info, as_json=as_json, no_verify=no_verify)
+
+
+def _given(
+    server: str | None, username: str | None, password: str | None, password_stdin: bool
+) -> tuple[str | None, str | None]:
+    """The username and password the options give (stdin read here), or a UsageError."""
+    if password_stdin:
+        username = username or _remembered(reference.server_key(server))
+        if not username:
+            raise UsageError("credhelper: --password-stdin needs the user name: -u USER")
+        password = read_password_stdin()
+    elif password is not None:
+        click.echo(INSECURE_WARNING, err=True)
+        if not password:
+            raise UsageError("credhelper: the password given with -p is empty")
+    return username, password
+
+
+def _print_login(info: dict[str, object], *, as_json: bool, no_verify: bool) -> None:
+    """What `login` prints on success: the JSON object, or its lines of text."""
     if as_json:
         click.echo(json.dumps(info))
     elif no_verify:
