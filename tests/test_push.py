@@ -21,7 +21,7 @@ import pytest
 
 from credhelper import push, reference
 from credhelper.errors import UsageError
-from tests.conftest import BIN, CLI, Env, require_tool
+from tests.conftest import BIN, CLI, Env, make_env, require_tool
 from tests.registry_server import (
     OciImage,
     RegistryServer,
@@ -876,3 +876,77 @@ def start_registry_http_once() -> Iterator[int]:
         stop.set()
         thread.join(timeout=10)
         sock.close()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["-u", "bob"]],  # refused for the missing -u; for an empty stdin after it
+    ids=["no-user", "no-password-line"],
+)
+def test_exec_never_echoes_a_login_servers_userinfo(ch: Env, extra: list[str]) -> None:
+    """The sibling in `credhelper exec --login SERVER` (same rule as push's --from)."""
+    stdin_flag = ["--password-stdin"] if extra else []
+    proc = subprocess.run(
+        [CLI, "exec", "--login", f"bob:{USERINFO_PW}@reg.example", *extra, *stdin_flag,
+         "--", "true"],
+        input="", capture_output=True, text=True, env=ch.env, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert USERINFO_PW not in proc.stdout + proc.stderr, proc.stderr
+    assert "***@reg.example" in proc.stderr
+
+
+# ------------------------------------------------ a hostile registry's error text through skopeo
+
+HOSTILE_BODY = (
+    b'{"errors":[{"code":"DENIED","message":"\\u001b[8mnothing to see\\u001b]0;pwned\\u0007"}]}'
+)
+HOSTILE_401 = (
+    b"HTTP/1.1 401 Unauthorized\r\nDocker-Distribution-API-Version: registry/2.0\r\n"
+    b'WWW-Authenticate: Basic realm="x"\r\nContent-Type: application/json\r\n'
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(HOSTILE_BODY)
+) + HOSTILE_BODY
+
+
+def test_registry_escape_sequences_never_reach_the_output_raw(tmp_path: Path) -> None:
+    """skopeo quotes the registry's message; neither it nor our diagnosis lets ESC/BEL through."""
+    require_tool("skopeo")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.settimeout(0.2)
+    port = int(sock.getsockname()[1])
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            with conn:
+                try:
+                    conn.settimeout(2)
+                    conn.recv(65536)
+                    conn.sendall(HOSTILE_401)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        ch = make_env(tmp_path / "e")
+        ch.store_creds(f"127.0.0.1:{port}", "alice", "pw-esc-atk")
+        image = make_oci_layout(tmp_path / "oci")
+        proc = ch.cli(
+            "push", "--engine", "skopeo", "--from", f"oci:{image.path}:{image.tag}",
+            f"127.0.0.1:{port}/a/b:1",
+        )  # fmt: skip
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        sock.close()
+    assert proc.returncode == 5, proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "\x1b" not in out and "\x07" not in out
+    assert "rejected the credentials of alice" in proc.stderr

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import click
 
-from credhelper import cleanup, jobs
+from credhelper import cleanup, jobs, netloc
 from credhelper.dockerconfig.routing import look_path
 from credhelper.errors import CredhelperError, UsageError
 
@@ -124,11 +124,12 @@ def parse_args(args: list[str]) -> tuple[list[LoginSpec], list[str]]:
     if pos >= len(args) or not command:
         raise UsageError(f"credhelper: exec: COMMAND is missing after `--`; {USAGE}")
     for spec in logins:
+        server = netloc.without_userinfo(spec.server)  # never a user:password@ (CI logs)
         if not spec.username:
-            raise UsageError(f"credhelper: exec: --login {spec.server} needs -u USER")
+            raise UsageError(f"credhelper: exec: --login {server} needs -u USER")
         if not spec.password_stdin:
             raise UsageError(
-                f"credhelper: exec: --login {spec.server} needs --password-stdin "
+                f"credhelper: exec: --login {server} needs --password-stdin "
                 "(a password is never taken from the command line)"
             )
         if spec.expires_in is not None and spec.expires_at is not None:
@@ -239,7 +240,7 @@ def run(logins: list[LoginSpec], argv: list[str]) -> int:
     with contextlib.suppress(Exception):
         jobs.sweep_stale()
     # All passwords are read before anything is created: a short stdin fails cleanly.
-    passwords = [read_password_line(spec.server) for spec in logins]
+    passwords = [read_password_line(netloc.without_userinfo(spec.server)) for spec in logins]
     expiries = [login_cmd.parse_expiry(spec.expires_in, spec.expires_at) for spec in logins]
     with jobs.job() as job:
         job.activate()
