@@ -177,12 +177,22 @@ def _import_helpers(
 
 
 def current_provider() -> str:
-    """The provider `get` would use now: the environment's choice, the store's, else file."""
+    """The provider a plain `install` keeps: the store's own (its header's claim, or the
+    keyProvider record of a store without a header); for a new store the environment's
+    choice (env when CREDHELPER_AESKEY is set), else file. A stray env variable never
+    moves an existing store's key: writers refuse it with the fix instead."""
     try:
-        record = Store().snapshot().provider_record
+        snapshot = Store().snapshot()
+        claim = snapshot.doc.header_claim()
+        record = snapshot.provider_record
     except CredhelperError:
-        record = None
-    return keys.provider_name(record if isinstance(record, dict) else None)
+        claim, record = "", None
+    if claim in keys.PROVIDERS:
+        return claim
+    name = record.get("name") if isinstance(record, dict) else None
+    if isinstance(name, str) and name in keys.PROVIDERS:
+        return name
+    return keys.provider_name(None)
 
 
 def _has_key(provider: str | None = None) -> bool:

@@ -515,3 +515,16 @@ def test_install_again_keeps_the_env_provider_in_force(ch: Env) -> None:
     assert "env key provider" in out
     assert not ch.key.exists()
     assert json.loads(ch.store.read_text())["keyProvider"]["name"] == "env"
+
+
+def test_a_stray_env_key_does_not_switch_a_file_store(ch: Env) -> None:
+    """`credhelper install` on a file store with CREDHELPER_AESKEY left set keeps the file
+    key: the store's own provider, not the environment's one-off choice."""
+    install(ch)
+    ch.store_creds("a.example", "alice", "pw")
+    key = ch.key.read_bytes()
+    env = dict(ch.env, CREDHELPER_AESKEY=base64.b64encode(os.urandom(32)).decode())
+    ch.cli("install", env=env)
+    assert ch.key.read_bytes() == key
+    assert json.loads(ch.store.read_text())["keyProvider"]["name"] == "file"
+    assert get(ch, "a.example") == ("alice", "pw")

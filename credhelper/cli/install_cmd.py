@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import click
 
@@ -22,6 +24,15 @@ DOCKER_CONFIG_HELP = (
 )
 
 
+_Item = TypeVar("_Item")
+
+
+def echo_each(items: Iterable[_Item], line: Callable[[_Item], str]) -> None:
+    """One line of a report per item (a server, or a (server, why) pair), in order."""
+    for item in items:
+        click.echo(line(item))
+
+
 def use_docker_config(directory: str | None) -> str:
     """Point this process at DIR the way docker would point the helper at it."""
     if directory:
@@ -36,22 +47,26 @@ def _print_install(report: InstallReport) -> None:
     else:
         click.echo(f"Using the existing key ({report.key_provider} key provider).")
     if mig is not None:
-        for server in mig.imported:
-            click.echo(f"Moved the login for {server} into the encrypted store.")
-        for server in mig.kept_existing:
-            click.echo(
-                f"Kept the stored login for {server} (docker was using it); removed a "
+        echo_each(mig.imported, lambda s: f"Moved the login for {s} into the encrypted store.")
+        echo_each(
+            mig.kept_existing,
+            lambda s: (
+                f"Kept the stored login for {s} (docker was using it); removed a "
                 "different plaintext copy from Docker's config (the sealed backup keeps it)."
-            )
-        for server in mig.replaced:
-            click.echo(
-                f"Replaced the stored login for {server} with the one docker was using "
+            ),
+        )
+        echo_each(
+            mig.replaced,
+            lambda s: (
+                f"Replaced the stored login for {s} with the one docker was using "
                 "(the plaintext copy in Docker's config); the store backup keeps the old one."
-            )
-        for note in mig.notes:
-            click.echo(note)
-        for server, why in mig.relogin:
-            click.echo(f"Cannot import {server} ({why}); log in again: {login_command(server)}")
+            ),
+        )
+        echo_each(mig.notes, str)
+        echo_each(
+            mig.relogin,
+            lambda r: f"Cannot import {r[0]} ({r[1]}); log in again: {login_command(r[0])}",
+        )
     for name, helper_report in report.from_helpers.items():
         _print_from_helper(name, helper_report)
     for note in report.notes:
@@ -88,24 +103,24 @@ def _print_install(report: InstallReport) -> None:
 
 
 def _print_from_helper(name: str, mig: MigrationReport) -> None:
-    for server in mig.imported:
-        click.echo(f"Imported the login for {server} from docker-credential-{name}.")
-    for server in mig.unchanged:
-        click.echo(f"{server}: the same login was already in the store.")
-    for server in mig.replaced:
-        click.echo(
-            f"Replaced the stored login for {server} with docker-credential-{name}'s "
+    echo_each(mig.imported, lambda s: f"Imported the login for {s} from docker-credential-{name}.")
+    echo_each(mig.unchanged, lambda s: f"{s}: the same login was already in the store.")
+    echo_each(
+        mig.replaced,
+        lambda s: (
+            f"Replaced the stored login for {s} with docker-credential-{name}'s "
             "(the one docker was using); the store backup keeps the old one."
-        )
-    for note in mig.notes:
-        click.echo(note)
-    for server, why in mig.relogin:
-        click.echo(f"Not imported: {server} ({why}); run: {login_command(server)}")
-    for server in mig.unverified:
-        click.echo(
-            f"Verify failed: {server}: the stored login differs from the helper's; "
-            f"run: {login_command(server)}"
-        )
+        ),
+    )
+    echo_each(mig.notes, str)
+    echo_each(mig.relogin, lambda r: f"Not imported: {r[0]} ({r[1]}); run: {login_command(r[0])}")
+    echo_each(
+        mig.unverified,
+        lambda s: (
+            f"Verify failed: {s}: the stored login differs from the helper's; "
+            f"run: {login_command(s)}"
+        ),
+    )
 
 
 def _interactive() -> bool:
@@ -150,8 +165,8 @@ def _warn_if_not_ours(found: str) -> None:
     default=None,
     help="Where the AES key lives: a 0600 file, the OS keyring, the environment, or "
     "wrapped by a Vault/OpenBao transit key (VAULT_ADDR, VAULT_TOKEN). Default: the "
-    "provider get would use now (the store's own, or env when CREDHELPER_AESKEY or "
-    "CREDHELPER_AESKEY_FILE is set), else file.",
+    "store's own; for a new store env when CREDHELPER_AESKEY or CREDHELPER_AESKEY_FILE "
+    "is set, else file.",
 )
 @click.option(
     "--vault-key",
