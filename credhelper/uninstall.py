@@ -67,22 +67,7 @@ def uninstall(config_path: str | None = None, restore_credentials: bool = False)
     logins: dict[str, tuple[str, str]] = {}
     to_helper: dict[str, str] = {}
     if restore_credentials and store.exists():
-        snapshot = store.snapshot()
-        for status in snapshot.statuses():
-            if status.state != STATE_OK:
-                report.not_restored.append((status.server, status.detail or status.state))
-                continue
-            creds = snapshot.get(status.server)
-            logins[status.server] = (creds.username, creds.secret)
-            if creds.username == TOKEN_USERNAME:
-                plain[status.server] = {"identitytoken": creds.secret}
-            elif ":" in creds.username:
-                # docker splits `auth` at its first ':': such a name goes in the
-                # username/password fields, which docker uses when `auth` is empty.
-                plain[status.server] = {"username": creds.username, "password": creds.secret}
-            else:
-                pair = f"{creds.username}:{creds.secret}".encode()
-                plain[status.server] = {"auth": base64.b64encode(pair).decode("ascii")}
+        _stored_logins(store, report, plain, logins)
 
     prev, problem = previous_helpers.load(path)
     if problem:
@@ -129,6 +114,32 @@ def uninstall(config_path: str | None = None, restore_credentials: bool = False)
         h for h in put_back if h and dockerconfig.which_helper(h) is None
     )
     return report
+
+
+def _stored_logins(
+    store: Store,
+    report: UninstallReport,
+    plain: dict[str, dict[str, str]],
+    logins: dict[str, tuple[str, str]],
+) -> None:
+    """Fill `logins` (server -> (username, secret)) and `plain` (their config.json
+    fields) from the store; a login it cannot open is reported, not restored."""
+    snapshot = store.snapshot()
+    for status in snapshot.statuses():
+        if status.state != STATE_OK:
+            report.not_restored.append((status.server, status.detail or status.state))
+            continue
+        creds = snapshot.get(status.server)
+        logins[status.server] = (creds.username, creds.secret)
+        if creds.username == TOKEN_USERNAME:
+            plain[status.server] = {"identitytoken": creds.secret}
+        elif ":" in creds.username:
+            # docker splits `auth` at its first ':': such a name goes in the
+            # username/password fields, which docker uses when `auth` is empty.
+            plain[status.server] = {"username": creds.username, "password": creds.secret}
+        else:
+            pair = f"{creds.username}:{creds.secret}".encode()
+            plain[status.server] = {"auth": base64.b64encode(pair).decode("ascii")}
 
 
 def _routed(doc: dict[str, Any], server: str) -> str:

@@ -8,28 +8,35 @@ import json
 import click
 
 from credhelper.advice import login_command
-from credhelper.cli.install_cmd import DOCKER_CONFIG_HELP, use_docker_config
+from credhelper.cli.install_cmd import DOCKER_CONFIG_HELP, echo_each, use_docker_config
 from credhelper.errors import ExitCode
-from credhelper.migrate import MigrationReport, migrate_docker, migrate_isulad
+from credhelper.isulad_import import migrate_isulad
+from credhelper.migrate import MigrationReport, migrate_docker
 
 
 def _print(report: MigrationReport) -> None:
-    for server in report.imported:
-        click.echo(f"Imported {server}.")
-    for server in report.unchanged:
-        click.echo(f"{server}: already in the store.")
-    for server in report.kept_existing:
-        click.echo(f"{server}: kept the login already in the store (a different one).")
-    for server in report.replaced:
-        where = "docker-credential-" + _helper_name(report) if report.helper else "plaintext"
-        click.echo(f"{server}: replaced the stored login with the one docker was using ({where}).")
-    for server, why in report.relogin:
-        click.echo(f"Needs a new login: {server} ({why}); run: {login_command(server)}")
-    for server in report.unverified:
-        click.echo(
-            f"Verify failed: {server}: credhelper's store does not return the login "
-            f"the helper gave; run: credhelper login {server}"
-        )
+    echo_each(report.imported, lambda s: f"Imported {s}.")
+    echo_each(report.unchanged, lambda s: f"{s}: already in the store.")
+    echo_each(
+        report.kept_existing,
+        lambda s: f"{s}: kept the login already in the store (a different one).",
+    )
+    where = "docker-credential-" + _helper_name(report) if report.helper else "plaintext"
+    echo_each(
+        report.replaced,
+        lambda s: f"{s}: replaced the stored login with the one docker was using ({where}).",
+    )
+    echo_each(
+        report.relogin,
+        lambda r: f"Needs a new login: {r[0]} ({r[1]}); run: {login_command(r[0])}",
+    )
+    echo_each(
+        report.unverified,
+        lambda s: (
+            f"Verify failed: {s}: credhelper's store does not return the login "
+            f"the helper gave; run: credhelper login {s}"
+        ),
+    )
     if report.config_changed:
         click.echo("Rewrote Docker's config: imported entries are now {}; credhelper serves them.")
     for backup in report.backups:
