@@ -60,13 +60,19 @@ class KeyedDocument:
     def unfinished_rotation(self) -> str | None:
         """The new key id of a rotation killed before its key was promoted, if that key
         is held as the pending key (the next writer, or doctor --fix, promotes it)."""
+        mark = self._open_rotation()
+        return mark[0] if mark is not None and mark[1] else None
+
+    def _open_rotation(self) -> tuple[str, bool] | None:
+        """(target, vouched) for a rotation mark naming a key other than the current
+        one, vouched when the pending key sealed the header; None without such a mark."""
         target = self.doc.rotation_target()
         if target is None:
             return None
         sealer = self.sealer()
         if sealer is not None and sealer.key_id == target:
             return None
-        return target if self._pending_sealer(target) is not None else None
+        return target, self._pending_sealer(target) is not None
 
     @property
     def auths(self) -> dict[str, Any]:
@@ -193,13 +199,8 @@ class KeyedDocument:
     def forged_rotation(self) -> str | None:
         """The key id a rotation mark names when nothing vouches for it: the current key
         is another and no pending key sealed the header. Writers drop such a mark."""
-        target = self.doc.rotation_target()
-        if target is None:
-            return None
-        sealer = self.sealer()
-        if sealer is not None and sealer.key_id == target:
-            return None
-        return None if self._pending_sealer(target) is not None else target
+        mark = self._open_rotation()
+        return mark[0] if mark is not None and not mark[1] else None
 
     def _sealer_for(self, server: str, kid: str) -> crypto.Sealer:
         """The held key that sealed `kid`, else Invalidated saying which key is missing."""
