@@ -767,3 +767,70 @@ def test_doctor_never_echoes_control_characters_from_the_store(ch: Env) -> None:
         proc = ch.cli(*args)
         assert "\x1b" not in proc.stdout + proc.stderr, (args, proc.stdout[-400:])
         assert "evil\\x1b[2J.example" in proc.stdout, (args, proc.stdout[-400:])
+
+
+# --- The window between diagnosis and --fix (docker edits config.json in it) ---
+
+WIN_SERVER, WIN_USER, WIN_OLD, WIN_NEW = (
+    "reg.example",
+    "alice",
+    "old-secret-AAAA",
+    "new-secret-BBBB",
+)
+
+
+def stored_or_none(ch: Env, server: str) -> dict[str, str] | None:
+    proc = ch.helper("get", server)
+    return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+
+def diagnosed_then(ch: Env, after: object) -> tuple[Path, object]:
+    """Diagnose a plaintext OLD login, then let docker rewrite config.json to `after`."""
+    from credhelper.doctor import Doctor
+
+    cfg = write_config(ch, {"auths": {WIN_SERVER: {"auth": b64(f"{WIN_USER}:{WIN_OLD}")}}})
+    diagnosis = Doctor(str(cfg))
+    diagnosis.run()
+    assert any(f.id == "docker-config.plaintext" for f in diagnosis.findings)
+    write_config(ch, json.dumps(after, indent="\t"))
+    return cfg, diagnosis
+
+
+def test_fix_never_installs_a_login_docker_replaced_since_diagnosis(ch: Env) -> None:
+    """`docker login` rewrote OLD to NEW in the window: OLD is not stored, docker is not
+    pointed at credhelper, NEW stays where docker reads it, and the user is told."""
+    new_auth = b64(f"{WIN_USER}:{WIN_NEW}")
+    cfg, diagnosis = diagnosed_then(ch, {"auths": {WIN_SERVER: {"auth": new_auth}}})
+    report = diagnosis.fix()
+    doc = json.loads(cfg.read_text())
+    assert doc["auths"][WIN_SERVER]["auth"] == new_auth
+    assert "credsStore" not in doc and "credHelpers" not in doc
+    assert stored_or_none(ch, WIN_SERVER) is None
+    assert any("changed since diagnosis; run --fix again" in f for f in report.failures)
+    # The second --fix (as the line says) moves NEW: docker then gets NEW from the store.
+    proc = ch.cli("doctor", "--fix")
+    assert "Traceback" not in proc.stderr
+    got = stored_or_none(ch, WIN_SERVER)
+    assert got is not None and got["Secret"] == WIN_NEW
+    assert json.loads(cfg.read_text()).get("credsStore") == "credhelper"
+
+
+def test_fix_never_resurrects_a_login_docker_logged_out_of(ch: Env) -> None:
+    cfg, diagnosis = diagnosed_then(ch, {"auths": {}})
+    diagnosis.fix()
+    assert stored_or_none(ch, WIN_SERVER) is None
+    assert json.loads(cfg.read_text()) == {"auths": {}}
+
+
+def test_fix_keeps_a_plaintext_login_that_differs_from_the_stored_one(ch: Env) -> None:
+    """Docker uses the store's login, yet config.json holds a different plaintext one:
+    that copy may be the newer login, so --fix never strips it (it says so)."""
+    ch.put(WIN_SERVER, WIN_USER, WIN_OLD)
+    new_auth = b64(f"{WIN_USER}:{WIN_NEW}")
+    cfg = write_config(ch, {"credsStore": "credhelper", "auths": {WIN_SERVER: {"auth": new_auth}}})
+    proc = ch.cli("doctor", "--fix")
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert json.loads(cfg.read_text())["auths"][WIN_SERVER]["auth"] == new_auth
+    assert "different one" in proc.stdout + proc.stderr
+    got = stored_or_none(ch, WIN_SERVER)
+    assert got is not None and got["Secret"] == WIN_OLD

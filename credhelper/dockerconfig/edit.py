@@ -42,6 +42,14 @@ def auths_map(doc: dict[str, Any]) -> dict[str, Any]:
     return _object_field(doc, "auths")
 
 
+def still_holds(doc: dict[str, Any], check: EntryCheck) -> bool:
+    """Whether the entry of `check` in `doc` still holds exactly what `check` saw
+    (read only: a missing `auths` is not created)."""
+    _key, auths = go_field(doc, "auths")
+    entry = auths.get(check.server) if isinstance(auths, dict) else None
+    return isinstance(entry, dict) and entry_credentials(check.server, entry) == check
+
+
 def strip_credentials(doc: dict[str, Any], check: EntryCheck) -> bool:
     """Turn the entry of `check` into docker's usual `{}` form (other fields kept).
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from credhelper import backups, dockerconfig, migrate
 from credhelper.dockerconfig import AUTH_EMPTY, HELPER_NAME, EntryCheck
+from credhelper.dockerconfig.edit import still_holds
 from credhelper.doctor import remedies as r
 from credhelper.doctor.model import HELPER_EXE, HELPER_NOT_ON_PATH, Context, Finding, FixReport
 from credhelper.errors import CredhelperError
@@ -74,14 +75,18 @@ def fix_docker_config(ctx: Context, findings: Sequence[Finding], report: FixRepo
             "is not on PATH"
         )
         plan.imports, plan.set_creds_store, plan.use_credhelper, plan.switch = [], False, [], []
-    held, import_failed = import_plaintext(plan.imports, report)
+    moves = Imports(plan.imports, report)
     stripped: list[str] = []
 
     def change(doc: dict[str, Any]) -> bool:
+        # Under the config lock, on the file as it is now: only a login still as
+        # diagnosed moves, and only what moved is routed to credhelper.
         stripped.clear()
-        return edit_docker(doc, plan, held, import_failed, stripped)
+        held, unsure = moves.run(doc)
+        return edit_docker(doc, plan, held, unsure, stripped)
 
     result = dockerconfig.modify(ctx.docker_path, change, create_key=True)
+    moves.report_stale()
     if not result.changed:
         return
     if result.backup:
@@ -119,19 +124,63 @@ def fix_leftovers(ctx: Context, findings: Sequence[Finding], report: FixReport) 
         report.actions.append(f"sealed the plaintext backup {backup} with the store key")
 
 
+class Imports:
+    """The planned plaintext logins, moved into the store from inside `modify`'s
+    change (which may run more than once: each login is imported at most once)."""
+
+    def __init__(self, planned: list[migrate.Candidate], report: FixReport) -> None:
+        self.planned, self.report = planned, report
+        self.tried: set[int] = set()  # indexes into planned
+        self.held: set[int] = set()
+        self.failed = False
+        self.stale: list[migrate.Candidate] = []
+
+    def run(self, doc: dict[str, Any]) -> tuple[list[migrate.Candidate], bool]:
+        """Import the planned logins `doc` still holds as diagnosed: (the held ones
+        among them, whether docker must not be switched to credhelper as a whole)."""
+        current = [
+            i
+            for i, cand in enumerate(self.planned)
+            if cand.check is not None and still_holds(doc, cand.check)
+        ]
+        todo = [i for i in current if i not in self.tried and not self.failed]
+        self.tried.update(todo)
+        held = import_plaintext([self.planned[i] for i in todo], self.report)
+        if held is None:
+            self.failed = True
+        else:
+            held_ids = {id(c) for c in held}
+            self.held.update(i for i in todo if id(self.planned[i]) in held_ids)
+        gone = set(range(len(self.planned))) - set(current)
+        self.stale = [self.planned[i] for i in sorted(gone)]
+        return [self.planned[i] for i in current if i in self.held], self.failed or bool(gone)
+
+    def report_stale(self) -> None:
+        for cand in self.stale:
+            self.report.failures.append(
+                f"did not move the login for {cand.server} into the store: its entry in "
+                "Docker's config changed since diagnosis; run --fix again"
+            )
+
+
 def import_plaintext(
     imports: list[migrate.Candidate], report: FixReport
-) -> tuple[list[migrate.Candidate], bool]:
-    """Move the planned plaintext logins into the store: (held, whether it failed)."""
+) -> list[migrate.Candidate] | None:
+    """Move these plaintext logins into the store: those whose plaintext copy may go
+    (None: the store could not be written).
+
+    A copy that differs from the login the store holds for its server and was not
+    imported (docker was using the store's) stays: it may be the newer one.
+    """
     if not imports:
-        return [], False
+        return []
     mig = migrate.MigrationReport("docker")
     try:
         held = migrate.import_candidates(imports, mig)
     except CredhelperError as err:
         # The plaintext stays where it is; the other repairs still happen.
         report.failures.append(f"could not move logins into the store: {err.message}")
-        return [], True
+        return None
     report.backups.extend(mig.backups)
     for server in mig.imported:
         report.actions.append(f"moved the login for {server} into the encrypted store")
@@ -139,18 +188,25 @@ def import_plaintext(
         report.actions.append(
             f"replaced the stored login for {server} with the one docker was using"
         )
-    for server in [*mig.unchanged, *mig.kept_existing]:
+    for server in mig.unchanged:
         report.actions.append(
             f"removed the plaintext copy of {server} (the store already holds its login)"
         )
-    return held, False
+    for server in mig.kept_existing:
+        report.failures.append(
+            f"left the plaintext login of {server} in Docker's config: the store holds a "
+            f"different one for it; keep one (credhelper login {server}), then remove the "
+            "other by hand"
+        )
+    kept = set(mig.kept_existing)
+    return [c for c in held if c.server not in kept]
 
 
 def edit_docker(
     doc: dict[str, Any],
     plan: DockerPlan,
     held: list[migrate.Candidate],
-    import_failed: bool,
+    unsure: bool,
     stripped: list[str],
 ) -> bool:
     """The planned edits of Docker's config (the owned view); True if any changed it."""
@@ -175,11 +231,11 @@ def edit_docker(
         ):
             helpers[dockerconfig.DOCKER_HUB] = helpers[alias]
             changed = True
-    # Switching docker to credhelper while the plaintext logins could not
-    # move would make docker stop using them.
+    # Switching docker to credhelper while plaintext logins could not move (or
+    # changed since diagnosis) would make docker stop using them.
     if (
         plan.set_creds_store
-        and not import_failed
+        and not unsure
         and dockerconfig.go_str(doc, "credsStore") != HELPER_NAME
     ):
         dockerconfig.set_creds_store_key(doc, HELPER_NAME)
