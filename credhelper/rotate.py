@@ -20,6 +20,7 @@ from credhelper.jsonfields import fields_dict
 from credhelper.keys import env as env_keys
 from credhelper.store import LockedStore, Store, Transaction
 from credhelper.store.locked import purge_old_copies
+from credhelper.store.recovery import seal_mark
 from credhelper.store.rekey import RekeyReport
 
 TYPE_CHECKING = False
@@ -194,11 +195,26 @@ def rotate(
                 "stored logins cannot be opened; run `credhelper rotate` (without --reencrypt) "
                 "and log in again"
             )
+        _refuse_needed_pending(txn, slots)
         _replace_key(session, txn, slots, result, step)
         if not reencrypt:
             result.removed = _purge_old_copies(store, result)
         step("done")
         return result
+
+
+def _refuse_needed_pending(txn: Transaction, slots: Rotatable) -> None:
+    """Never start over while a pending key the records need is held: writing a new
+    pending key would destroy it (the writer's recovery kept it for that reason)."""
+    try:
+        pending = slots.load_pending()
+    except KeyProblem:
+        return  # unreadable: write_pending replaces it, and no record can need it
+    if pending is not None and crypto.key_id(pending) in txn.doc.key_ids_in_use():
+        raise KeyProblem(
+            f"credhelper: refusing to rotate: the pending key {crypto.key_id(pending)} of an "
+            "unfinished rotation seals stored logins; run: credhelper doctor"
+        )
 
 
 def _refusal(provider: KeyProvider) -> str:
@@ -233,13 +249,18 @@ def _replace_key(
     slots.write_pending(key)
     del key
     step("pending-written")
+    # Tagged under the new key, so that only this mark (never an edited one) can make
+    # a later writer purge the old key's copies (store/recovery.py mark_authentic).
     txn.mark_rotation(
-        {
-            "newKeyId": new.key_id,
-            "oldKeyId": result.old_key_id,
-            "mode": result.mode,
-            "started": result.rotated_at,
-        }
+        seal_mark(
+            {
+                "newKeyId": new.key_id,
+                "oldKeyId": result.old_key_id,
+                "mode": result.mode,
+                "started": result.rotated_at,
+            },
+            new,
+        )
     )
     session.write(txn)
     step("store-written")

@@ -162,7 +162,7 @@ def test_sigkill_rotation_at_many_moments(ch: Env, big: bool, tmp_path: Path) ->
 WANT = {f"r{i}.example": f"pw-{i}-secret" for i in range(3)}
 
 
-def _stopped_after_store_write(ch: Env, tmp_path: Path) -> None:
+def _stopped_after_store_write(ch: Env, tmp_path: Path, *, forced: bool = False) -> None:
     """`rotate --reencrypt` SIGKILLed after its store write, before the key's promotion.
 
     Deterministic: the trace file is a FIFO. The rotation's open() of it for
@@ -176,7 +176,7 @@ def _stopped_after_store_write(ch: Env, tmp_path: Path) -> None:
     os.mkfifo(fifo, 0o600)
     env = {**ch.env, "CREDHELPER_ROTATE_TRACE": str(fifo)}
     proc = subprocess.Popen(
-        [CLI, "rotate", "--reencrypt", "--yes"],
+        [CLI, "rotate", *(() if forced else ("--reencrypt",)), "--yes"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -327,3 +327,77 @@ def test_env_fleet_rotation_killed_around_its_one_write_is_all_or_nothing(
             else:
                 assert got.returncode == 1, got.stdout
     assert not [p.name for p in ch.home.iterdir() if ".tmp-" in p.name]
+
+
+# ------------------------------------------ hostile pending keys and rotation marks
+
+
+def _private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def test_planted_pending_key_with_a_transplanted_header_never_replaces_the_needed_key(
+    ch: Env, tmp_path: Path
+) -> None:
+    """An editor plants aeskey.pending (key P) and pastes into config.json the header of
+    another store sealed by P. The next ordinary writer must not promote P over aeskey
+    (the only key the logins need): it keeps both keys and refuses in one line."""
+    for server, secret in WANT.items():
+        ch.store_creds(server, "u", secret)
+    other = tmp_path / "other"
+    other.mkdir(mode=0o700)
+    planted = os.urandom(32)
+    _private(other / "aeskey", planted)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CREDHELPER_HOME", str(other))
+        put_all({"x.example": ("u", "pw-x")})
+    doc = json.loads(ch.store.read_text())
+    doc["header"] = json.loads((other / "config.json").read_text())["header"]
+    ch.store.write_text(json.dumps(doc, indent=1) + "\n")
+    _private(ch.home / "aeskey.pending", planted)
+    key = ch.key.read_bytes()
+    body = json.dumps({"ServerURL": "w.example", "Username": "u", "Secret": "pw-w"})
+    writer = ch.helper("store", body)
+    assert writer.returncode != 0
+    assert ch.key.read_bytes() == key, "the planted key replaced the store's key"
+    assert (ch.home / "aeskey.pending").read_bytes() == planted  # in doubt: both kept
+    assert "w.example" not in json.loads(ch.store.read_text())["auths"]
+
+
+def _kid(ch: Env) -> str:
+    kid = json.loads(ch.store.read_text())["header"]["keyId"]
+    assert isinstance(kid, str)
+    return kid
+
+
+def test_a_forged_forced_rotation_mark_does_not_purge_the_stores_backups(ch: Env) -> None:
+    """The rotation mark is plaintext and its newKeyId is the public header keyId: an
+    editor's {"mode": "forced", "newKeyId": <header keyId>} must not make the next writer
+    delete config.json.bak-* (the user's way back); the forged mark is dropped."""
+    for server, secret in WANT.items():
+        ch.store_creds(server, "u", secret)
+    backup = ch.home / "config.json.bak-20261201T000000Z"
+    _private(backup, ch.store.read_bytes())
+    doc = json.loads(ch.store.read_text())
+    doc["keyRotation"] = {"mode": "forced", "oldKeyId": "0" * 16, "newKeyId": _kid(ch)}
+    ch.store.write_text(json.dumps(doc, indent=1) + "\n")
+    _ordinary_write(ch)
+    assert backup.exists(), "a forged rotation mark made the writer delete the store's backup"
+    assert "keyRotation" not in ch.store.read_text()
+    assert _secrets(ch) == WANT
+
+
+def test_a_killed_forced_rotation_still_purges_the_old_keys_copies(ch: Env, tmp_path: Path) -> None:
+    """The genuine mark (tagged under the new key) still lets the next writer finish a
+    forced rotation killed after its store write: the store's backups go."""
+    for server, secret in WANT.items():
+        ch.store_creds(server, "u", secret)
+    backup = ch.home / "config.json.bak-20261201T000000Z"
+    _private(backup, ch.store.read_bytes())
+    _stopped_after_store_write(ch, tmp_path, forced=True)
+    assert "tag" in json.loads(ch.store.read_text())["keyRotation"]
+    _ordinary_write(ch)
+    assert not backup.exists()
+    assert not (ch.home / "aeskey.pending").exists()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from credhelper import crypto, keys, paths
+from credhelper import fastjson as json
 from credhelper.errors import CredhelperError, ExitCode, KeyProblem
 from credhelper.store.document import Document
 from credhelper.store.header import header_sealed_by
@@ -72,53 +73,100 @@ def recover_rotation(doc: Document, provider: KeyProvider) -> dict[str, Any] | N
     names (`store_provider`), never one an override put in force. A rotation writes
     the pending key, then (atomically) the store carrying the rotation mark with
     the pending key's id and a header sealed by that key, then promotes the key,
-    then drops the mark. So a header sealed by the pending key means the store
-    already needs it: it is promoted (with or without the mark, which is not
-    authenticated). The header is: a pending key that did not seal it (planted, or
-    of a rotation killed before its store write) is discarded, never promoted over
-    the key, unless stored records need it. The caller finishes a forced
-    rotation's purge with the returned mark.
+    then drops the mark. A pending key is settled by `_settle_pending` whether or
+    not the mark is there (it is plaintext: an editor may remove or forge it), for
+    every provider with a pending slot. The mark is returned for the caller's purge
+    only when its tag opens under the key now in force (`mark_authentic`); a mark
+    an editor wrote or changed is dropped without acting ({}).
     """
     slots = provider.rotation()  # None (env): no pending key could exist
     mark, target = doc.rotation, doc.rotation_target()
     if mark is None:
-        if slots is not None and provider.name == "file":
-            _settle_pending(doc, slots)  # cheap for a file; keyring items are just overwritten
+        if slots is not None:
+            try:
+                _settle_pending(doc, provider, slots)
+            except PendingKeyInDoubt:
+                raise
+            except KeyProblem:
+                # The header names a provider we cannot reach (or an edited claim): the
+                # writer reports it with its own key; the pending key is left as it is.
+                pass
         return None
+    if slots is not None:
+        _settle_pending(doc, provider, slots)
     current = provider.load()
     finished = current is not None and crypto.key_id(current) == target
-    promoted = False
-    if not finished and slots is not None:
-        promoted = _settle_pending(doc, slots)
-        finished = promoted and doc.header_record() is not None and _header_kid(doc) == target
     doc.rotation = None
-    return mark if finished and isinstance(mark, dict) else {}
+    if finished and isinstance(mark, dict) and current is not None:
+        return mark if mark_authentic(mark, crypto.Sealer(current)) else {}
+    return {}
 
 
-def _header_kid(doc: Document) -> str | None:
-    record = doc.header_record()
-    return record[1] if record is not None else None
+DOMAIN_ROTATION = b"rotation-mark"
+_MARK_FIELDS = ("mode", "oldKeyId", "newKeyId", "started")
 
 
-def _settle_pending(doc: Document, slots: Rotatable) -> bool:
-    """Promote the pending key if it sealed the header, else discard it; True if promoted.
+def _mark_bytes(mark: dict[str, Any]) -> bytes:
+    return json.dumps([mark.get(name) for name in _MARK_FIELDS]).encode("utf-8")
 
-    A pending key that some stored record names is never discarded (it may be the
-    only key that opens them); one the header does not vouch for is never promoted.
+
+def seal_mark(mark: dict[str, Any], new: crypto.Sealer) -> dict[str, Any]:
+    """The rotation mark with a tag under the rotation's new key (`mark_authentic`)."""
+    return dict(mark, tag=new.tag_bytes(DOMAIN_ROTATION, _mark_bytes(mark)))
+
+
+def mark_authentic(mark: dict[str, Any], current: crypto.Sealer) -> bool:
+    """True if `mark` carries a tag that the key in force (its newKeyId) vouches for.
+
+    Only such a mark may act (a forced rotation's purge of the old key's copies): the
+    mark is plaintext, and its newKeyId is the public header keyId, so without the tag
+    anyone who can edit the store could make the next writer delete its backups.
+    """
+    tag = mark.get("tag")
+    if not isinstance(tag, str) or mark.get("newKeyId") != current.key_id:
+        return False
+    return current.tag_matches(DOMAIN_ROTATION, _mark_bytes(mark), tag)
+
+
+class PendingKeyInDoubt(KeyProblem):
+    """A pending key sealed the header, yet the store's own key still opens records."""
+
+
+def _settle_pending(doc: Document, provider: KeyProvider, slots: Rotatable) -> bool:
+    """Promote the pending key if it is this store's rotation target, else discard it.
+
+    Promoted only if it sealed the header and no record needs the current key (every
+    record names the pending key, or there are none): a key that opens records is
+    never replaced. A pending key that some record names is never discarded. A
+    header sealed by the pending key while the current key still opens records
+    (a header transplanted from another store, say) keeps both keys and refuses
+    the writer. True if promoted.
     """
     try:
         pending = slots.load_pending()
     except KeyProblem:
-        pending = None  # a symlink, FIFO or mangled file planted there: removed, not read
-    if pending is not None:
-        sealer = crypto.Sealer(pending)
-        if header_sealed_by(doc, sealer):
-            slots.promote_pending()
-            return True
-        if sealer.key_id in doc.key_ids_in_use():
-            return False
-    slots.discard_pending()
-    return False
+        slots.discard_pending()  # a symlink, FIFO or mangled file planted: removed, not read
+        return False
+    if pending is None:
+        return False
+    sealer, needed = crypto.Sealer(pending), doc.key_ids_in_use()
+    if not header_sealed_by(doc, sealer):
+        if sealer.key_id not in needed:
+            slots.discard_pending()
+        return False
+    current = provider.load()
+    current_kid = crypto.key_id(current) if current is not None else None
+    if current_kid == sealer.key_id:
+        slots.discard_pending()  # the promotion happened; the pending name is a leftover
+        return False
+    if current_kid not in needed and (sealer.key_id in needed or not needed):
+        slots.promote_pending()
+        return True
+    raise PendingKeyInDoubt(
+        f"credhelper: refusing to write: the pending key {sealer.key_id} sealed the store's "
+        f"header, but the stored logins need the key in {provider.describe()}; both keys "
+        "are kept; run: credhelper doctor"
+    )
 
 
 def drop_moved_file_key(txn: Transaction) -> None:
