@@ -834,3 +834,20 @@ def test_fix_keeps_a_plaintext_login_that_differs_from_the_stored_one(ch: Env) -
     assert "different one" in proc.stdout + proc.stderr
     got = stored_or_none(ch, WIN_SERVER)
     assert got is not None and got["Secret"] == WIN_OLD
+
+
+def test_fix_failure_lines_are_in_doctors_own_words(ch: Env) -> None:
+    """A store repair that fails (the store dir is not dedicated, so doctor will not
+    chmod it): its line neither repeats "credhelper: " mid-line nor sends the user
+    back to doctor, in text and in JSON."""
+    ch.put(WIN_SERVER, WIN_USER, WIN_OLD)
+    (ch.home / "user-file.txt").write_text("mine\n")
+    (ch.home / ".config.json.tmp-deadbeef").write_bytes(b"x")
+    os.chmod(ch.home, 0o755)  # noqa: S103 (the state under test)
+    text = ch.cli("doctor", "--fix")
+    assert "not fixed: could not repair the store: refusing store directory" in text.stdout
+    as_json = ch.cli("doctor", "--fix", "--json")
+    for out in (text.stdout + text.stderr, as_json.stdout + as_json.stderr):
+        assert "Traceback" not in out
+        assert ": credhelper: " not in out
+        assert "credhelper doctor --fix)" not in out and "run: credhelper doctor" not in out

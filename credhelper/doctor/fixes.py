@@ -37,7 +37,7 @@ def fix(ctx: Context, findings: Sequence[Finding]) -> FixReport:
     guard(report, "store", lambda rep: fix_store(ctx, findings, rep))
     guard(report, "Docker config", lambda rep: fix_docker_config(ctx, findings, rep))
     guard(report, "schedule", lambda rep: fix_schedules(ctx, findings, rep))
-    return report
+    return report.in_own_words()
 
 
 def guard(report: FixReport, what: str, step: Callable[[FixReport], None]) -> None:

@@ -81,6 +81,15 @@ class FixReport:
     needs_login: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
+    def in_own_words(self) -> FixReport:
+        """The report as doctor says it: a failure carries a CredhelperError's message,
+        whose prefix (also after doctor's own "could not ...: ") and "run: credhelper
+        doctor" hint are dropped as in a finding."""
+        self.failures[:] = [
+            own_words(text.replace(": credhelper: ", ": ")) for text in self.failures
+        ]
+        return self
+
 
 @dataclass(frozen=True)
 class Context:
