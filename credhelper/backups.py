@@ -199,10 +199,17 @@ def plaintext_backups(path: str, holds_credentials: Callable[[bytes], bool]) -> 
     return found
 
 
-def seal_in_place(backup: str, sealer: Sealer) -> None:
-    """Replace a plaintext backup by its sealed form (atomically: never both lost)."""
+def seal_in_place(
+    backup: str, sealer: Sealer, holds_credentials: Callable[[bytes], bool] | None = None
+) -> bool:
+    """Replace a plaintext backup by its sealed form (atomically: never both lost);
+    whether it did. With `holds_credentials`, only a file that still holds them (as
+    when it was found) is sealed: one swapped for another file since is left alone."""
     data = fsutil.read_file_nofollow(backup, "backup")
     if data is None or sealed_key_id(data) is not None:
-        return
+        return False
+    if holds_credentials is not None and not holds_credentials(data):
+        return False
     of = os.path.basename(backup).split(_BAK, 1)[0]
     fsutil.atomic_write(backup, seal(data, of, sealer), what="backup")
+    return True

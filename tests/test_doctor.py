@@ -851,3 +851,37 @@ def test_fix_failure_lines_are_in_doctors_own_words(ch: Env) -> None:
         assert "Traceback" not in out
         assert ": credhelper: " not in out
         assert "credhelper doctor --fix)" not in out and "run: credhelper doctor" not in out
+
+
+def test_fix_seals_only_backups_still_as_diagnosed(ch: Env) -> None:
+    """Backups diagnosed as plaintext, then one replaced by a file holding no login and
+    one by a symbolic link: both are left as they are, the third is sealed, and the
+    rest of Docker's config is still repaired (its plaintext login moves)."""
+    from credhelper import backups
+    from credhelper.doctor import Doctor
+
+    ch.put("seed.example", "u", "seed")  # a store key exists, so backups can be sealed
+    plain = json.dumps({"auths": {WIN_SERVER: {"auth": b64(f"{WIN_USER}:{WIN_OLD}")}}})
+    cfg = write_config(ch, {"auths": {"p.example": {"auth": b64("bob:pw")}}})
+    swapped, linked, kept = (
+        ch.docker_config / f"config.json.bak-2025010{i}T000000Z" for i in (1, 2, 3)
+    )
+    for bak in (swapped, linked, kept):
+        bak.write_text(plain)
+        bak.chmod(0o600)
+    victim = ch.root / "victim.txt"
+    victim.write_text(plain)
+    diagnosis = Doctor(str(cfg))
+    diagnosis.run()
+    assert any(f.id == "docker-config.plaintext-backup" for f in diagnosis.findings)
+    swapped.write_bytes(b"notes the user keeps here\n")
+    linked.unlink()
+    linked.symlink_to(victim)
+    report = diagnosis.fix()
+    assert swapped.read_bytes() == b"notes the user keeps here\n"
+    assert linked.is_symlink() and victim.read_text() == plain
+    assert backups.sealed_key_id(kept.read_bytes()) is not None
+    assert any(str(linked) in f for f in report.failures)
+    got = stored_or_none(ch, "p.example")
+    assert got is not None and got["Secret"] == "pw"
+    assert json.loads(cfg.read_text())["auths"]["p.example"] == {}

@@ -6,11 +6,12 @@ credhelper and folds duplicate keys, each as the findings' remedies ask.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from credhelper import backups, dockerconfig, migrate
+from credhelper import backups, dockerconfig, fsutil, migrate
 from credhelper.dockerconfig import AUTH_EMPTY, HELPER_NAME, EntryCheck
 from credhelper.dockerconfig.edit import still_holds
 from credhelper.doctor import remedies as r
@@ -119,9 +120,20 @@ def fix_leftovers(ctx: Context, findings: Sequence[Finding], report: FixReport) 
             "yet (run: credhelper install)"
         )
         return
-    for backup in plain:
-        backups.seal_in_place(backup, sealer)
-        report.actions.append(f"sealed the plaintext backup {backup} with the store key")
+    # Under Docker's config lock (credhelper writes its backups under it), each file
+    # is checked again as diagnosed: one swapped since is left, and one that cannot
+    # be sealed does not stop the others.
+    with fsutil.locked(os.path.join(os.path.dirname(plain[0]) or ".", dockerconfig.LOCK_NAME)):
+        for backup in plain:
+            try:
+                sealed = backups.seal_in_place(backup, sealer, dockerconfig.raw_holds_credentials)
+            except CredhelperError as err:
+                report.failures.append(f"did not seal the backup {backup}: {err.message}")
+                continue
+            if sealed:
+                report.actions.append(f"sealed the plaintext backup {backup} with the store key")
+            else:
+                report.actions.append(f"left {backup} alone: it no longer holds plaintext logins")
 
 
 class Imports:
