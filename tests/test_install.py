@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HELPER, Env, require_tool
+from tests.conftest import CLI, HELPER, Env, require_tool
 from tests.registry_server import RegistryServer
 from tests.test_dockerconfig import docker_load_warning, open_sealed
 from tests.test_legacy import openeuler_record
@@ -528,3 +528,128 @@ def test_a_stray_env_key_does_not_switch_a_file_store(ch: Env) -> None:
     assert ch.key.read_bytes() == key
     assert json.loads(ch.store.read_text())["keyProvider"]["name"] == "file"
     assert get(ch, "a.example") == ("alice", "pw")
+
+
+# ------------------------------------- env keys never on disk; refused writers change nothing
+
+TWO = {f"r{i}.example": f"pw-{i}-secret" for i in range(2)}
+
+
+def _private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def _secret(env: dict[str, str], server: str) -> str | None:
+    got = subprocess.run(
+        [HELPER, "get"], input=server.encode(), env=env, capture_output=True, timeout=60
+    )
+    return json.loads(got.stdout)["Secret"] if got.returncode == 0 else None
+
+
+def _all_bytes(root: Path) -> bytes:
+    out = []
+    for base, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(base, name)
+            if path.is_file() and not path.is_symlink():
+                out.append(path.read_bytes())
+    return b"\n".join(out)
+
+
+def _assert_absent(secret: bytes, *roots: Path) -> None:
+    forms = [secret, base64.b64encode(secret), secret.hex().encode()]
+    for root in roots:
+        blob = _all_bytes(root)
+        for form in forms:
+            assert form not in blob, f"the env key is on disk under {root}"
+
+
+def _env_store(ch: Env, key: bytes) -> dict[str, str]:
+    env = dict(ch.env, CREDHELPER_AESKEY=base64.b64encode(key).decode())
+    done = subprocess.run(
+        [CLI, "install", "--key-provider", "env"], env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    for server, secret in TWO.items():
+        assert store_with(env, server, secret).returncode == 0
+    return env
+
+
+def test_plain_install_with_provider_file_on_an_env_store_keeps_the_env_key_off_disk(
+    ch: Env,
+) -> None:
+    """`CREDHELPER_KEY_PROVIDER=file credhelper install` on an env store: either it
+    switches to file with every login readable without the env key, or it refuses and
+    the env store is intact; the env key is in no file under HOME or TMPDIR."""
+    fleet = os.urandom(32)
+    env = _env_store(ch, fleet)
+    done = subprocess.run(
+        [CLI, "install"],
+        env=dict(env, CREDHELPER_KEY_PROVIDER="file"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    _assert_absent(fleet, ch.root, Path(ch.env["TMPDIR"]))
+    name = json.loads(ch.store.read_text())["keyProvider"]["name"]
+    assert name == ("file" if done.returncode == 0 else "env")
+    for server, secret in TWO.items():
+        assert _secret(ch.env if done.returncode == 0 else env, server) == secret
+
+
+def _tree(root: Path) -> dict[str, tuple[bytes, int, int]]:
+    out = {}
+    for base, dirs, names in os.walk(root):
+        for name in dirs + names:
+            path = Path(base, name)
+            st = path.lstat()
+            data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+            out[str(path)] = (data, st.st_mtime_ns, st.st_ino)
+    return out
+
+
+def test_a_refused_override_writer_changes_no_file(ch: Env, tmp_path: Path) -> None:
+    """CREDHELPER_AESKEY_FILE on a file store: every writer is refused and no file under
+    HOME (store, key, lock, Docker config, the directories) changes in bytes, mtime or inode."""
+    for server, secret in TWO.items():
+        ch.store_creds(server, "u", secret)
+    keyfile = tmp_path / "other.key"
+    _private(keyfile, base64.b64encode(os.urandom(32)))
+    env = dict(ch.env, CREDHELPER_AESKEY_FILE=str(keyfile))
+    before = _tree(ch.root)
+    body = json.dumps({"ServerURL": "z.example", "Username": "u", "Secret": "pw-z"})
+    for action, data in (("store", body), ("erase", "r0.example")):
+        refused = subprocess.run(
+            [HELPER, action], input=data.encode(), env=env, capture_output=True, timeout=60
+        )
+        assert refused.returncode == 1, refused.stdout
+    for args in (("logout", "r0.example"), ("logout", "--expired"), ("rotate", "--yes")):
+        cli = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert cli.returncode != 0, (args, cli.stdout)
+    assert _tree(ch.root) == before
+
+
+def test_rotate_key_from_env_leaves_neither_env_key_on_disk(ch: Env) -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    _env_store(ch, old)
+    env2 = dict(
+        ch.env,
+        CREDHELPER_AESKEY=base64.b64encode(new).decode(),
+        CREDHELPER_OLD_AESKEY=base64.b64encode(old).decode(),
+    )
+    done = subprocess.run(
+        [CLI, "rotate", "--key-from-env", "--reencrypt", "--yes"],
+        env=env2,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for key in (old, new):
+        _assert_absent(key, ch.root, Path(ch.env["TMPDIR"]))
+    for server, secret in TWO.items():
+        assert _secret(env2, server) == secret

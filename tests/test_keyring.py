@@ -6,6 +6,7 @@ locked or missing keyring is one clear line with no plaintext fallback."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 
 from credhelper.crypto import key_id
 from credhelper.errors import NOT_FOUND_MESSAGE
-from tests.conftest import HELPER, Env, require_tool
+from tests.conftest import CLI, HELPER, Env, require_tool
 from tests.keyring_session import secret_service
 
 pytestmark = pytest.mark.e2e
@@ -345,3 +346,132 @@ def test_install_again_keeps_the_keyring(kr: Env) -> None:
     assert json.loads(kr.store.read_text())["keyProvider"]["name"] == "keyring"
     assert not kr.key.exists() and keyring_item(kr) == key
     assert_creds(kr, "a.example", "alice", "pw-a")
+
+
+# ------------------------------------------------ switches and rotations left half-done
+
+
+def _secret(ch: Env, server: str) -> str | None:
+    got = ch.helper("get", server)
+    return json.loads(got.stdout)["Secret"] if got.returncode == 0 else None
+
+
+def _clear_keyring_item(ch: Env) -> None:
+    account = f"aeskey:{os.path.abspath(ch.home)}"
+    cleared = subprocess.run(
+        ["secret-tool", "clear", "service", "credhelper", "username", account],
+        env=ch.env,
+        timeout=30,
+        check=False,
+    )
+    assert cleared.returncode == 0 and keyring_item(ch) is None
+
+
+def test_switching_back_to_file_never_overwrites_the_key_file_logins_need(kr: Env) -> None:
+    """A switch to keyring killed before aeskey's removal, then the keyring item deleted:
+    the next login makes a new keyring key, and aeskey (a.example's only key) is kept.
+    `install --key-provider file` then must not install the keyring key over aeskey: both
+    keys seal logins, so it refuses in one line naming the fix and changes nothing."""
+    kr.store_creds("a.example", "alice", "pw-a")
+    file_key = kr.key.read_bytes()
+    assert configure(kr, "keyring").returncode == 0
+    _plant_key_file(kr.key, file_key)  # what the killed switch leaves
+    _clear_keyring_item(kr)
+    kr.store_creds("c.example", "carol", "pw-c")
+    ring_key = keyring_item(kr)
+    assert kr.key.read_bytes() == file_key and ring_key not in (None, file_key)
+    before = kr.store.read_bytes()
+    proc = kr.cli("install", "--key-provider", "file")
+    assert proc.returncode == 4, proc.stdout
+    assert "a.example" in proc.stderr and "log in again" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert kr.key.read_bytes() == file_key, "a.example's only key is gone"
+    assert keyring_item(kr) == ring_key and kr.store.read_bytes() == before
+    assert _secret(kr, "c.example") == "pw-c"
+    # The named fix works: log in again to a.example, then the switch goes through.
+    kr.store_creds("a.example", "alice", "pw-a2")
+    assert kr.cli("install", "--key-provider", "file").returncode == 0
+    assert _secret(kr, "a.example") == "pw-a2" and _secret(kr, "c.example") == "pw-c"
+
+
+def test_keyring_rotation_killed_after_its_store_write_without_the_mark(
+    kr: Env, tmp_path: Path
+) -> None:
+    """Keyring store, rotate --reencrypt SIGKILLed after its store write, the (plaintext)
+    mark removed: the pending key sealed the header and every login, so the next writer
+    promotes it, as for a file; a second rotation keeps every login."""
+    from tests.test_rotate_crash import WANT, _stopped_after_store_write
+
+    assert configure(kr, "keyring").returncode == 0
+    with contextlib.suppress(AssertionError):  # its last check is for aeskey.pending
+        _stopped_after_store_write(kr, tmp_path)
+    assert keyring_item(kr, pending=True) is not None  # the key the logins now need
+    doc = json.loads(kr.store.read_text())
+    del doc["keyRotation"]
+    kr.store.write_text(json.dumps(doc, indent=1) + "\n")
+    body = json.dumps({"ServerURL": "w.example", "Username": "u", "Secret": "pw-w"})
+    writer = kr.helper("store", body)
+    assert writer.returncode == 0, "a pending key that sealed the header was not promoted"
+    assert keyring_item(kr, pending=True) is None
+    for server, secret in WANT.items():
+        assert _secret(kr, server) == secret, "the only key of the logins was lost"
+    rotate = kr.cli("rotate", "--reencrypt", "--yes")
+    assert rotate.returncode == 0, rotate.stderr
+    for server, secret in {**WANT, "w.example": "pw-w"}.items():
+        assert _secret(kr, server) == secret
+
+
+def test_switching_env_to_keyring_leaves_no_env_key_file(kr: Env) -> None:
+    """An env store whose aeskey holds a copy of the env key (an older credhelper wrote
+    it there): switching to keyring removes that plaintext copy of the fleet's key."""
+    fleet = os.urandom(32)
+    env = dict(kr.env, CREDHELPER_AESKEY=base64.b64encode(fleet).decode())
+    done = subprocess.run(
+        [CLI, "install", "--key-provider", "env"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    body = json.dumps({"ServerURL": "a.example", "Username": "u", "Secret": "pw-a"})
+    stored = subprocess.run(
+        [HELPER, "store"], input=body.encode(), env=env, timeout=60, check=False
+    )
+    assert stored.returncode == 0
+    _plant_key_file(kr.key, fleet)
+    switched = subprocess.run(
+        [CLI, "install", "--key-provider", "keyring"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert switched.returncode == 0, switched.stderr
+    assert not kr.key.exists(), "the env key stays in aeskey"
+    kr.store_creds("b.example", "u", "pw-b")
+    assert _secret(kr, "a.example") == "pw-a" and _secret(kr, "b.example") == "pw-b"
+
+
+@pytest.mark.parametrize("args", [(), ("--key-provider", "file"), ("--key-provider", "env")])
+def test_install_with_the_secret_service_unreachable_changes_nothing(
+    kr: Env, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """A keyring store; `credhelper install [...]` while the session bus is unreachable:
+    refused or a no-op; the keyring key, the store and every login survive."""
+    kr.store_creds("a.example", "alice", "pw-a")
+    assert configure(kr, "keyring").returncode == 0
+    key = keyring_item(kr)
+    before = kr.store.read_bytes()
+    dead = dict(kr.env, DBUS_SESSION_BUS_ADDRESS=f"unix:path={tmp_path}/no-bus")
+    if "env" in args:
+        dead["CREDHELPER_AESKEY"] = base64.b64encode(os.urandom(32)).decode()
+    proc = subprocess.run(
+        [CLI, "install", *args], env=dead, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert keyring_item(kr) == key
+    if proc.returncode != 0:
+        assert kr.store.read_bytes() == before
+    if "env" not in args:
+        assert _secret(kr, "a.example") == "pw-a"

@@ -98,21 +98,36 @@ def _move_key(txn: Transaction, old_key: bytes | None, new: KeyProvider, *, movi
             txn.use_key(new.load_or_create(), created=True)
         return
     new_key = new.load()
+    # The new provider's own key is never overwritten while a record needs it.
+    new_kid = crypto.key_id(new_key) if new_key is not None and new_key != old_key else None
+    keep_new = new_kid is not None and new_kid in needed
+    if new_kid is not None and keep_new and old_key and crypto.key_id(old_key) in needed:
+        _refuse_two_keys(txn, new_kid, new)
     # vault: a key no entry needs is not moved (that would need transit/encrypt,
     # which a runner's least-privilege policy lacks); a new data key is made.
-    if (
-        old_key is not None
-        and (needed or new.name != "vault")
-        and (
-            new_key is None
-            or crypto.key_id(new_key) not in needed
-            or crypto.key_id(old_key) in needed
-        )
-    ):
+    if old_key is not None and (needed or new.name != "vault") and not keep_new:
         install_key(new, old_key)
         txn.use_key(old_key, created=False)
     elif new_key is None:
         txn.use_key(new.load_or_create(), created=True)
+
+
+def _refuse_two_keys(txn: Transaction, new_kid: str, new: KeyProvider) -> None:
+    """Both the store's key and `new`'s own key seal logins: moving either would lose the
+    other's logins, so nothing changes; the user re-logs in to those of `new`'s key."""
+    from credhelper.store.model import printable
+
+    servers = sorted(
+        printable(server, "?")
+        for server, raw in txn.doc.auths.items()
+        if isinstance(raw, dict) and raw.get("keyId") == new_kid
+    )
+    raise KeyProblem(
+        f"credhelper: cannot switch to the {new.name} key provider: {new.describe()} holds "
+        f"another key that stored logins need ({', '.join(servers) or 'some logins'}); nothing "
+        "was changed; log in again to those (they are re-sealed under the store's key), "
+        "then run this again"
+    )
 
 
 def _switch_to_env(
@@ -156,6 +171,8 @@ def _leave_env(txn: Transaction, old: KeyProvider, env_key: bytes | None, new: K
             "CREDHELPER_AESKEY_FILE) to that key and run this again (the logins are "
             "re-sealed under a new key)"
         )
+    if env_key is not None and new.name != "file":
+        _drop_env_key_file(txn, env_key)
     key = new.load()
     created = key is None
     if key is None:
@@ -170,3 +187,19 @@ def _leave_env(txn: Transaction, old: KeyProvider, env_key: bytes | None, new: K
         txn.rekey(sealer, reencrypt=True, opener=txn.opener_for(old_sealer))
     else:
         txn.use_key(key, created=created)
+
+
+def _drop_env_key_file(txn: Transaction, env_key: bytes) -> None:
+    """Remove a key file (or pending one) that holds exactly the env key.
+
+    An older credhelper wrote the env key into `aeskey`; a switch to a provider
+    other than `file` (which replaces it) would otherwise leave that plaintext copy
+    of the fleet's key for good. The env key itself stays where the fleet keeps it.
+    """
+    import os
+
+    from credhelper import paths
+    from credhelper.keys.file import FileKeyProvider
+
+    left = FileKeyProvider(os.path.join(txn.directory, paths.KEY_NAME))
+    left.drop_copies_of(crypto.key_id(env_key))
