@@ -172,13 +172,33 @@ def test_store_dir_mode_and_lock_symlink(ch: Env, tmp_path: Path) -> None:
     findings, state = check_store(context(ch))
     assert state.usable and state.snapshot is not None
     (mode,) = by_id(findings, "store.dir-mode")
-    assert mode.remedy == r.Chmod(str(ch.home), 0o700)
+    assert mode.remedy == r.Chmod(str(ch.home), 0o700, dedicated_dir=True)
     (link,) = by_id(findings, "store.lock-symlink")
     assert link.remedy == r.UnlinkSymlink(str(lock))
     report = FixReport()
     fix_nodes([link], report)
     assert not lock.is_symlink() and target.read_text() == "keep"
     assert stat.S_IMODE(ch.home.stat().st_mode) == 0o750  # only the one finding was acted on
+
+
+def test_store_dir_chmod_rechecks_it_is_still_dedicated(ch: Env) -> None:
+    """A 0755 store dir diagnosed as credhelper's alone; a file of the user's lands in
+    it before the fix: it is now shared, so it is not locked down (and that is said)."""
+    ch.put("a.example", "alice", SECRET)
+    ch.home.chmod(0o755)
+    findings, _state = check_store(context(ch))
+    (mode,) = by_id(findings, "store.dir-mode")
+    assert mode.fixable
+    (ch.home / "shared-notes.txt").write_text("not credhelper's\n")
+    report = FixReport()
+    fix_nodes([mode], report)
+    assert stat.S_IMODE(ch.home.stat().st_mode) == 0o755
+    assert report.failures == [
+        f"did not chmod {ch.home}: it now holds files that are not credhelper's"
+    ]
+    (ch.home / "shared-notes.txt").unlink()  # dedicated again: the same remedy acts
+    fix_nodes([mode], report)
+    assert stat.S_IMODE(ch.home.stat().st_mode) == 0o700
 
 
 def test_store_dir_owned_elsewhere_is_unusable(ch: Env) -> None:

@@ -20,6 +20,7 @@ from credhelper.doctor import remedies as r
 from credhelper.doctor.docker_fixes import fix_docker_config
 from credhelper.doctor.model import Context, Finding, FixReport, lstat_or_none
 from credhelper.doctor.schedule_checks import repoint_schedule
+from credhelper.doctor.store_checks import is_dedicated
 from credhelper.errors import CredhelperError
 
 R = TypeVar("R")
@@ -57,6 +58,13 @@ def fix_nodes(findings: Sequence[Finding], report: FixReport) -> None:
         except OSError as err:
             report.failures.append(f"chown {chown.path}: {err.strerror}")
     for chmod in remedies_of(findings, r.Chmod):
+        if chmod.dedicated_dir and not is_dedicated(chmod.path):
+            # Checked again right before: a file of someone else's added since the
+            # diagnosis makes it a shared directory, which doctor never locks down.
+            report.failures.append(
+                f"did not chmod {chmod.path}: it now holds files that are not credhelper's"
+            )
+            continue
         try:
             os.chmod(chmod.path, chmod.mode, follow_symlinks=False)
             report.actions.append(f"chmod {chmod.mode:o} {chmod.path}")

@@ -39,6 +39,8 @@ class Chown:
 class Chmod:
     path: str
     mode: int
+    # A store directory: chmod only while it still holds only credhelper's files.
+    dedicated_dir: bool = False
 
 
 @dataclass(frozen=True)

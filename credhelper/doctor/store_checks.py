@@ -38,7 +38,7 @@ class StoreState:
     snapshot: Snapshot | None
 
 
-def _is_dedicated(directory: str) -> bool:
+def is_dedicated(directory: str) -> bool:
     """Whether `directory` holds only credhelper's own files (so doctor may chmod it)."""
     try:
         names = os.listdir(directory)
@@ -60,7 +60,7 @@ def check_store(ctx: Context) -> tuple[list[Finding], StoreState]:
         message = "the credhelper store does not exist yet (no logins stored)"
         fix = "credhelper install, or credhelper login SERVER"
         return [Finding("store.missing", INFO, message, directory, fix)], StoreState(True, None)
-    dedicated = _is_dedicated(directory)
+    dedicated = is_dedicated(directory)
     dir_findings, usable = check_node(
         directory, st, "store.dir", "store directory", 0o700, dir_=True, fix_mode=dedicated
     )
@@ -140,7 +140,7 @@ def check_node(
     if not owned:
         out.append(_owner(path, st, id_, what))
     if st.st_mode & 0o077:
-        out.append(_mode(path, st, id_, what, mode, fix_mode))
+        out.append(_mode(path, st, id_, what, mode, fix_mode, dir_))
     return out, owned
 
 
@@ -152,7 +152,9 @@ def _owner(path: str, st: os.stat_result, id_: str, what: str) -> Finding:
     return Finding(f"{id_}-owner", ERROR, message, path, fix, root, remedy=remedy)
 
 
-def _mode(path: str, st: os.stat_result, id_: str, what: str, mode: int, fix_mode: bool) -> Finding:
+def _mode(
+    path: str, st: os.stat_result, id_: str, what: str, mode: int, fix_mode: bool, dir_: bool
+) -> Finding:
     if not fix_mode:
         # Never chmod a directory that holds other things (CREDHELPER_HOME=$HOME).
         message = (
@@ -166,4 +168,4 @@ def _mode(path: str, st: os.stat_result, id_: str, what: str, mode: int, fix_mod
         f"(credhelper refuses it; it must be {mode:04o})"
     )
     fix = f"{FIX_COMMAND} (or chmod {mode:o} {path})"
-    return Finding(f"{id_}-mode", ERROR, message, path, fix, True, remedy=Chmod(path, mode))
+    return Finding(f"{id_}-mode", ERROR, message, path, fix, True, remedy=Chmod(path, mode, dir_))
