@@ -401,3 +401,26 @@ def test_a_killed_forced_rotation_still_purges_the_old_keys_copies(ch: Env, tmp_
     _ordinary_write(ch)
     assert not backup.exists()
     assert not (ch.home / "aeskey.pending").exists()
+
+
+def test_rotate_never_starts_over_while_a_pending_key_the_logins_need_is_held(
+    ch: Env, tmp_path: Path
+) -> None:
+    """Records sealed by the pending key, a header (the store's earlier one) not sealed by
+    it: the writer keeps the pending key, and `credhelper rotate` must refuse rather than
+    write a new pending key over the only key of the logins."""
+    for server, secret in WANT.items():
+        ch.store_creds(server, "u", secret)
+    old_header = json.loads(ch.store.read_text())["header"]
+    _stopped_after_store_write(ch, tmp_path)
+    pending = (ch.home / "aeskey.pending").read_bytes()
+    doc = json.loads(ch.store.read_text())
+    doc["header"] = old_header
+    del doc["keyRotation"]
+    ch.store.write_text(json.dumps(doc, indent=1) + "\n")
+    rotate = subprocess.run(
+        [CLI, "rotate", "--yes"], env=ch.env, capture_output=True, text=True, timeout=60
+    )
+    assert rotate.returncode == 4, rotate.stdout
+    assert len(rotate.stderr.strip().splitlines()) == 1 and "pending key" in rotate.stderr
+    assert (ch.home / "aeskey.pending").read_bytes() == pending
