@@ -174,7 +174,8 @@ def test_store_dir_mode_and_lock_symlink(ch: Env, tmp_path: Path) -> None:
     (mode,) = by_id(findings, "store.dir-mode")
     assert mode.remedy == r.Chmod(str(ch.home), 0o700, dedicated_dir=True)
     (link,) = by_id(findings, "store.lock-symlink")
-    assert link.remedy == r.UnlinkSymlink(str(lock))
+    home_st = ch.home.stat()
+    assert link.remedy == r.UnlinkSymlink(str(lock), (home_st.st_dev, home_st.st_ino))
     report = FixReport()
     fix_nodes([link], report)
     assert not lock.is_symlink() and target.read_text() == "keep"
@@ -199,6 +200,36 @@ def test_store_dir_chmod_rechecks_it_is_still_dedicated(ch: Env) -> None:
     (ch.home / "shared-notes.txt").unlink()  # dedicated again: the same remedy acts
     fix_nodes([mode], report)
     assert stat.S_IMODE(ch.home.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("swap", ["symlink", "directory"])
+def test_lock_symlink_removed_only_in_the_directory_diagnosed(
+    ch: Env, tmp_path: Path, swap: str
+) -> None:
+    """store.lock-symlink diagnosed; the store dir is then moved away and a symlink to
+    (or another directory) put at its path, holding a link of the same name: that
+    link is someone else's and stays; the fix says why it did nothing."""
+    ch.put("a.example", "alice", SECRET)
+    lock = ch.home / "config.json.lock"
+    lock.unlink(missing_ok=True)
+    lock.symlink_to("/nonexistent-target")
+    findings, _state = check_store(context(ch))
+    (link,) = by_id(findings, "store.lock-symlink")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / lock.name).symlink_to("/user-link-target")
+    ch.home.rename(tmp_path / "home.moved")
+    if swap == "symlink":
+        ch.home.symlink_to(other)
+    else:
+        other.rename(ch.home)
+        other = ch.home
+    report = FixReport()
+    fix_nodes([link], report)
+    assert os.readlink(other / lock.name) == "/user-link-target"
+    assert (tmp_path / "home.moved" / lock.name).is_symlink()
+    assert len(report.failures) == 1 and str(lock) in report.failures[0]
+    assert not report.actions
 
 
 def test_store_dir_owned_elsewhere_is_unusable(ch: Env) -> None:

@@ -9,6 +9,7 @@ nothing is written. Callers diagnose afresh afterwards to re-check.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -18,7 +19,7 @@ from typing import TypeVar
 from credhelper import backups, fsutil
 from credhelper.doctor import remedies as r
 from credhelper.doctor.docker_fixes import fix_docker_config
-from credhelper.doctor.model import Context, Finding, FixReport, lstat_or_none
+from credhelper.doctor.model import Context, Finding, FixReport
 from credhelper.doctor.schedule_checks import repoint_schedule
 from credhelper.doctor.store_checks import is_dedicated
 from credhelper.errors import CredhelperError
@@ -71,11 +72,34 @@ def fix_nodes(findings: Sequence[Finding], report: FixReport) -> None:
         except (OSError, NotImplementedError) as err:
             report.failures.append(f"chmod {chmod.path}: {err}")
     for link in remedies_of(findings, r.UnlinkSymlink):
-        st = lstat_or_none(link.path)
-        # Only a link is removed: whatever is there now if not a link is left alone.
-        if st is not None and stat.S_ISLNK(st.st_mode):
-            os.unlink(link.path)
-            report.actions.append(f"removed the symbolic link {link.path}")
+        unlink_symlink(link, report)
+
+
+def unlink_symlink(link: r.UnlinkSymlink, report: FixReport) -> None:
+    """Remove the link, only in the very directory it was diagnosed in (a parent
+    swapped for a symlink or another directory since is never followed) and only
+    if it is still a link (whatever else is there now is left alone)."""
+    parent, name = os.path.split(link.path)
+    try:
+        fd = os.open(parent or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as err:
+        report.failures.append(f"did not remove {link.path}: {parent}: {err.strerror}")
+        return
+    try:
+        dir_st = os.fstat(fd)
+        if (dir_st.st_dev, dir_st.st_ino) != link.parent:
+            report.failures.append(
+                f"did not remove {link.path}: {parent} is not the directory it was found in"
+            )
+            return
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                os.unlink(name, dir_fd=fd)
+                report.actions.append(f"removed the symbolic link {link.path}")
+    except OSError as err:
+        report.failures.append(f"did not remove {link.path}: {err.strerror}")
+    finally:
+        os.close(fd)
 
 
 def fix_store(ctx: Context, findings: Sequence[Finding], report: FixReport) -> None:

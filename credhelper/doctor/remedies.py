@@ -46,6 +46,8 @@ class Chmod:
 @dataclass(frozen=True)
 class UnlinkSymlink:
     path: str  # a link where the lock file should be (a lock holds no data)
+    # (st_dev, st_ino) of the directory it was found in: it is removed only there.
+    parent: tuple[int, int]
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def check_store(ctx: Context) -> tuple[list[Finding], StoreState]:
     file_st = lstat_or_none(store.path)
     if file_st is not None:
         out.extend(check_node(store.path, file_st, "store.file", "store file", 0o600)[0])
-    out.extend(_check_lock(store.lock_path))
+    out.extend(_check_lock(store.lock_path, st))
     out.extend(_check_temps(directory))
     try:
         snapshot = store.snapshot()
@@ -80,7 +80,7 @@ def check_store(ctx: Context) -> tuple[list[Finding], StoreState]:
     return out, StoreState(True, snapshot)
 
 
-def _check_lock(lock: str) -> list[Finding]:
+def _check_lock(lock: str, dir_st: os.stat_result) -> list[Finding]:
     lst = lstat_or_none(lock)
     if lst is None:
         return []
@@ -89,7 +89,15 @@ def _check_lock(lock: str) -> list[Finding]:
     message = "the lock file is a symbolic link; every write is refused"
     fix = f"{FIX_COMMAND} (removes the link; it holds no data)"
     return [
-        Finding("store.lock-symlink", ERROR, message, lock, fix, True, remedy=UnlinkSymlink(lock))
+        Finding(
+            "store.lock-symlink",
+            ERROR,
+            message,
+            lock,
+            fix,
+            True,
+            remedy=UnlinkSymlink(lock, (dir_st.st_dev, dir_st.st_ino)),
+        )
     ]
 
 
