@@ -10,14 +10,17 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import stat
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, Env
+from credhelper.doctor import Doctor
+from tests.conftest import BIN, CLI, Env
 from tests.registry_server import RegistryServer
 from tests.test_dockerconfig import docker_load_warning, open_sealed
 from tests.test_legacy import isulad_key, isulad_record, openeuler_record
@@ -784,9 +787,8 @@ def stored_or_none(ch: Env, server: str) -> dict[str, str] | None:
     return json.loads(proc.stdout) if proc.returncode == 0 else None
 
 
-def diagnosed_then(ch: Env, after: object) -> tuple[Path, object]:
+def diagnosed_then(ch: Env, after: object) -> tuple[Path, Doctor]:
     """Diagnose a plaintext OLD login, then let docker rewrite config.json to `after`."""
-    from credhelper.doctor import Doctor
 
     cfg = write_config(ch, {"auths": {WIN_SERVER: {"auth": b64(f"{WIN_USER}:{WIN_OLD}")}}})
     diagnosis = Doctor(str(cfg))
@@ -885,3 +887,240 @@ def test_fix_seals_only_backups_still_as_diagnosed(ch: Env) -> None:
     got = stored_or_none(ch, "p.example")
     assert got is not None and got["Secret"] == "pw"
     assert json.loads(cfg.read_text())["auths"]["p.example"] == {}
+
+
+# --- Hostile files and swaps around --fix, killed and concurrent fixes ---
+
+USER, OLD, NEW, SERVER = WIN_USER, WIN_OLD, WIN_NEW, WIN_SERVER
+
+
+def _auth(user: str, secret: str) -> str:
+    return b64(f"{user}:{secret}")
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+    os.chmod(path, 0o600)
+
+
+_get = stored_or_none
+
+
+def test_stale_temp_swapped_for_symlink_only_link_removed(ch: Env) -> None:
+    from credhelper.doctor import Doctor
+
+    cfg = ch.docker_config / "config.json"
+    _write(cfg, json.dumps({"credsStore": "credhelper", "auths": {}}).encode())
+    temp = ch.docker_config / ".config.json.tmp-abc123"
+    _write(temp, b'{"auths":{"x":{"auth":"' + _auth(USER, OLD).encode() + b'"}}}')
+    outside = ch.root / "outside"
+    outside.mkdir()
+    victim = outside / "victim.txt"
+    victim.write_bytes(b"precious\n")
+    doctor = Doctor(str(cfg))
+    doctor.run()
+    assert any(f.id == "docker-config.stale-temp" for f in doctor.findings)
+    temp.unlink()
+    os.symlink(victim, temp)
+    doctor.fix()
+    assert victim.read_bytes() == b"precious\n"
+
+
+def test_store_file_chmod_swapped_for_symlink(ch: Env) -> None:
+    """store file diagnosed 0644, then replaced by a symlink to a 0644 file of ours."""
+    from credhelper.doctor import Doctor
+
+    ch.put(SERVER, USER, OLD)
+    os.chmod(ch.store, 0o644)
+    victim = ch.root / "victim.txt"
+    victim.write_bytes(b"x")
+    os.chmod(victim, 0o644)
+    doctor = Doctor(str(ch.docker_config / "config.json"))
+    doctor.run()
+    assert any(f.id == "store.file-mode" for f in doctor.findings)
+    real = ch.root / "store.real"
+    os.rename(ch.store, real)
+    os.symlink(victim, ch.store)
+    doctor.fix()
+    assert oct(victim.stat().st_mode & 0o777) == oct(0o644)
+    os.unlink(ch.store)
+    os.rename(real, ch.store)
+
+
+HOSTILE = {
+    "deep": b"[" * 100000 + b"]" * 100000,
+    "nan": b'{"auths":{"r.example":{"auth":NaN}},"x":1e999}',
+    "bom": b'\xef\xbb\xbf{"auths":{"r.example":{"auth":"dXNlcjpwYXNz"}}}',
+    "badutf8": b'{"auths":{"r\xff\xfe.example":{"auth":"dXNlcjpwYXNz"}}}',
+    "bigint": b'{"auths":{"r.example":{"auth":' + b"9" * 100000 + b"}}}",
+    "trailing": b'{"auths":{"r.example":{"auth":"dXNlcjpwYXNz"}}} {"x":1}',
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_unparseable_config_untouched(ch: Env, name: str) -> None:
+    cfg = ch.docker_config / "config.json"
+    data = HOSTILE[name]
+    _write(cfg, data)
+    for args in (["doctor", "--json"], ["doctor", "--fix", "--json"]):
+        proc = ch.cli(*args)
+        assert proc.returncode == 10, proc.stderr
+        assert "Traceback" not in proc.stderr + proc.stdout
+        json.loads(proc.stdout)
+    assert cfg.read_bytes() == data
+    for p in ch.root.rglob("*"):
+        if p.is_file() and p != cfg:
+            assert b"dXNlcjpwYXNz" not in p.read_bytes(), p
+
+
+def test_hostile_names_escaped_and_no_self_hint(ch: Env) -> None:
+    cfg = ch.docker_config / "config.json"
+    _write(
+        cfg,
+        b'{"auths":{"\\u001b]0;pwn\\u0007\\u001b[31mevil":{"auth":"!!!"},'
+        b'"\\u009b2Jx":{"auth":"' + _auth(USER, OLD).encode() + b'"}},'
+        b'"credHelpers":{"\\u001b[2Jx":"nosuch"}}',
+    )
+    for args in (["doctor", "-v"], ["doctor", "--json"], ["doctor", "--fix"], ["doctor", "-v"]):
+        proc = ch.cli(*args)
+        out = proc.stdout + proc.stderr
+        assert "Traceback" not in out
+        assert not any(c in out for c in ("\x1b", "\x07", "\x9b")), (args, out)
+        assert "run: credhelper doctor" not in out, (args, out)
+        if "--json" in args:
+            json.loads(proc.stdout)
+
+
+def test_fix_killed_leaves_no_plaintext(ch: Env) -> None:
+    """SIGKILL/SIGTERM at increasing delays during a fix that moves plaintext."""
+    cfg = ch.docker_config / "config.json"
+    original = json.dumps(
+        {"auths": {f"r{i}.example": {"auth": _auth(USER, f"{OLD}{i}")} for i in range(20)}}
+    ).encode()
+    secret_b64 = [_auth(USER, f"{OLD}{i}").encode() for i in range(20)]
+    # The delays only spread the kill over the fix's steps: every outcome must hold.
+    for step in range(12):
+        _write(cfg, original)
+        for p in ch.docker_config.iterdir():
+            if p != cfg:
+                p.unlink()
+        proc = subprocess.Popen(
+            [CLI, "doctor", "--fix"],
+            env=ch.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(0.05 * step)
+        proc.send_signal(signal.SIGKILL if step % 2 else signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+        assert b"Traceback" not in err
+        for p in ch.root.rglob("*"):
+            if not p.is_file() or p == cfg:
+                continue
+            data = p.read_bytes()
+            for s in secret_b64:
+                assert s not in data and f"{OLD}".encode() not in data, (step, p)
+        # Docker's config is original or a parseable rewrite.
+        json.loads(cfg.read_bytes())
+        done = ch.cli("doctor", "--fix", "--json")
+        assert done.returncode in (0, 10), done.stderr
+        assert cfg.read_bytes() != original
+
+
+def test_concurrent_fix_and_helper_store(ch: Env) -> None:
+    """doctor --fix moving plaintext while the helper stores other logins (bounded)."""
+    cfg = ch.docker_config / "config.json"
+    _write(
+        cfg,
+        json.dumps(
+            {"auths": {f"p{i}.example": {"auth": _auth(USER, f"plain{i}")} for i in range(10)}}
+        ).encode(),
+    )
+    fixer = subprocess.Popen(
+        [CLI, "doctor", "--fix"], env=ch.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    for i in range(15):
+        ch.store_creds(f"s{i}.example", "bob", f"stored{i}")
+    _out, err = fixer.communicate(timeout=120)
+    assert b"Traceback" not in err
+    for i in range(15):
+        got = _get(ch, f"s{i}.example")
+        assert got is not None and got["Secret"] == f"stored{i}", i
+    doc = json.loads(cfg.read_text())
+    for i in range(10):
+        entry = doc["auths"].get(f"p{i}.example", {})
+        got = _get(ch, f"p{i}.example")
+        assert entry.get("auth") == _auth(USER, f"plain{i}") or (
+            got is not None and got["Secret"] == f"plain{i}"
+        ), i
+
+
+def test_list_and_logout_escape_hostile_server(ch: Env) -> None:
+    name = "evil\x1b]0;pwn\x07\x1b[2J.example"
+    # Stored or refused, nothing below may print the name's escapes.
+    ch.helper("store", json.dumps({"ServerURL": name, "Username": "u\x1b[31m", "Secret": "s"}))
+    for args in (["list"], ["logout", name], ["logout", name], ["doctor", "-v"]):
+        out = ch.cli(*args)
+        text = out.stdout + out.stderr
+        assert "Traceback" not in text
+        assert "\x1b" not in text and "\x07" not in text, (args, text)
+
+
+@pytest.mark.parametrize("where", ["config", "store", "config-link", "key"])
+@pytest.mark.parametrize("kind", ["fifo", "dir"])
+def test_fifo_or_dir_in_place_no_hang(ch: Env, where: str, kind: str) -> None:
+    ch.put(SERVER, USER, OLD)
+    cfg = ch.docker_config / "config.json"
+    target = {"config": cfg, "store": ch.store, "key": ch.key, "config-link": ch.root / "t"}[where]
+    target.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(target, 0o600)
+    else:
+        target.mkdir(mode=0o700)
+    if where == "config-link":
+        cfg.unlink(missing_ok=True)
+        os.symlink(target, cfg)
+    for args in (["doctor", "--json"], ["doctor", "--fix"]):
+        proc = ch.cli(*args)  # timeout=120 inside: a hang fails
+        assert proc.returncode == 10, (args, proc.returncode, proc.stderr)
+        assert "Traceback" not in proc.stdout + proc.stderr
+    assert target.is_fifo() if kind == "fifo" else target.is_dir()
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b'{"auths":{"a.example":{"auth":"%s"}},"Auths":{"b.example":{"auth":"%s"}}}',
+        b'{"auths":{"a.example":{"auth":"%s","Auth":"%s"}}}',
+        b'{"auths":{"a.example":{"auth":"%s"}},"auths":{"a.example":{"auth":"%s"}}}',
+        b'{"auths":{"a.example":{"auth":"%s"}},"auths":null,"AUTHS":{"b.example":{"auth":"%s"}}}',
+    ],
+)
+def test_fix_of_shadowed_credentials_leaves_no_plaintext(ch: Env, doc: bytes) -> None:
+    one, two = _auth(USER, OLD).encode(), _auth(USER, NEW).encode()
+    cfg = ch.docker_config / "config.json"
+    _write(cfg, doc % (one, two))
+    for _ in range(2):
+        proc = ch.cli("doctor", "--fix")
+        assert "Traceback" not in proc.stdout + proc.stderr
+    for p in ch.root.rglob("*"):
+        if p.is_file():
+            data = p.read_bytes()
+            for s in (one, two, OLD.encode(), NEW.encode()):
+                assert s not in data, (p, data[:200])
+
+
+def test_unreadable_store_replaced_by_good_one_before_fix_is_kept(ch: Env) -> None:
+    from credhelper.doctor import Doctor
+
+    ch.put(SERVER, USER, OLD)
+    good = ch.store.read_bytes()
+    _write(ch.store, b"{not json")
+    doctor = Doctor(str(ch.docker_config / "config.json"))
+    doctor.run()
+    assert any(f.id == "store.unreadable" and f.fixable for f in doctor.findings)
+    _write(ch.store, good)
+    doctor.fix()
+    assert ch.store.read_bytes() == good
+    got = _get(ch, SERVER)
+    assert got is not None and got["Secret"] == OLD
