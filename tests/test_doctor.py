@@ -817,6 +817,20 @@ def test_fix_never_installs_a_login_docker_replaced_since_diagnosis(ch: Env) -> 
     assert json.loads(cfg.read_text()).get("credsStore") == "credhelper"
 
 
+def test_fix_takes_routing_from_the_file_as_it_is_at_the_fix(ch: Env) -> None:
+    """Diagnosed while docker read the plaintext OLD itself; then the user stored NEW
+    in credhelper and set credsStore by hand, the stale OLD entry still there: docker
+    now uses the store's NEW, so OLD must not replace it."""
+    ch.put(WIN_SERVER, WIN_USER, WIN_NEW)
+    old_auth = b64(f"{WIN_USER}:{WIN_OLD}")
+    after = {"credsStore": "credhelper", "auths": {WIN_SERVER: {"auth": old_auth}}}
+    cfg, diagnosis = diagnosed_then(ch, after)
+    diagnosis.fix()
+    got = stored_or_none(ch, WIN_SERVER)
+    assert got is not None and got["Secret"] == WIN_NEW
+    assert json.loads(cfg.read_text())["auths"][WIN_SERVER]["auth"] == old_auth
+
+
 def test_fix_never_resurrects_a_login_docker_logged_out_of(ch: Env) -> None:
     cfg, diagnosis = diagnosed_then(ch, {"auths": {}})
     diagnosis.fix()

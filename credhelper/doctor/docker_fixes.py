@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from credhelper import backups, dockerconfig, fsutil, migrate
@@ -153,16 +153,23 @@ class Imports:
         current = [
             i
             for i, cand in enumerate(self.planned)
-            if cand.check is not None and still_holds(doc, cand.check)
+            if cand.check is not None
+            and still_holds(doc, cand.check)
+            and routed_to(doc, cand.server) in ("", HELPER_NAME)
         ]
         todo = [i for i in current if i not in self.tried and not self.failed]
         self.tried.update(todo)
-        held = import_plaintext([self.planned[i] for i in todo], self.report)
+        # Whether docker reads the copy itself is taken from the file as it is now.
+        now = [
+            replace(self.planned[i], docker_uses=routed_to(doc, self.planned[i].server) == "")
+            for i in todo
+        ]
+        held = import_plaintext(now, self.report)
         if held is None:
             self.failed = True
         else:
             held_ids = {id(c) for c in held}
-            self.held.update(i for i in todo if id(self.planned[i]) in held_ids)
+            self.held.update(i for i, c in zip(todo, now, strict=True) if id(c) in held_ids)
         gone = set(range(len(self.planned))) - set(current)
         self.stale = [self.planned[i] for i in sorted(gone)]
         return [self.planned[i] for i in current if i in self.held], self.failed or bool(gone)
@@ -170,9 +177,19 @@ class Imports:
     def report_stale(self) -> None:
         for cand in self.stale:
             self.report.failures.append(
-                f"did not move the login for {cand.server} into the store: its entry in "
-                "Docker's config changed since diagnosis; run --fix again"
+                f"did not move the login for {cand.server} into the store: Docker's config "
+                "for it changed since diagnosis; run --fix again"
             )
+
+
+def routed_to(doc: dict[str, Any], server: str) -> str:
+    """The helper docker calls for `server` per `doc` ("": it reads config.json itself;
+    the entry exists, so docker makes no automatic choice)."""
+    _key, helpers = dockerconfig.go_field(doc, "credHelpers")
+    helper = helpers.get(server) if isinstance(helpers, dict) else None
+    if isinstance(helper, str) and helper:
+        return helper
+    return dockerconfig.go_str(doc, "credsStore")
 
 
 def import_plaintext(
