@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from credhelper import dockerconfig, helper_import, keys, legacy, migrate, previous_helpers
+from credhelper.dockerconfig.edit import FreshImports
 from credhelper.errors import CredhelperError, KeyProblem
 from credhelper.store import Store
 
@@ -254,26 +255,27 @@ def install(
     report.key_created = _setup_key(provider, provider_options)
     from_helper = _import_helpers(cfg, fetched, report)
 
-    # Plaintext and openEuler AES entries (when their aeskey opens them) move
-    # into the store first; the docker file is rewritten once, below.
+    # Plaintext and openEuler AES entries (when their aeskey opens them) move into the
+    # store under the config lock, from the file as it is then (a docker login or
+    # logout since `cfg` was read wins), in the one rewrite below.
     migration = migrate.MigrationReport("docker", config_path=path)
     key_path = legacy.openeuler_key_path(os.path.dirname(path) or ".")
     candidates = migrate.docker_candidates(cfg, key_path, migration, plaintext=True, aes=True)
-    held = migrate.import_candidates(candidates, migration)
     report.migration = migration
-
-    _rewrite(cfg, report, held, from_helper)
+    moves = FreshImports(candidates, lambda todo: migrate.import_candidates(todo, migration))
+    _rewrite(cfg, report, moves, from_helper)
     return report
 
 
 def _rewrite(
     cfg: dockerconfig.DockerConfig,
     report: InstallReport,
-    held: list[migrate.Candidate],
+    moves: FreshImports[migrate.Candidate],
     from_helper: list[migrate.Candidate],
 ) -> None:
     """Rewrite Docker's config once: credsStore credhelper, moved logins stripped and
-    routed to credhelper, the other helper's kept registries routed to it."""
+    routed to credhelper, the other helper's kept registries routed to it; credsStore
+    is left while a login changed since `cfg` was read (docker still reads it)."""
     path, migration = report.config_path, report.migration
     assert migration is not None
     # Credential text docker never sees (a shadowed duplicate or case variant) is
@@ -282,22 +284,23 @@ def _rewrite(
     kept = report.kept_with_helper
     # A plaintext copy of a registry docker was sending to the other helper is
     # stripped (it is in the store now) but the registry stays with that helper.
-    routed = [c for c in held + from_helper if c.server not in kept]
+    servers = [c.server for c in moves.planned + from_helper if c.server not in kept]
 
     def change(doc: dict[str, Any]) -> bool:
         changed = shadowed
+        held = moves.run(doc)
         for cand in held:
             if cand.check is not None:
                 changed |= dockerconfig.strip_credentials(doc, cand.check)
         store_now = dockerconfig.go_str(doc, "credsStore")
-        if store_now != dockerconfig.HELPER_NAME:
+        if store_now != dockerconfig.HELPER_NAME and not moves.stale:
             report.replaced_creds_store = store_now or None
             dockerconfig.set_creds_store_key(doc, dockerconfig.HELPER_NAME)
             changed = True
         # Entries moved into the store must be served by credhelper even where a
         # credHelpers entry names another helper.
-        for cand in routed:
-            changed |= dockerconfig.use_credhelper(doc, cand.server)
+        for cand in [c for c in held + from_helper if c.server not in kept]:
+            changed |= dockerconfig.use_credhelper(doc, cand.server, alone=bool(moves.stale))
         helpers = dockerconfig.helpers_map(doc) if kept else {}
         for server, helper in kept.items():
             if server not in helpers:
@@ -305,7 +308,6 @@ def _rewrite(
                 changed = True
         return changed
 
-    servers = [cand.server for cand in routed]
     left = previous_helpers.record(path, cfg, servers, creds_store=True, added=kept)
     if left:
         report.notes.append(left)
@@ -315,6 +317,8 @@ def _rewrite(
         report.backups.append(result.backup)
     report.backups.extend(migration.backups)
     migration.config_changed = result.changed
+    if moves.stale:  # the others moved; docker still reads the changed ones itself
+        raise migrate.changed_error(moves.stale, path, "docker was not switched; run install")
     after = dockerconfig.load(path)
     _check_routed(after, servers)
     report.other_helpers = {

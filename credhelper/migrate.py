@@ -15,6 +15,7 @@ from typing import Any
 from credhelper import backups, dockerconfig, legacy
 from credhelper.advice import DOCKER_HUB, login_command
 from credhelper.dockerconfig import AUTH_BINARY, AUTH_INVALID, AUTH_PLAINTEXT, EntryCheck
+from credhelper.dockerconfig.edit import FreshImports
 from credhelper.errors import CredhelperError
 from credhelper.gojson import scrub_surrogates
 from credhelper.store import STATE_OK, Store
@@ -264,30 +265,55 @@ def docker_reads(cfg: dockerconfig.DockerConfig, server: str) -> bool:
 
 
 def rewrite_docker_config(
-    config_path: str | None, held: list[Candidate], report: MigrationReport, pin: str = ""
+    config_path: str | None,
+    held: list[Candidate] | FreshImports[Candidate],
+    report: MigrationReport,
+    pin: str = "",
 ) -> None:
     """Strip the imported credentials from Docker's file; make docker call credhelper for
     them. `pin`: the helper docker picked by itself (no credsStore), written as the
     credsStore so that the registries not imported stay with it once the file names
-    credhelper (docker stops choosing by itself as soon as the file routes anything)."""
-    if not held:
+    credhelper (docker stops choosing by itself as soon as the file routes anything).
+    `held` as FreshImports: they are imported here, under the config lock, on the file
+    as it is now (see FreshImports); one that changed since it was read is reported."""
+    if not (held.planned if isinstance(held, FreshImports) else held):
         return
 
     def change(doc: dict[str, Any]) -> bool:
         changed = False
-        if pin and not dockerconfig.go_str(doc, "credsStore"):
+        now = held.run(doc) if isinstance(held, FreshImports) else held
+        # While a login changed meanwhile (docker reads it), no credsStore takes it over.
+        alone = isinstance(held, FreshImports) and bool(held.stale)
+        if pin and now and not dockerconfig.go_str(doc, "credsStore"):
             dockerconfig.set_creds_store_key(doc, pin)
             changed = True
-        for cand in held:
+        for cand in now:
             if cand.check is not None:
                 changed |= dockerconfig.strip_credentials(doc, cand.check)
-            changed |= dockerconfig.use_credhelper(doc, cand.server)
+            changed |= dockerconfig.use_credhelper(doc, cand.server, alone=alone)
         return changed
 
     result = dockerconfig.modify(config_path, change)
     report.config_changed = result.changed
     if result.backup:
         report.backups.append(result.backup)
+    for cand in held.stale if isinstance(held, FreshImports) else []:
+        report.notes.append(stale_note(cand.server))
+
+
+def stale_note(server: str) -> str:
+    return (
+        f"{shown(server)}: its entry in Docker's config changed since it was read (a docker "
+        "login or logout meanwhile), so it was not imported; run this again"
+    )
+
+
+def changed_error(stale: list[Candidate], path: str, then: str) -> CredhelperError:
+    names = ", ".join(sorted({shown(c.server) for c in stale}))
+    return dockerconfig.DockerConfigError(
+        f"credhelper: the login for {names} in {path} changed since it was read (a docker "
+        f"login or logout meanwhile), so it was left there; {then} again"
+    )
 
 
 def migrate_docker(
@@ -311,8 +337,9 @@ def migrate_docker(
     if aes and aes_key_path is None:
         aes_key_path = legacy.openeuler_key_path(os.path.dirname(path))
     candidates = docker_candidates(cfg, aes_key_path, report, plaintext=True, aes=aes)
-    held = import_candidates(candidates, report)
-    rewrite_docker_config(path, held, report)
+    # Imported under the config lock, only what docker has not changed meanwhile.
+    moves = FreshImports(candidates, lambda todo: import_candidates(todo, report))
+    rewrite_docker_config(path, moves, report)
     return report
 
 

@@ -653,3 +653,46 @@ def test_rotate_key_from_env_leaves_neither_env_key_on_disk(ch: Env) -> None:
         _assert_absent(key, ch.root, Path(ch.env["TMPDIR"]))
     for server, secret in TWO.items():
         assert _secret(env2, server) == secret
+
+
+@pytest.mark.parametrize("login", [True, False], ids=["docker-login", "docker-logout"])
+def test_install_never_routes_docker_to_a_login_replaced_meanwhile(
+    ch: Env, monkeypatch: pytest.MonkeyPatch, login: bool
+) -> None:
+    """A docker login (NEW) or logout between install's read of config.json and its
+    locked rewrite: OLD is not stored and docker is not switched to credhelper (it
+    would get OLD, or a login it logged out of); install says so and fails; run again,
+    it moves NEW."""
+    from credhelper import install as install_mod
+    from credhelper import migrate as migrate_mod
+    from credhelper.errors import CredhelperError
+
+    monkeypatch.setenv("PATH", f"{Path(HELPER).parent}{os.pathsep}{os.environ['PATH']}")
+    config = ch.docker_config / "config.json"
+    old, new, other = b64("u:OLD"), b64("u:NEW"), b64("o:pw")
+    config.write_text(
+        json.dumps({"auths": {"w.example": {"auth": old}, "o.example": {"auth": other}}})
+    )
+    entry = {"w.example": {"auth": new}} if login else {}
+    after = {"auths": {**entry, "o.example": {"auth": other}}}
+    real = migrate_mod.docker_candidates
+
+    def then_docker(*args: object, **kwargs: object) -> list[migrate_mod.Candidate]:
+        found = real(*args, **kwargs)  # type: ignore[arg-type]
+        config.write_text(json.dumps(after, indent="\t"))  # docker login/logout, now
+        return found
+
+    monkeypatch.setattr(migrate_mod, "docker_candidates", then_docker)
+    with pytest.raises(CredhelperError, match=r"w\.example .*changed since it was read"):
+        install_mod.install("file", str(config))
+    doc = json.loads(config.read_text())
+    assert "credsStore" not in doc and "w.example" not in doc.get("credHelpers", {})
+    assert doc["auths"].get("w.example") == ({"auth": new} if login else None)
+    assert ch.helper("get", "w.example").returncode != 0
+    assert doc["credHelpers"]["o.example"] == "credhelper" and doc["auths"]["o.example"] == {}
+    proc = ch.cli("install")  # a new process: nothing changes the file meanwhile
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(config.read_text())["credsStore"] == "credhelper"
+    got = ch.helper("get", "w.example")
+    assert (got.returncode == 0) == login
+    assert not login or json.loads(got.stdout)["Secret"] == "NEW"

@@ -348,3 +348,47 @@ def test_migrate_reports_a_registry_token_it_cannot_move(ch: Env) -> None:
     assert doc["auths"]["t.example"] == {"registrytoken": "RT1"}
     [backup] = out["backups"]  # type: ignore[misc]
     assert b"RT1" in open_sealed(backup)
+
+
+def _docker_writes_between(monkeypatch: pytest.MonkeyPatch, config: Path, after: object) -> None:
+    """Let `docker login`/`logout` rewrite config.json right after migrate read its
+    candidates (the window before the locked rewrite)."""
+    from credhelper import migrate as migrate_mod
+
+    real = migrate_mod.docker_candidates
+
+    def then_docker(*args: object, **kwargs: object) -> list[migrate_mod.Candidate]:
+        found = real(*args, **kwargs)  # type: ignore[arg-type]
+        config.write_text(json.dumps(after, indent="\t"))
+        return found
+
+    monkeypatch.setattr(migrate_mod, "docker_candidates", then_docker)
+
+
+@pytest.mark.parametrize("login", [True, False], ids=["docker-login", "docker-logout"])
+def test_migrate_never_routes_docker_to_a_login_replaced_meanwhile(
+    ch: Env, monkeypatch: pytest.MonkeyPatch, login: bool
+) -> None:
+    """A docker login (NEW) or logout between migrate's read and its locked rewrite:
+    OLD is not stored, docker is not sent to credhelper for it (it would get OLD, or a
+    login it logged out of), the other login still moves, and the user is told."""
+    from credhelper import migrate as migrate_mod
+
+    config = ch.docker_config / "config.json"
+    old, new, other = (base64.b64encode(t).decode() for t in (b"u:OLD", b"u:NEW", b"o:pw"))
+    config.write_text(
+        json.dumps({"auths": {"w.example": {"auth": old}, "o.example": {"auth": other}}})
+    )
+    entry = {"w.example": {"auth": new}} if login else {}
+    _docker_writes_between(monkeypatch, config, {"auths": {**entry, "o.example": {"auth": other}}})
+    report = migrate_mod.migrate_docker(str(config))
+    doc = json.loads(config.read_text())
+    assert get(ch, "w.example") is None
+    assert "w.example" not in doc.get("credHelpers", {})
+    assert doc["auths"].get("w.example") == ({"auth": new} if login else None)
+    assert report.imported == ["o.example"] and get(ch, "o.example") == ("o", "pw")
+    assert doc["credHelpers"]["o.example"] == "credhelper" and doc["auths"]["o.example"] == {}
+    assert any("w.example" in n and "changed since it was read" in n for n in report.notes)
+    if login:  # run again (a new process), as the line says: NEW moves
+        code, _out = migrate(ch, "--from", "docker")
+        assert code == 0 and get(ch, "w.example") == ("u", "NEW")

@@ -4,7 +4,8 @@ doctor --fix pass to `modify`: each changes only what it names, and says whether
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
 
 from credhelper.dockerconfig.auths import (
     AUTH_EMPTY,
@@ -87,11 +88,12 @@ def forget_logins(doc: dict[str, Any], servers: list[str]) -> bool:
     return changed
 
 
-def use_credhelper(doc: dict[str, Any], server_key: str) -> bool:
+def use_credhelper(doc: dict[str, Any], server_key: str, *, alone: bool = False) -> bool:
     """Make docker call credhelper for `server_key`; True if `doc` changed.
 
     credHelpers[key] exists -> set it to credhelper; credsStore is credhelper ->
-    nothing; another credsStore -> add credHelpers[key]; else set credsStore.
+    nothing; another credsStore -> add credHelpers[key]; else set credsStore (with
+    `alone`, add credHelpers[key]: a login docker reads itself must stay in use).
     """
     _hkey, helpers = go_field(doc, "credHelpers")
     if isinstance(helpers, dict) and server_key in helpers:
@@ -102,8 +104,44 @@ def use_credhelper(doc: dict[str, Any], server_key: str) -> bool:
     store = go_str(doc, "credsStore")
     if store == HELPER_NAME:
         return False
-    if store:
+    if store or alone:
         helpers_map(doc)[server_key] = HELPER_NAME
         return True
     set_creds_store_key(doc, HELPER_NAME)
     return True
+
+
+class _FromEntry(Protocol):
+    @property
+    def check(self) -> EntryCheck | None: ...
+
+
+_C = TypeVar("_C", bound=_FromEntry)
+
+
+class FreshImports(Generic[_C]):
+    """Logins read from Docker's config, moved into the store from inside `modify`'s
+    change, on the file as re-read under its lock: only those whose entry still holds
+    what was read move (a `docker login` or `logout` meanwhile must win), each at most
+    once (the change may run again), and only what moved is routed to credhelper.
+    A login without an entry (`check` None: from another source) always moves."""
+
+    def __init__(self, planned: list[_C], move: Callable[[list[_C]], list[_C]]) -> None:
+        self.planned, self.move = planned, move
+        self.tried: set[int] = set()  # indexes into planned
+        self.held: set[int] = set()
+        self.stale: list[_C] = []
+
+    def run(self, doc: dict[str, Any]) -> list[_C]:
+        """Move the planned logins `doc` still holds; return those held and current."""
+        current = [
+            i
+            for i, cand in enumerate(self.planned)
+            if cand.check is None or still_holds(doc, cand.check)
+        ]
+        todo = [i for i in current if i not in self.tried]
+        self.tried.update(todo)
+        moved = {id(c) for c in self.move([self.planned[i] for i in todo])} if todo else set()
+        self.held.update(i for i in todo if id(self.planned[i]) in moved)
+        self.stale = [c for i, c in enumerate(self.planned) if i not in current]
+        return [self.planned[i] for i in current if i in self.held]
