@@ -791,7 +791,7 @@ def diagnosed_then(ch: Env, after: object) -> tuple[Path, Doctor]:
     """Diagnose a plaintext OLD login, then let docker rewrite config.json to `after`."""
 
     cfg = write_config(ch, {"auths": {WIN_SERVER: {"auth": b64(f"{WIN_USER}:{WIN_OLD}")}}})
-    diagnosis = Doctor(str(cfg))
+    diagnosis = Doctor(str(cfg), search_path=ch.env["PATH"])
     diagnosis.run()
     assert any(f.id == "docker-config.plaintext" for f in diagnosis.findings)
     write_config(ch, json.dumps(after, indent="\t"))
@@ -887,7 +887,7 @@ def test_fix_seals_only_backups_still_as_diagnosed(ch: Env) -> None:
         bak.chmod(0o600)
     victim = ch.root / "victim.txt"
     victim.write_text(plain)
-    diagnosis = Doctor(str(cfg))
+    diagnosis = Doctor(str(cfg), search_path=ch.env["PATH"])
     diagnosis.run()
     assert any(f.id == "docker-config.plaintext-backup" for f in diagnosis.findings)
     swapped.write_bytes(b"notes the user keeps here\n")
