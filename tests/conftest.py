@@ -189,6 +189,18 @@ def _flock(name: str, mode: int) -> int:
 
 
 @pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each test ends with the environment it started with: a test that runs product code
+    in this process (a job's activate(), click's --docker-config) cannot hand its
+    CREDHELPER_* or DOCKER_CONFIG to the next test on the same worker."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
 def _crontab_turn(request: pytest.FixtureRequest) -> Iterator[None]:
     writer = "crontab_kept" in vars(request.module)
     turnstile = _flock("crontab-turnstile", fcntl.LOCK_EX)

@@ -20,13 +20,16 @@ from pathlib import Path
 from tests.conftest import CLI, make_env
 from tests.terminal import run_on_tty
 
+# The runner's own peak memory is VmHWM (its address space since exec): ru_maxrss
+# would carry the high-water mark of the pytest worker that spawned it.
 RUNNER = """
-import json, os, resource, sys
+import json, os, sys
 from credhelper import engine_io
 out = engine_io.run(sys.argv[2:], dict(os.environ))
+with open("/proc/self/status") as f:
+    hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 with open(sys.argv[1], "w") as r:
-    json.dump([out.returncode, out.output[-200:], len(out.output),
-               resource.getrusage(resource.RUSAGE_SELF).ru_maxrss], r)
+    json.dump([out.returncode, out.output[-200:], len(out.output), hwm], r)
 """
 
 

@@ -40,10 +40,17 @@ servers = st.one_of(
 def home() -> Iterator[str]:
     """A store directory whose key (file provider) is made by the first write."""
     base = tempfile.mkdtemp(prefix="credhelper-quick-")
-    saved = {k: os.environ.get(k) for k in ("CREDHELPER_HOME", "CREDHELPER_KEY_PROVIDER")}
+    names = (
+        "CREDHELPER_HOME",
+        "CREDHELPER_KEY_PROVIDER",
+        "CREDHELPER_AESKEY",
+        "CREDHELPER_AESKEY_FILE",
+    )
+    saved = {k: os.environ.get(k) for k in names}
     directory = os.path.join(base, "home")
+    for name in names[1:]:  # the file provider, whatever the environment says
+        os.environ.pop(name, None)
     os.environ["CREDHELPER_HOME"] = directory
-    os.environ.pop("CREDHELPER_KEY_PROVIDER", None)
     try:
         yield directory
     finally:
