@@ -75,6 +75,7 @@ def test_after_expiry_get_is_not_found_with_one_line_naming_registry_and_time(ch
     # Others are untouched; docker's `list` leaves the expired one out.
     assert faked(ch, "+2 hours", [HELPER, "get"], b"other.example").returncode == 0
     listed = faked(ch, "+2 hours", [HELPER, "list"])
+    assert listed.returncode == 0, (listed.returncode, listed.stderr)
     assert json.loads(listed.stdout) == {"other.example": "bob"}
 
 

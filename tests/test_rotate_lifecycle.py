@@ -340,6 +340,7 @@ def test_if_older_than_works_with_the_keyring_provider(ch: Env, tmp_path: Path) 
         old = faked(
             ch, "+3 hours", "rotate", "--if-older-than", "2h", "--yes", "--json", "--reencrypt"
         )
+        assert old.returncode == 0, old.stderr
         result = one_json_line(old.stdout)
         assert result["rotated"] is True and result["keyProvider"] == "keyring"
         assert json.loads(ch.helper("get", b"a.example").stdout)["Secret"] == "SECRET-A-1"
