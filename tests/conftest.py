@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import locale
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import inprocess
 from tests.leftovers_plugin import locks_dir
 
 # A run that leaves a /tmp/credhelper-* entry behind fails (tests/leftovers_plugin.py).
@@ -86,6 +88,7 @@ class Env:
         saved = dict(os.environ)
         os.environ.clear()
         os.environ.update(self.env if env is None else env)
+        inprocess.new_command()
         try:
             code = protocol.run(argv, io.BytesIO(data), out, text_err)
         finally:
@@ -106,26 +109,46 @@ class Env:
     def cli(
         self, *args: str, stdin: bytes | str | None = None, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run `credhelper ARGS…` without a TTY."""
-        return subprocess.run(
+        """`credhelper ARGS…` without a TTY: what `cli_exe` gives, in this process where
+        that is the same (tests/inprocess.py; tests/test_cli_equivalence.py proves it)."""
+        run_env = env or self.env
+        if not inprocess.in_process_ok(args, run_env):
+            return self.cli_exe(*args, stdin=stdin, env=env)
+        # subprocess's text mode: the locale's encoding, strict, universal newlines.
+        encoding = locale.getpreferredencoding(False)
+        data = stdin.encode(encoding) if isinstance(stdin, str) else (stdin or b"")
+        code, out, err = inprocess.run_cli(CLI, args, data, run_env)
+        return subprocess.CompletedProcess(
+            [CLI, *args], code, _text(out, encoding), _text(err, encoding)
+        )
+
+    def cli_exe(
+        self, *args: str, stdin: bytes | str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the installed `credhelper ARGS…` executable without a TTY (stdin bytes as
+        they are, a str in the locale's encoding; output decoded as subprocess's text mode)."""
+        encoding = locale.getpreferredencoding(False)
+        data = stdin.encode(encoding) if isinstance(stdin, str) else (stdin or b"")
+        proc = subprocess.run(
             [CLI, *args],
-            input=stdin.decode()
-            if isinstance(stdin, bytes)
-            else (stdin if stdin is not None else ""),
+            input=data,
             capture_output=True,
-            text=True,
             env=env or self.env,
             timeout=120,
             check=False,
         )
+        return subprocess.CompletedProcess(
+            proc.args, proc.returncode, _text(proc.stdout, encoding), _text(proc.stderr, encoding)
+        )
 
     def store_creds(self, server: str, user: str, secret: str) -> None:
-        import json
+        """A login stored as docker stores it: `put` (in this process, see `call`)."""
+        self.put(server, user, secret)
 
-        proc = self.helper(
-            "store", json.dumps({"ServerURL": server, "Username": user, "Secret": secret})
-        )
-        assert proc.returncode == 0, proc.stdout
+
+def _text(raw: bytes, encoding: str) -> str:
+    """Output as subprocess's text mode gives it: strict decoding, universal newlines."""
+    return raw.decode(encoding).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def make_env(root: Path) -> Env:
@@ -172,9 +195,14 @@ def ch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
 
 # The account's crontab is one for every test process (xdist workers, other runs).
 # Tests that change it (their module uses schedule_support.crontab_kept, which also
-# restores it) run alone; every other test may read it (`doctor` does), so it holds
-# a shared lock for its whole run. A writer first takes the turnstile, which stops
-# new readers, so that a stream of readers cannot keep it waiting for ever.
+# restores it) run alone: they hold an exclusive lock for their whole run. The only
+# reader is doctor (its schedule check runs `crontab -l`): a test takes a shared
+# lock, held to its end, the first time it starts `crontab` itself or in-process
+# product code does, or starts a program with "doctor" in its arguments (the
+# audit hook below sees every subprocess this process starts). Taking it only
+# then keeps writers from waiting for the many tests that never read it. A writer
+# first takes the turnstile, which stops new readers, so that a stream of
+# readers cannot keep it waiting for ever.
 _LOCKS = locks_dir()  # pytest-of-<user> in the temporary directory, shared by runs
 
 
@@ -186,6 +214,36 @@ def _flock(name: str, mode: int) -> int:
     )
     fcntl.flock(fd, mode)
     return fd
+
+
+class _Crontab:
+    """The lock the running test holds on the crontab (fd), if any."""
+
+    held: int | None = None
+
+
+def _crontab_take(mode: int) -> None:
+    turnstile = _flock("crontab-turnstile", fcntl.LOCK_EX)
+    try:
+        _Crontab.held = _flock("crontab-rw", mode)
+    finally:
+        os.close(turnstile)
+
+
+def _reads_crontab(argv: object) -> bool:
+    words = argv if isinstance(argv, (list, tuple)) else [argv]
+    text = [os.fsdecode(w) for w in words if isinstance(w, (str, bytes, os.PathLike))]
+    return bool(text) and (
+        os.path.basename(text[0]) == "crontab" or any("doctor" in w for w in text)
+    )
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if event == "subprocess.Popen" and _Crontab.held is None and _reads_crontab(args[1]):
+        _crontab_take(fcntl.LOCK_SH)
+
+
+sys.addaudithook(_audit)
 
 
 @pytest.fixture(autouse=True)
@@ -202,16 +260,19 @@ def _environment_restored() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _crontab_turn(request: pytest.FixtureRequest) -> Iterator[None]:
-    writer = "crontab_kept" in vars(request.module)
-    turnstile = _flock("crontab-turnstile", fcntl.LOCK_EX)
-    try:
-        held = _flock("crontab-rw", fcntl.LOCK_EX if writer else fcntl.LOCK_SH)
-    finally:
-        os.close(turnstile)
+    if "crontab_kept" in vars(request.module):
+        _crontab_release()  # a shared lock a fixture took before this test began
+        _crontab_take(fcntl.LOCK_EX)
     try:
         yield
     finally:
-        os.close(held)
+        _crontab_release()
+
+
+def _crontab_release() -> None:
+    if _Crontab.held is not None:
+        os.close(_Crontab.held)
+        _Crontab.held = None
 
 
 def require_tool(name: str) -> str:

@@ -27,10 +27,10 @@ lock held past CREDHELPER_LOCK_TIMEOUT by another process, C / C.UTF-8 locales
 with non-ASCII server and user names, and output bytes that are not UTF-8
 (compared as bytes, from inprocess.run_cli, below Env.cli's strict decoding).
 
-`KNOWN` keeps the differences found as strict xfails, so that fixing one shows
-up (XPASS) and moves it into the corpus: the store lock held by the test
-process itself, a program credhelper runs under LANG=C, and cli_exe given
-undecodable stdin bytes.
+`KNOWN` keeps the one difference left as a strict xfail, so that fixing it
+shows up (XPASS): a store lock held by the test process itself (the lock line
+names the holder's pid except its own). A test that holds the store lock in its
+own process and runs the CLI meanwhile uses `cli_exe`.
 
 Only what differs between two runs by construction is replaced, each by its
 own narrow rule (`Normaliser`): the roots; the key ids the store records and
@@ -289,6 +289,14 @@ SCENARIOS: dict[str, list[Step]] = {
         run("list", env={"DOCKER_CONFIG": f"{ROOT}/d\udcff", "CREDHELPER_HOME": None}, raw=True),
         run("logout", "a\udcffb", raw=True),
     ],
+    # Python's start-up coerces LANG=C to C.UTF-8 and puts LC_CTYPE=C.UTF-8 in the
+    # executable's environment (PEP 538); the programs it runs inherit that.
+    "a program credhelper runs, under LANG=C": [
+        env_echo_helper,
+        run("migrate", "--from-helper", "envecho", env=LOCALES[0]),
+    ],
+    # cli_exe hands stdin's bytes over as they are (the executable says: not UTF-8).
+    "undecodable password through cli_exe": [login("a.example", "ua", b"\xff\xfe pass \x80\n")],
 }
 
 # Known differences, kept so that they are fixed: strict, so a fix makes them fail as XPASS.
@@ -302,21 +310,6 @@ KNOWN: dict[str, tuple[list[Step], type[BaseException], str]] = {
         "lockwait.holder_pid() skips os.getpid(): in-process the holder is the process "
         "itself, so the line says 'another process holds it' where the executable says "
         "'pid N: python3.x holds it'",
-    ),
-    "a program credhelper runs, under LANG=C": (
-        [env_echo_helper, run("migrate", "--from-helper", "envecho", env=LOCALES[0])],
-        AssertionError,
-        "under LANG=C (no LC_ALL) Python's start-up coerces the locale and puts "
-        "LC_CTYPE=C.UTF-8 in the executable's environment (PEP 538), which the programs it "
-        "runs inherit; run_cli's os.environ is the env as given, so in-process they get no "
-        "LC_CTYPE (the helper's username reads 'LC_CTYPE=unset LANG=C', the executable's "
-        "'LC_CTYPE=C.UTF-8 LANG=C')",
-    ),
-    "undecodable password through cli_exe": (
-        [login("a.example", "ua", b"\xff\xfe pass \x80\n")],
-        UnicodeDecodeError,
-        "Env.cli_exe decodes bytes stdin as UTF-8 (strict) before the executable sees it: "
-        "it raises where Env.cli hands the bytes over as they are",
     ),
 }
 

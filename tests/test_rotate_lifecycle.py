@@ -336,6 +336,7 @@ def test_if_older_than_works_with_the_keyring_provider(ch: Env, tmp_path: Path) 
         seed(ch)
         assert not ch.key.exists()
         young = faked(ch, "+1 hour", "rotate", "--if-older-than", "2h", "--yes", "--json")
+        assert young.returncode == 0, young.stderr
         assert one_json_line(young.stdout)["rotated"] is False
         old = faked(
             ch, "+3 hours", "rotate", "--if-older-than", "2h", "--yes", "--json", "--reencrypt"

@@ -103,9 +103,20 @@ def _flushed(code: int) -> int:
 
 def main() -> int:
     """Entry point of `credhelper`."""
-    from credhelper import cleanup, stdstreams
+    from credhelper import stdstreams
 
     stdstreams.start_process(guard=True)  # no core dumps, fds 0-2, stdout and stderr
+    return run()
+
+
+def run() -> int:
+    """The command sys.argv names, in a process already set up; returns the exit code.
+
+    Separate from `main` so that the tests can run commands in their own process
+    (tests/inprocess.py), without lowering that process's core-dump limit for good.
+    """
+    from credhelper import cleanup, stdstreams
+
     _sweep_stale_jobs()
     try:
         # Signals unwind every command (temp files removed, children stopped).

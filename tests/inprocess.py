@@ -1,0 +1,175 @@
+"""Run `credhelper ARGS…` inside the test process, as the executable would run it.
+
+Starting the CLI costs ~0.15 s of interpreter start-up and imports per call, and
+the suite makes ~1,500 such calls. `run_cli` gives what `subprocess.run([credhelper,
+…])` gives for the same arguments, stdin and environment, from the same code
+(credhelper.cli.main, including its process set-up), without the new process:
+
+- fds 0, 1 and 2 are temporary files for the call (stdin's bytes; what is written
+  to stdout and stderr), so that child processes the command starts (the helper,
+  crontab, docker) inherit them exactly as they would inherit the executable's;
+- sys.stdin/stdout/stderr are built over those fds with the encodings, error
+  handlers and buffering Python gives the executable under that environment's
+  locale (learned once per locale from a real interpreter);
+- os.environ, sys.argv, the signal dispositions and the lock-wait accounting (one
+  budget per command) are the command's own for the call and restored afterwards;
+  the one set-up step left out is lowering RLIMIT_CORE (for good: a process
+  cannot raise its hard limit again), which test_leaks checks in the executables.
+
+`in_process_ok` names what stays on the executable: `exec` and `push` (engines on
+ptys, process groups, reading fd 0 directly) and any environment with a PYTHON*
+variable (the launcher starts again under `python -I` then).
+tests/test_cli_equivalence.py proves both give the same exit code, stdout,
+stderr and files for a corpus of commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+
+# The launcher (bin/credhelper) re-executes under -I when any other PYTHON* variable is set.
+_HARMLESS = ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE")
+# Commands that run an engine or a job: ptys, their own process groups, os.read(0).
+_OWN_PROCESS = frozenset({"exec", "push"})
+_SIGNALS = (
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGALRM,
+    signal.SIGPIPE,
+    signal.SIGCHLD,
+)
+_LOCALE_VARS = ("LC_ALL", "LC_CTYPE", "LANG", "PYTHONUTF8")
+_stdio: dict[tuple[str | None, ...], tuple[str, str, str, str, str | None]] = {}
+
+
+def in_process_ok(args: tuple[str, ...], env: Mapping[str, str]) -> bool:
+    """Whether `credhelper ARGS` under `env` can run in this process unchanged."""
+    if any(a in _OWN_PROCESS for a in args[:1]):
+        return False
+    return not any(
+        n.startswith("PYTHON") and not n.startswith("PYTHON_") and n not in _HARMLESS for n in env
+    )
+
+
+def _stdio_config(env: Mapping[str, str]) -> tuple[str, str, str, str, str | None]:
+    """(encoding, stdin errors, stdout errors, stderr errors, LC_CTYPE) of a CLI started
+    under `env`. LC_CTYPE: Python's start-up coerces the C locale to C.UTF-8 and says
+    so in its environment (PEP 538), which the programs a command starts inherit."""
+    key = tuple(env.get(n) for n in _LOCALE_VARS)
+    if key not in _stdio:
+        probe = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import os, sys; print(sys.stdout.encoding, sys.stdin.errors, "
+                "sys.stdout.errors, sys.stderr.errors, os.environ.get('LC_CTYPE', '-'))",
+            ],
+            env={n: v for n, v in env.items() if n in _LOCALE_VARS or n == "PATH"},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        enc, ein, eout, eerr, ctype = probe.stdout.split()
+        _stdio[key] = (enc, ein, eout, eerr, None if ctype == "-" else ctype)
+    return _stdio[key]
+
+
+@contextlib.contextmanager
+def _process_state() -> Iterator[None]:
+    """Everything of this process that a command may change, put back afterwards."""
+    streams = (sys.stdin, sys.stdout, sys.stderr)
+    dunder = (sys.__stdin__, sys.__stdout__, sys.__stderr__)
+    argv, environ = sys.argv, dict(os.environ)
+    handlers = {s: signal.getsignal(s) for s in _SIGNALS}
+    fds = [os.dup(fd) for fd in (0, 1, 2)]
+    for stream in streams:
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        yield
+    finally:
+        for fd, saved in enumerate(fds):
+            os.dup2(saved, fd)
+            os.close(saved)
+        sys.stdin, sys.stdout, sys.stderr = streams
+        sys.__stdin__, sys.__stdout__, sys.__stderr__ = dunder  # type: ignore[misc]
+        sys.argv = argv
+        os.environ.clear()
+        os.environ.update(environ)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def new_command() -> None:
+    """A new process starts with no lock wait spent and no waiting line printed."""
+    lockwait = sys.modules.get("credhelper.lockwait")
+    if lockwait is not None:
+        lockwait._told = False  # type: ignore[attr-defined]
+        lockwait._waited.clear()  # type: ignore[attr-defined]
+    # keyring picks its backend once per process, under the environment of the time.
+    core = sys.modules.get("keyring.core")
+    if core is not None:
+        core._keyring_backend = None  # type: ignore[attr-defined]
+
+
+def run_cli(
+    program: str, args: tuple[str, ...], stdin: bytes, env: Mapping[str, str]
+) -> tuple[int, bytes, bytes]:
+    """(exit code, stdout bytes, stderr bytes) of `program ARGS` run in this process."""
+    enc, ein, eout, eerr, ctype = _stdio_config(env)
+    from credhelper import cli, stdstreams
+
+    with (
+        tempfile.TemporaryFile() as fin,
+        tempfile.TemporaryFile() as fout,
+        tempfile.TemporaryFile() as ferr,
+    ):
+        fin.write(stdin)
+        fin.seek(0)
+        with _process_state():
+            os.dup2(fin.fileno(), 0)
+            os.dup2(fout.fileno(), 1)
+            os.dup2(ferr.fileno(), 2)
+            # What Python's start-up gives a process whose fds 0-2 are not terminals.
+            sys.stdin = open(0, encoding=enc, errors=ein, closefd=False)  # noqa: SIM115
+            sys.stdout = open(1, "w", encoding=enc, errors=eout, closefd=False)  # noqa: SIM115
+            sys.stderr = io.TextIOWrapper(
+                open(2, "wb", closefd=False),  # noqa: SIM115
+                encoding=enc,
+                errors=eerr,
+                line_buffering=True,
+            )
+            sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr  # type: ignore[misc]
+            sys.argv = [program, *args]
+            os.environ.clear()
+            os.environ.update(env)
+            if ctype is not None:
+                os.environ["LC_CTYPE"] = ctype
+            new_command()
+            # credhelper.cli.main's set-up but for RLIMIT_CORE: a lowered hard limit
+            # cannot be raised again (test_leaks checks it in the executables).
+            stdstreams.reserve_std_fds()
+            stdstreams.guard_stdout()
+            stdstreams.quiet_stderr()
+            try:
+                code = cli.run()
+            except SystemExit as done:
+                code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            new_command()
+        fout.seek(0)
+        ferr.seek(0)
+        return code, fout.read(), ferr.read()
