@@ -24,8 +24,11 @@ without a terminal), list and list --json, logout (present, absent, default,
 helper (which reports the locale it was started with), a lost key, a damaged
 store, the env key provider, --docker-config without CREDHELPER_HOME, a store
 lock held past CREDHELPER_LOCK_TIMEOUT by another process, C / C.UTF-8 locales
-with non-ASCII server and user names, and output bytes that are not UTF-8
-(compared as bytes, from inprocess.run_cli, below Env.cli's strict decoding).
+with non-ASCII server and user names, output bytes that are not UTF-8
+(compared as bytes, from inprocess.run_cli, below Env.cli's strict decoding), the
+job directory a SIGKILLed `exec` leaves in $TMPDIR, a store nested near Python's
+recursion limit and, with a private Secret Service, keyring backend detection
+with the session bus unreachable and then reachable.
 
 `KNOWN` keeps the one difference left as a strict xfail, so that fixing it
 shows up (XPASS): a store lock held by the test process itself (the lock line
@@ -42,6 +45,7 @@ only those forms). Nothing else, and never a whole line.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -56,7 +60,8 @@ from pathlib import Path
 import pytest
 
 from tests import inprocess
-from tests.conftest import CLI, Env, make_env
+from tests.conftest import CLI, Env, make_env, require_tool
+from tests.keyring_session import secret_service
 
 ROOT = "@ROOT@"  # in a step's args and variables: that env's root
 
@@ -148,6 +153,35 @@ def env_echo_helper(env: Env) -> None:
     helper.write_text(ENV_ECHO)
     helper.chmod(0o700)
     env.env["PATH"] = f"{bin_dir}{os.pathsep}{env.env['PATH']}"
+
+
+def nested_store(depth: int) -> Callable[[Env], None]:
+    """The store with a member of its own, an array nested `depth` deep (a store keeps
+    members it does not know). Python's json counts every level against the recursion
+    limit (1000), from wherever the parse runs: near the limit, how deep the caller's
+    stack already is decides."""
+
+    def step(env: Env) -> None:
+        doc = env.store.read_bytes().rstrip()
+        assert doc.endswith(b"}"), doc[-20:]
+        env.store.write_bytes(doc[:-1] + b', "x": ' + b"[" * depth + b"]" * depth + b"}\n")
+
+    step.__name__ = f"nested_store({depth})"
+    return step
+
+
+def stale_job(env: Env) -> None:
+    """What a `credhelper exec` killed by SIGKILL leaves in $TMPDIR (jobs.py): its job
+    directory, owner and child dead; any later command sweeps it (cli._sweep_stale_jobs)."""
+    found = re.fullmatch(r"pid:\[([0-9]+)\]", os.readlink("/proc/self/ns/pid"))
+    assert found is not None
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")
+    root = Path(env.env["TMPDIR"]) / f"credhelper-jobs-{os.getuid()}"
+    root.mkdir(mode=0o700)
+    root.chmod(0o700)
+    job = root / f"job-999999996-5-{found.group(1)}-{boot}-deadbeef"
+    (job / "store").mkdir(mode=0o700, parents=True)
+    (job / "child").write_text("999999997 5 999999997 999999997\n")  # dead pid, group, session
 
 
 HOSTILE = "evil\x1b]0;owned\x07\x1b[31m.example\x9b2J"
@@ -297,6 +331,39 @@ SCENARIOS: dict[str, list[Step]] = {
     ],
     # cli_exe hands stdin's bytes over as they are (the executable says: not UTF-8).
     "undecodable password through cli_exe": [login("a.example", "ua", b"\xff\xfe pass \x80\n")],
+    # The executable parses a store nested up to ~985 deep (its stack starts ~15 frames
+    # down); in-process the parse starts below pytest's (and xdist's) frames and gives
+    # up ~40 levels earlier: "JSON nested too deeply", exit 4.
+    # jobs.jobs_root() is tempfile.gettempdir()'s, which Python works out from $TMPDIR
+    # once per process and keeps: the executable sweeps the env's TMPDIR; in-process the
+    # sweep looks where the pytest worker's first gettempdir() pointed (/tmp).
+    "a job left by a killed exec": [stale_job, run("version"), run("list")],
+    "a store nested 970 deep": [
+        stored_logins,
+        nested_store(970),
+        run("list"),
+        run("list", "--json"),
+        login("c.example", "uc", "pc"),
+    ],
+}
+
+# Scenarios run with a private Secret Service (tests/keyring_session.py) in both envs.
+# keyring detects its backends once per process (keyring.backend.get_all_keyring is
+# @once; inprocess.new_command resets only keyring.core's chosen backend): the session
+# bus that a pytest worker's first detection saw decides every later one. Seen first
+# without a bus, the Secret Service is never a candidate again (the executable
+# installs, exit 0; in-process: "no usable OS keyring", exit 4); seen first with one, a
+# later unreachable bus gives "cannot find the OS keyring (RuntimeError: ...)" where
+# the executable says "no usable OS keyring was found (no Secret Service?)". Either
+# way one of the two installs below differs, whatever ran before on the worker.
+NO_BUS: dict[str, str | None] = {"DBUS_SESSION_BUS_ADDRESS": f"unix:path={ROOT}/no-bus"}
+KEYRING_SCENARIOS: dict[str, list[Step]] = {
+    "keyring detection, bus unreachable then reachable": [
+        login("a.example", "ua", "pa"),
+        run("install", "--key-provider", "keyring", env=NO_BUS),
+        run("install", "--key-provider", "keyring"),
+        run("list"),
+    ],
 }
 
 # Known differences, kept so that they are fixed: strict, so a fix makes them fail as XPASS.
@@ -342,11 +409,13 @@ class Normaliser:
         """Record the key ids the env's stores now hold (the usual one, and any other a
         step made: --docker-config DIR), in order of first appearance."""
         for path in sorted(self.env.root.rglob("config.json")):
-            try:
-                doc = json.loads(path.read_bytes())
-            except (OSError, ValueError):
-                continue
-            for found in _key_ids(doc):
+            with _deep_enough():
+                try:
+                    doc = json.loads(path.read_bytes())
+                except (OSError, ValueError):
+                    continue
+                found_ids = list(_key_ids(doc))
+            for found in found_ids:
                 if found not in self.key_ids:
                     self.key_ids.append(found)
 
@@ -384,15 +453,28 @@ def _masked(doc: object) -> object:
     return doc
 
 
+@contextlib.contextmanager
+def _deep_enough() -> Iterator[None]:
+    """Room for this test's own reading of the files a step left (a store nested near
+    Python's default limit, below the test's frames)."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20_000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def _content(path: Path, norm: Normaliser) -> str:
     data = path.read_bytes()
     if path.name == "aeskey":
         return f"<key: {len(data)} bytes>"  # random bytes: only their length is fixed
-    try:
-        doc = json.loads(data)
-    except ValueError:
-        return norm.text(data.decode("utf-8", "backslashreplace"))
-    return norm.text(json.dumps(_masked(doc), sort_keys=True, ensure_ascii=False))
+    with _deep_enough():
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return norm.text(data.decode("utf-8", "backslashreplace"))
+        return norm.text(json.dumps(_masked(doc), sort_keys=True, ensure_ascii=False))
 
 
 def files(env: Env, norm: Normaliser) -> list[tuple[str, str, str]]:
@@ -574,6 +656,20 @@ def test_in_process_cli_gives_the_executables_output_and_files(
     tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     check(tmp_path, SCENARIOS[name], monkeypatch)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", list(KEYRING_SCENARIOS))
+def test_in_process_cli_with_a_secret_service(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_tool("secret-tool")
+    with secret_service(tmp_path / "ss") as bus:
+
+        def on_the_bus(env: Env) -> None:
+            env.env.update(bus)
+
+        check(tmp_path, [on_the_bus, *KEYRING_SCENARIOS[name]], monkeypatch)
 
 
 @pytest.mark.parametrize(
