@@ -90,7 +90,8 @@ class Env:
         os.environ.update(self.env if env is None else env)
         inprocess.new_command()
         try:
-            code = protocol.run(argv, io.BytesIO(data), out, text_err)
+            with inprocess.stack_room():
+                code = protocol.run(argv, io.BytesIO(data), out, text_err)
         finally:
             os.environ.clear()
             os.environ.update(saved)

@@ -11,8 +11,10 @@ the suite makes ~1,500 such calls. `run_cli` gives what `subprocess.run([credhel
 - sys.stdin/stdout/stderr are built over those fds with the encodings, error
   handlers and buffering Python gives the executable under that environment's
   locale (learned once per locale from a real interpreter);
-- os.environ, sys.argv, the signal dispositions and the lock-wait accounting (one
-  budget per command) are the command's own for the call and restored afterwards;
+- os.environ, sys.argv, the signal dispositions, the lock-wait accounting (one
+  budget per command), what keyring and tempfile learn once per process, and the
+  room on the stack (the recursion limit, raised by the test's own depth) are the
+  command's own for the call and restored afterwards;
   the one set-up step left out is lowering RLIMIT_CORE (for good: a process
   cannot raise its hard limit again), which test_leaks checks in the executables.
 
@@ -91,6 +93,7 @@ def _process_state() -> Iterator[None]:
     dunder = (sys.__stdin__, sys.__stdout__, sys.__stderr__)
     argv, environ = sys.argv, dict(os.environ)
     handlers = {s: signal.getsignal(s) for s in _SIGNALS}
+    tempdir = tempfile.tempdir
     fds = [os.dup(fd) for fd in (0, 1, 2)]
     for stream in streams:
         with contextlib.suppress(Exception):
@@ -109,6 +112,22 @@ def _process_state() -> Iterator[None]:
         for signum, handler in handlers.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         signal.setitimer(signal.ITIMER_REAL, 0)
+        tempfile.tempdir = tempdir
+
+
+@contextlib.contextmanager
+def stack_room() -> Iterator[None]:
+    """As much room on the stack as a process's main() has, for a command run below this
+    process's frames (pytest's, xdist's): a deeply nested file parses alike."""
+    limit = sys.getrecursionlimit()
+    depth, frame = 0, sys._getframe()
+    while frame is not None and depth < limit:
+        depth, frame = depth + 1, frame.f_back  # type: ignore[assignment]
+    sys.setrecursionlimit(limit + depth)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def new_command() -> None:
@@ -117,10 +136,16 @@ def new_command() -> None:
     if lockwait is not None:
         lockwait._told = False  # type: ignore[attr-defined]
         lockwait._waited.clear()  # type: ignore[attr-defined]
-    # keyring picks its backend once per process, under the environment of the time.
+    # keyring finds the backends that are usable (get_all_keyring, @once) and picks
+    # one once per process, under the environment (the session bus) of the time.
     core = sys.modules.get("keyring.core")
     if core is not None:
         core._keyring_backend = None  # type: ignore[attr-defined]
+    backend = sys.modules.get("keyring.backend")
+    if backend is not None:
+        vars(backend.get_all_keyring).pop("saved_result", None)
+    # tempfile works out its directory from $TMPDIR once per process.
+    tempfile.tempdir = None
 
 
 def run_cli(
@@ -137,7 +162,7 @@ def run_cli(
     ):
         fin.write(stdin)
         fin.seek(0)
-        with _process_state():
+        with _process_state(), stack_room():
             os.dup2(fin.fileno(), 0)
             os.dup2(fout.fileno(), 1)
             os.dup2(ferr.fileno(), 2)
