@@ -10,6 +10,7 @@ or systemd would run it, with time moved by faketime (libfaketime), not by editi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -221,6 +222,7 @@ def _kill_at(ch: Env, command: str, step: str | None, trace: Path) -> str:
     """Run the job, SIGKILL its whole process group once `step` is traced (None: at
     once); the trace's contents at the kill."""
     trace.unlink(missing_ok=True)
+    shm_before = _faketime_names()
     proc = run_as_cron(ch, command, "+31 days", extra_env={"CREDHELPER_ROTATE_TRACE": str(trace)})
     try:
         deadline = time.monotonic() + 60
@@ -233,7 +235,42 @@ def _kill_at(ch: Env, command: str, step: str | None, trace: Path) -> str:
         pass  # finished before the kill: also a valid moment
     finally:
         proc.communicate(timeout=60)
+        _remove_dead_faketime_names(shm_before, proc.pid)
     return trace.read_text() if trace.exists() else ""
+
+
+def _faketime_names() -> set[str]:
+    if not os.path.isdir("/dev/shm"):
+        return set()
+    return {n for n in os.listdir("/dev/shm") if "faketime_" in n}
+
+
+def _remove_dead_faketime_names(before: set[str], group: int) -> None:
+    """libfaketime names /dev/shm/{sem.faketime_sem_,faketime_shm_}<pid> and removes them
+    only when its process exits normally: a SIGKILLed job leaves them, and a later
+    `faketime` wrapper that draws the same pid refuses to start ("sem_open: File
+    exists"). Remove the ones this kill left: new since `before`, of a process that
+    is gone (a process of the killed group still running is waited for, 10 s at most)."""
+    deadline = time.monotonic() + 10
+    for name in sorted(_faketime_names() - before):
+        pid = name.rsplit("_", 1)[-1]
+        if not pid.isdigit():
+            continue
+        while time.monotonic() < deadline and _proc_state(int(pid))[1] == group:
+            time.sleep(0.01)
+        if _proc_state(int(pid))[0] in (None, "Z"):  # gone, or dead and not yet reaped
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join("/dev/shm", name))
+
+
+def _proc_state(pid: int) -> tuple[str | None, int | None]:
+    """(state letter, process group) of `pid`, (None, None) when there is none; a
+    zombie counts as gone (group None): it runs no more code."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None, None
+    return fields[0], (None if fields[0] == "Z" else int(fields[2]))
 
 
 @pytest.mark.parametrize("reencrypt", [True, False])
