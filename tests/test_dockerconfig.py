@@ -302,3 +302,32 @@ def test_random_auth_values_match_real_docker(ch: Env) -> None:
         except ValueError as err:
             ours = str(err)
         assert ours == docker_says, f"value {value!r}: docker says {docker_says!r}, we say {ours!r}"
+
+
+@pytest.mark.parametrize("depth", [150, 199, 201, 490, 499, 600])
+def test_a_deeply_nested_config_is_rewritten_or_left_alone_never_a_crash(
+    ch: Env, depth: int
+) -> None:
+    """A member nested `depth` deep (docker keeps members it does not know): up to the
+    rewrite limit login rewrites the file and keeps the member; deeper, it leaves the
+    file as it was and says so in one line. Never an internal error (500 levels used
+    to give a RecursionError from the renderer)."""
+    path = ch.docker_config / "config.json"
+    nested = "[" * depth + "]" * depth
+    original = f'{{"auths": {{}}, "x": {nested}}}\n'.encode()
+    path.write_bytes(original)
+    proc = ch.cli(
+        "login", "deep.example", "-u", "u", "--password-stdin", "--no-verify", stdin="pw\n"
+    )
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    if depth <= 200:
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(path.read_bytes())
+        assert doc["credHelpers"] == {"deep.example": "credhelper"}, doc
+        assert json.dumps(doc["x"], separators=(",", ":")) == nested
+    else:
+        # The login is stored; Docker's file is left as it was, and why is said once.
+        assert proc.returncode == 0, proc.stderr
+        assert path.read_bytes() == original
+        line = f"it is nested {depth + 1} levels deep (credhelper rewrites 200)"
+        assert proc.stderr.count(line) == 1, proc.stderr

@@ -140,9 +140,10 @@ def _syntax(raw: bytes, path: str, text: str) -> tuple[DockerConfig | None, int]
 
 # Go's encoding/json refuses nesting deeper than this ("exceeded max depth").
 GO_MAX_DEPTH = 10000
-# Deeper than this, credhelper reads the file but does not rewrite it (its renderer
-# recurses once per level).
-_REWRITE_DEPTH = 500
+# Deeper than this, credhelper reads the file but does not rewrite it: its renderer
+# recurses two Python frames per level, and the interpreter stops at 1,000 frames
+# (500 levels gave a RecursionError). Docker's own files are a few levels deep.
+_REWRITE_DEPTH = 200
 
 
 def _go_replace(err: UnicodeError) -> tuple[str, int]:
