@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +91,7 @@ class Env:
         os.environ.update(self.env if env is None else env)
         inprocess.new_command()
         try:
-            with inprocess.stack_room():
+            with inprocess.stack_room(), inprocess.timer_kept():
                 code = protocol.run(argv, io.BytesIO(data), out, text_err)
         finally:
             os.environ.clear()
@@ -221,6 +222,7 @@ class _Crontab:
     """The lock the running test holds on the crontab (fd), if any."""
 
     held: int | None = None
+    taking = threading.Lock()
 
 
 def _crontab_take(mode: int) -> None:
@@ -241,7 +243,9 @@ def _reads_crontab(argv: object) -> bool:
 
 def _audit(event: str, args: tuple[object, ...]) -> None:
     if event == "subprocess.Popen" and _Crontab.held is None and _reads_crontab(args[1]):
-        _crontab_take(fcntl.LOCK_SH)
+        with _Crontab.taking:  # two threads of one test: one lock, no fd left open
+            if _Crontab.held is None:
+                _crontab_take(fcntl.LOCK_SH)
 
 
 sys.addaudithook(_audit)

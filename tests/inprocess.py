@@ -16,7 +16,11 @@ the suite makes ~1,500 such calls. `run_cli` gives what `subprocess.run([credhel
   room on the stack (the recursion limit, raised by the test's own depth) are the
   command's own for the call and restored afterwards;
   the one set-up step left out is lowering RLIMIT_CORE (for good: a process
-  cannot raise its hard limit again), which test_leaks checks in the executables.
+  cannot raise its hard limit again), which test_leaks checks in the executables;
+- the real-time timer (pytest-timeout's alarm) is re-armed afterwards with what was
+  left of it, and a signal that arrives during a command unwinds the command as in
+  the executable and then ends the test run like Ctrl-C (KeyboardInterrupt, so
+  fixtures still clean up) instead of killing the test process.
 
 `in_process_ok` names what stays on the executable: `exec` and `push` (engines on
 ptys, process groups, reading fd 0 directly) and any environment with a PYTHON*
@@ -34,7 +38,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
+from typing import NoReturn
 
 # The launcher (bin/credhelper) re-executes under -I when any other PYTHON* variable is set.
 _HARMLESS = ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE")
@@ -111,8 +117,38 @@ def _process_state() -> Iterator[None]:
         os.environ.update(environ)
         for signum, handler in handlers.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-        signal.setitimer(signal.ITIMER_REAL, 0)
         tempfile.tempdir = tempdir
+
+
+@contextlib.contextmanager
+def timer_kept() -> Iterator[None]:
+    """This process's real-time timer (pytest-timeout's alarm) as it was, less the time
+    the command took: a command's bounded lock wait sets and clears that timer."""
+    value, interval = signal.getitimer(signal.ITIMER_REAL)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        left = value - (time.monotonic() - start) if value else 0.0
+        signal.setitimer(signal.ITIMER_REAL, max(left, 0.001) if value else 0.0, interval)
+
+
+@contextlib.contextmanager
+def signals_end_the_run() -> Iterator[None]:
+    """A signal during an in-process command unwinds it (cleanup.guard) and then, instead
+    of killing this process as the executable kills itself (cleanup.die), ends the
+    test run as Ctrl-C does: fixtures are torn down (a crontab a test changed is
+    put back), nothing is left half-done."""
+    from credhelper import cleanup
+
+    def die(signum: int) -> NoReturn:
+        raise KeyboardInterrupt(f"signal {signum} during an in-process credhelper command")
+
+    real, cleanup.die = cleanup.die, die  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        cleanup.die = real  # type: ignore[assignment]
 
 
 @contextlib.contextmanager
@@ -162,7 +198,7 @@ def run_cli(
     ):
         fin.write(stdin)
         fin.seek(0)
-        with _process_state(), stack_room():
+        with timer_kept(), _process_state(), stack_room(), signals_end_the_run():
             os.dup2(fin.fileno(), 0)
             os.dup2(fout.fileno(), 1)
             os.dup2(ferr.fileno(), 2)

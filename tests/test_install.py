@@ -690,7 +690,7 @@ def test_install_never_routes_docker_to_a_login_replaced_meanwhile(
     assert doc["auths"].get("w.example") == ({"auth": new} if login else None)
     assert ch.helper("get", "w.example").returncode != 0
     assert doc["credHelpers"]["o.example"] == "credhelper" and doc["auths"]["o.example"] == {}
-    proc = ch.cli("install")  # a new process: nothing changes the file meanwhile
+    proc = ch.cli_exe("install")  # a new process: nothing changes the file meanwhile
     assert proc.returncode == 0, proc.stderr
     assert json.loads(config.read_text())["credsStore"] == "credhelper"
     got = ch.helper("get", "w.example")

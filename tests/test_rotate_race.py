@@ -112,7 +112,8 @@ def test_gets_and_stores_racing_rotation(ch: Env, mode: str) -> None:
     try:
         for _ in range(ROTATIONS[mode]):
             args = ["rotate", "--yes"] + (["--reencrypt"] if not forced else [])
-            proc = ch.cli(*args)
+            # Its own process: not the readers' GIL, and it never swaps their environment.
+            proc = ch.cli_exe(*args)
             assert proc.returncode == 0, proc.stderr
     finally:
         stop.set()

@@ -1,0 +1,90 @@
+"""What tests/inprocess.py promises the test process itself: after an in-process
+command its timer (pytest-timeout's alarm) is still armed, and a signal during
+a command ends the run as Ctrl-C does instead of killing the process, with the
+process's own state (environment, streams, signal handlers) put back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from tests.conftest import Env
+
+
+@contextmanager
+def lock_held_by_a_child(ch: Env) -> Iterator[None]:
+    """The store lock, held by another process (flock is per open file) until the end."""
+    ch.home.mkdir(mode=0o700, exist_ok=True)
+    lock = ch.home / "config.json.lock"
+    code = (
+        "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "print('held', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(lock)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        yield
+    finally:
+        holder.communicate("", timeout=30)
+
+
+@contextmanager
+def alarm(seconds: float) -> Iterator[list[int]]:
+    fired: list[int] = []
+    previous = signal.signal(signal.SIGALRM, lambda signum, _frame: fired.append(signum))
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield fired
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_the_test_processs_timer_is_still_armed_after_a_command_and_a_lock_wait(ch: Env) -> None:
+    ch.put("a.example", "u", "s")
+    with alarm(60) as fired:
+        assert ch.cli("version").returncode == 0
+        assert 50 < signal.getitimer(signal.ITIMER_REAL)[0] <= 60
+        env = {**ch.env, "CREDHELPER_LOCK_TIMEOUT": "0.2"}
+        with lock_held_by_a_child(ch):
+            # Both bounded waits set and clear the real-time timer themselves.
+            assert ch.cli("logout", "a.example", env=env).returncode == 7
+            assert ch.call("erase", "a.example", env=env).returncode != 0
+        left = signal.getitimer(signal.ITIMER_REAL)[0]
+        assert 50 < left <= 60, left
+        assert signal.getsignal(signal.SIGALRM) is not signal.SIG_DFL
+    assert fired == []
+
+
+def test_a_signal_during_a_command_ends_the_run_and_the_process_is_put_back(ch: Env) -> None:
+    ch.put("a.example", "u", "s")
+    env = {**ch.env, "CREDHELPER_LOCK_TIMEOUT": "30"}
+    before = (dict(os.environ), sys.stdout, sys.stderr, signal.getsignal(signal.SIGTERM))
+    pid = os.getpid()
+    with lock_held_by_a_child(ch):
+        timer = threading.Timer(0.5, os.kill, (pid, signal.SIGTERM))
+        timer.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(KeyboardInterrupt, match="signal 15 during an in-process"):
+                ch.cli("logout", "a.example", env=env)
+        finally:
+            timer.cancel()
+    assert time.monotonic() - started < 25  # the signal ended the wait, not the timeout
+    after = (dict(os.environ), sys.stdout, sys.stderr, signal.getsignal(signal.SIGTERM))
+    assert after == before
+    # The command was unwound: the login is still there, the lock free again.
+    assert ch.call("get", "a.example").returncode == 0
