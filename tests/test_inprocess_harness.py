@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -88,3 +88,52 @@ def test_a_signal_during_a_command_ends_the_run_and_the_process_is_put_back(ch: 
     assert after == before
     # The command was unwound: the login is still there, the lock free again.
     assert ch.call("get", "a.example").returncode == 0
+
+
+def nest(ch: Env, base: bytes, depth: int) -> None:
+    """The store with a member of its own, an array nested `depth` deep."""
+    ch.store.write_bytes(base[:-1] + b', "x": ' + b"[" * depth + b"]" * depth + b"}\n")
+
+
+def deepest(ch: Env, base: bytes, parses: Callable[[], bool]) -> int:
+    """The deepest nesting of the store that `parses` reads (Python's json counts each
+    level against the recursion limit: 1000 by default, so the answer is below it)."""
+    low, high = 100, 1000  # parses at `low`, not at `high`
+    nest(ch, base, low)
+    assert parses(), low
+    nest(ch, base, high)
+    assert not parses(), high
+    while high - low > 1:  # bounded: halves each time
+        mid = (low + high) // 2
+        nest(ch, base, mid)
+        low, high = (mid, high) if parses() else (low, mid)
+    return low
+
+
+def deep_store(ch: Env) -> bytes:
+    ch.put("a.example", "u", "s")
+    base = ch.store.read_bytes().rstrip()
+    assert base.endswith(b"}"), base[-20:]
+    return base
+
+
+# stack_room() raises the recursion limit by the frames below the command, but CPython
+# 3.11 also counts a level for every entry into the interpreter from C (pluggy's hook
+# calls, contextlib's next(gen), ...): under pytest 7-8 levels that no frame count sees
+# (the executable: 1). The executable's deepest store must parse in-process too.
+def test_the_deepest_store_the_executable_parses_parses_in_process(ch: Env) -> None:
+    base = deep_store(ch)
+    exe = deepest(ch, base, lambda: ch.cli_exe("list").returncode == 0)
+    nest(ch, base, exe)
+    assert ch.cli_exe("list").returncode == 0
+    in_process = ch.cli("list")
+    assert (in_process.returncode, in_process.stderr) == (0, ""), exe
+
+
+def test_the_deepest_store_the_helper_executable_parses_parses_in_env_call(ch: Env) -> None:
+    base = deep_store(ch)
+    exe = deepest(ch, base, lambda: ch.helper("get", "a.example").returncode == 0)
+    nest(ch, base, exe)
+    assert ch.helper("get", "a.example").returncode == 0
+    called = ch.call("get", "a.example")
+    assert (called.returncode, called.stderr) == (0, b""), exe
