@@ -20,7 +20,8 @@ more: if any view of what would be printed still shares such a run with the
 secret, no server text is printed at all, only WITHHELD.
 
 One exception keeps ordinary messages readable: a run that is exactly one word
-of BOILERPLATE ("password", "username", ...) standing alone is left as it is.
+of BOILERPLATE ("password", "username", ...) standing alone is left as it is,
+unless that word is the whole secret.
 Secrets shorter than MIN_SECRET characters are not masked: masking them would
 mangle ordinary words, and such a secret offers no protection anyway.
 """
@@ -144,23 +145,27 @@ def _merged(found: list[Span]) -> list[Span]:
     return out
 
 
-def _boilerplate(raw: str, a: int, b: int) -> bool:
-    """True when raw[a:b] is just one word every login error uses, standing alone."""
+def _boilerplate(raw: str, a: int, b: int, whole: frozenset[str]) -> bool:
+    """True when raw[a:b] is just one word every login error uses, standing alone, and
+    not the whole secret (a password `passphrase` echoed back is still the password)."""
     return (
         raw[a:b].lower() in BOILERPLATE
+        and fold(raw[a:b]) not in whole
         and (a == 0 or not raw[a - 1].isalnum())
         and (b == len(raw) or not raw[b].isalnum())
     )
 
 
-def _hits(raw: str, view: View, size: int, grams: frozenset[str]) -> list[Span]:
+def _hits(
+    raw: str, view: View, size: int, grams: frozenset[str], whole: frozenset[str]
+) -> list[Span]:
     """Spans of the original text `raw` to mask, found through one view of it."""
     text, spans = view
     out = []
     # Grams are case-folded; fold() keeps positions, so spans still point at `raw`.
     for a, b in _merged(_runs(fold(text), size, grams)):
         start, end = spans[a][0], spans[b - 1][1]
-        if not _boilerplate(raw, start, end):
+        if not _boilerplate(raw, start, end, whole):
             out.append((start, end))
     for match in _B64_RUN.finditer(text):
         a, b = match.span()
@@ -173,8 +178,12 @@ def _hits(raw: str, view: View, size: int, grams: frozenset[str]) -> list[Span]:
     return out
 
 
-def _unsafe(text: str, size: int, grams: frozenset[str]) -> list[Span]:
-    return [hit for view in views(text) for hit in _hits(text, view, size, grams)]
+def _unsafe(text: str, size: int, grams: frozenset[str], whole: frozenset[str]) -> list[Span]:
+    return [hit for view in views(text) for hit in _hits(text, view, size, grams, whole)]
+
+
+def _whole(secret: str) -> frozenset[str]:
+    return frozenset(map(fold, _spellings(secret)))
 
 
 def _apply(text: str, hits: list[Span]) -> str:
@@ -201,8 +210,9 @@ def mask(text: str, secret: str, username: str = "") -> str:
     size, grams = _grams(secret)
     if not grams:
         return text
+    whole = _whole(secret)
     for _round in range(8):  # each round masks at least one more character
-        hits = _unsafe(text, size, grams)
+        hits = _unsafe(text, size, grams, whole)
         if not hits:
             break
         text = _apply(text, hits)
@@ -214,7 +224,7 @@ def shows_secret(text: str, secret: str) -> bool:
     if len(secret) < MIN_SECRET:
         return False
     size, grams = _grams(secret)
-    return bool(grams) and bool(_unsafe(text, size, grams))
+    return bool(grams) and bool(_unsafe(text, size, grams, _whole(secret)))
 
 
 def _one_line(text: str) -> str:

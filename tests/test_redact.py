@@ -411,6 +411,18 @@ def test_a_lone_boilerplate_word_of_the_password_stays_readable() -> None:
     assert_no_run(shown, secret)
 
 
+@pytest.mark.parametrize("secret", ["PASSPHRASE", "password", "Token", "user name"])
+def test_a_boilerplate_word_that_is_the_whole_password_is_masked(secret: str) -> None:
+    """Found by hypothesis: the password `PASSPHRASE` echoed back alone was printed."""
+    for body in (secret, f"bad credentials: {secret}", json.dumps({"message": secret})):
+        shown = registry.error_text(response(401, body), secret, USER)
+        assert_masked(shown, secret, USER)
+        assert "***" in shown, shown
+    # A word of the message that is only part of the password stays readable.
+    shown = registry.error_text(response(401, "wrong password"), f"{secret}-and-more", USER)
+    assert shown == "wrong password (HTTP 401)"
+
+
 def test_short_secrets_are_not_masked() -> None:
     assert redact.server_text("no such user ab", "ab") == "no such user ab"
 
