@@ -142,8 +142,8 @@ def _syntax(raw: bytes, path: str, text: str) -> tuple[DockerConfig | None, int]
 GO_MAX_DEPTH = 10000
 # Deeper than this, credhelper reads the file but does not rewrite it: its renderer
 # recurses two Python frames per level, and the interpreter stops at 1,000 frames
-# (500 levels gave a RecursionError). Docker's own files are a few levels deep.
-_REWRITE_DEPTH = 200
+# (500 levels gave a RecursionError; 400 leaves room for the callers' frames).
+_REWRITE_DEPTH = 400
 
 
 def _go_replace(err: UnicodeError) -> tuple[str, int]:
