@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-DOC_FILES = ["protocol.md", "store-format.md", "legacy-formats.md", "ARCHITECTURE.md"]
+DOC_FILES = ["protocol.md", "store-format.md", "legacy-formats.md", "ARCHITECTURE.md", "testing.md"]
 LINKED_FROM = [ROOT / "README.md", ROOT / "SECURITY.md", *sorted(DOCS.glob("*.md"))]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
