@@ -287,7 +287,13 @@ def _sigint_in_the_import_window(argv: list[str], env: dict[str, str]) -> tuple[
         else:
             time.sleep(0.0005)  # the next look at /proc, not a wait for a result
     out, err = proc.communicate(timeout=60)
-    assert out == b""
+    # Killed by the signal: nothing printed. A run the signal reached only once it was
+    # done (or never: on a loaded machine the window can pass unseen) printed the
+    # helper's own answer to its empty stdin, and exited 1.
+    assert out == b"" or (proc.returncode == 1 and out == b"no credentials server URL\n"), (
+        proc.returncode,
+        out,
+    )
     return in_window, proc.returncode, err
 
 
