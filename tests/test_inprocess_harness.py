@@ -137,3 +137,44 @@ def test_the_deepest_store_the_helper_executable_parses_parses_in_env_call(ch: E
     assert ch.helper("get", "a.example").returncode == 0
     called = ch.call("get", "a.example")
     assert (called.returncode, called.stderr) == (0, b""), exe
+
+
+# A helper that answers only once the test's timer has fired: its handler opens the fifo.
+WAITS_FOR_THE_ALARM = """#!/bin/sh
+read -r _ < "@FIFO@"
+printf '{}'
+"""
+
+
+def test_a_timer_that_fires_during_a_command_is_not_armed_again(ch: Env) -> None:
+    """The test process's one-shot timer fires once, as it does while the executable
+    runs: timer_kept() must not re-arm a timer that already fired during the command
+    (its handler has run; pytest-timeout's would fail the test a second time)."""
+    fifo = ch.root / "alarm.fifo"
+    os.mkfifo(fifo, 0o600)
+    bin_dir = ch.root / "bin"
+    bin_dir.mkdir(mode=0o700)
+    helper = bin_dir / "docker-credential-waits"
+    helper.write_text(WAITS_FOR_THE_ALARM.replace("@FIFO@", str(fifo)))
+    helper.chmod(0o700)
+    env = {**ch.env, "PATH": f"{bin_dir}{os.pathsep}{ch.env['PATH']}"}
+    fired: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        fired.append(signum)
+        if len(fired) == 1:  # the helper has the fifo open (or opens it): never blocks long
+            with open(fifo, "w") as out:
+                out.write("fired\n")
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        for run in (ch.cli_exe, ch.cli):
+            fired.clear()
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            assert run("migrate", "--from-helper", "waits", env=env).returncode == 0
+            assert fired == [signal.SIGALRM], run  # it fired during the command
+            armed = signal.getitimer(signal.ITIMER_REAL)  # first: then `fired` cannot race
+            assert (armed, fired) == ((0.0, 0.0), [signal.SIGALRM]), run
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
