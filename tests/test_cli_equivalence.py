@@ -338,6 +338,13 @@ SCENARIOS: dict[str, list[Step]] = {
     # once per process and keeps: the executable sweeps the env's TMPDIR; in-process the
     # sweep looks where the pytest worker's first gettempdir() pointed (/tmp).
     "a job left by a killed exec": [stale_job, run("version"), run("list")],
+    # The dynamic loader reads LD_PRELOAD (LD_LIBRARY_PATH, libfaketime's FAKETIME...) once,
+    # when a process starts: the executable's loader says it cannot preload a missing
+    # library (on stderr) and a present one would run in it; in-process nothing is
+    # loaded, and in_process_ok looks only for PYTHON* variables.
+    "a library for the dynamic loader to preload": [
+        run("version", env={"LD_PRELOAD": f"{ROOT}/no-such-library.so"}),
+    ],
     "a store nested 970 deep": [
         stored_logins,
         nested_store(970),
