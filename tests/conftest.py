@@ -90,10 +90,12 @@ class Env:
         os.environ.clear()
         os.environ.update(self.env if env is None else env)
         inprocess.new_command()
+        limit = inprocess.room_as_in_main()
         try:
-            with inprocess.stack_room(), inprocess.timer_kept():
+            with inprocess.timer_kept():
                 code = protocol.run(argv, io.BytesIO(data), out, text_err)
         finally:
+            sys.setrecursionlimit(limit)
             os.environ.clear()
             os.environ.update(saved)
         text_err.flush()

@@ -32,6 +32,7 @@ stderr and files for a corpus of commands.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import os
 import signal
@@ -55,6 +56,7 @@ _SIGNALS = (
     signal.SIGPIPE,
     signal.SIGCHLD,
 )
+_AT_START = ("LD_", "FAKETIME", "DONT_FAKE_", "GLIBC_TUNABLES", "MALLOC_", "OPENSSL_")
 _LOCALE_VARS = ("LC_ALL", "LC_CTYPE", "LANG", "PYTHONUTF8")
 _stdio: dict[tuple[str | None, ...], tuple[str, str, str, str, str | None]] = {}
 
@@ -62,6 +64,11 @@ _stdio: dict[tuple[str | None, ...], tuple[str, str, str, str, str | None]] = {}
 def in_process_ok(args: tuple[str, ...], env: Mapping[str, str]) -> bool:
     """Whether `credhelper ARGS` under `env` can run in this process unchanged."""
     if any(a in _OWN_PROCESS for a in args[:1]):
+        return False
+    # Read once, when a process starts (the dynamic loader, libfaketime, glibc, OpenSSL):
+    # a value other than this process's own needs a process of its own.
+    names = {n for n in (*env, *os.environ) if n.startswith(_AT_START)}
+    if any(env.get(n) != os.environ.get(n) for n in names):
         return False
     return not any(
         n.startswith("PYTHON") and not n.startswith("PYTHON_") and n not in _HARMLESS for n in env
@@ -130,7 +137,12 @@ def timer_kept() -> Iterator[None]:
         yield
     finally:
         left = value - (time.monotonic() - start) if value else 0.0
-        signal.setitimer(signal.ITIMER_REAL, max(left, 0.001) if value else 0.0, interval)
+        if left > 0:
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
+        elif value and interval:  # a repeating timer goes on
+            signal.setitimer(signal.ITIMER_REAL, interval, interval)
+        else:  # off, or a one-shot that came due meanwhile: it fired (or would have)
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 @contextlib.contextmanager
@@ -151,19 +163,42 @@ def signals_end_the_run() -> Iterator[None]:
         cleanup.die = real  # type: ignore[assignment]
 
 
-@contextlib.contextmanager
-def stack_room() -> Iterator[None]:
-    """As much room on the stack as a process's main() has, for a command run below this
-    process's frames (pytest's, xdist's): a deeply nested file parses alike."""
-    limit = sys.getrecursionlimit()
-    depth, frame = 0, sys._getframe()
-    while frame is not None and depth < limit:
-        depth, frame = depth + 1, frame.f_back  # type: ignore[assignment]
-    sys.setrecursionlimit(limit + depth)
+def _down(n: int) -> int:
     try:
-        yield
-    finally:
-        sys.setrecursionlimit(limit)
+        return _down(n + 1)
+    except RecursionError:
+        return n
+
+
+def room() -> int:
+    """How many calls can still be nested below the caller's frame (CPython counts C
+    calls back into Python too, which a walk over the frames does not see)."""
+    return _down(0) + 1
+
+
+_MAIN_ROOM: list[int] = []
+
+
+def _main_room() -> int:
+    """`room()` inside main() of a fresh interpreter, where the executables call run()."""
+    if not _MAIN_ROOM:
+        code = inspect.getsource(_down) + inspect.getsource(room)
+        code += "def main():\n    print(room())\nmain()\n"
+        probe = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        )
+        _MAIN_ROOM.append(int(probe.stdout))
+    return _MAIN_ROOM[0]
+
+
+def room_as_in_main() -> int:
+    """Give the caller's frame the stack room the executables' main() has, for a command
+    called from it below this process's frames (pytest's, xdist's): a deeply nested
+    file parses alike. Returns the recursion limit to put back afterwards."""
+    old = sys.getrecursionlimit()
+    here = room() + 1  # the caller is one frame up
+    sys.setrecursionlimit(old + _main_room() - here)
+    return old
 
 
 def new_command() -> None:
@@ -198,7 +233,7 @@ def run_cli(
     ):
         fin.write(stdin)
         fin.seek(0)
-        with timer_kept(), _process_state(), stack_room(), signals_end_the_run():
+        with timer_kept(), _process_state(), signals_end_the_run():
             os.dup2(fin.fileno(), 0)
             os.dup2(fout.fileno(), 1)
             os.dup2(ferr.fileno(), 2)
@@ -223,10 +258,13 @@ def run_cli(
             stdstreams.reserve_std_fds()
             stdstreams.guard_stdout()
             stdstreams.quiet_stderr()
+            limit = room_as_in_main()
             try:
                 code = cli.run()
             except SystemExit as done:
                 code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+            finally:
+                sys.setrecursionlimit(limit)
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(Exception):
                     stream.flush()

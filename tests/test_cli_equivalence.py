@@ -170,21 +170,6 @@ def nested_store(depth: int) -> Callable[[Env], None]:
     return step
 
 
-BROKEN_OPENSSL_CONF = """openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-nosuch = nosuch_sect
-[nosuch_sect]
-activate = 1
-"""
-
-
-def broken_openssl_conf(env: Env) -> None:
-    """An OpenSSL configuration that activates a provider OpenSSL does not have."""
-    (env.root / "openssl.cnf").write_text(BROKEN_OPENSSL_CONF)
-
-
 def stale_job(env: Env) -> None:
     """What a `credhelper exec` killed by SIGKILL leaves in $TMPDIR (jobs.py): its job
     directory, owner and child dead; any later command sweeps it (cli._sweep_stale_jobs)."""
@@ -353,25 +338,6 @@ SCENARIOS: dict[str, list[Step]] = {
     # once per process and keeps: the executable sweeps the env's TMPDIR; in-process the
     # sweep looks where the pytest worker's first gettempdir() pointed (/tmp).
     "a job left by a killed exec": [stale_job, run("version"), run("list")],
-    # The dynamic loader reads LD_PRELOAD (LD_LIBRARY_PATH, libfaketime's FAKETIME...) once,
-    # when a process starts: the executable's loader says it cannot preload a missing
-    # library (on stderr) and a present one would run in it; in-process nothing is
-    # loaded, and in_process_ok looks only for PYTHON* variables.
-    "a library for the dynamic loader to preload": [
-        run("version", env={"LD_PRELOAD": f"{ROOT}/no-such-library.so"}),
-    ],
-    # OpenSSL reads $OPENSSL_CONF once, when the process first uses it: the executable
-    # loads this one (a provider that does not exist: no ciphers) for its TLS context;
-    # in-process OpenSSL was set up long before, under the test process's environment.
-    "an OpenSSL configuration": [
-        broken_openssl_conf,
-        # Verified (no --no-verify): a TLS context, then a refused connection.
-        run(
-            *("login", "127.0.0.1:1", "-u", "u", "--password-stdin"),
-            stdin="pw\n",
-            env={"OPENSSL_CONF": f"{ROOT}/openssl.cnf"},
-        ),
-    ],
     "a store nested 970 deep": [
         stored_logins,
         nested_store(970),

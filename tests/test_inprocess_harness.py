@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests import inprocess
 from tests.conftest import Env
 
 
@@ -178,3 +179,48 @@ def test_a_timer_that_fires_during_a_command_is_not_armed_again(ch: Env) -> None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+BROKEN_OPENSSL_CONF = """openssl_conf = openssl_init
+[openssl_init]
+providers = provider_sect
+[provider_sect]
+nosuch = nosuch_sect
+[nosuch_sect]
+activate = 1
+"""
+
+
+@pytest.mark.parametrize(
+    "name", ["LD_PRELOAD", "LD_LIBRARY_PATH", "FAKETIME", "OPENSSL_CONF", "GLIBC_TUNABLES"]
+)
+def test_variables_read_when_a_process_starts_keep_the_command_on_the_executable(
+    ch: Env, name: str
+) -> None:
+    """The dynamic loader, libfaketime, glibc and OpenSSL read these once, at start-up:
+    a value other than the test process's own needs a process of its own."""
+    assert inprocess.in_process_ok(("version",), ch.env)
+    assert not inprocess.in_process_ok(("version",), {**ch.env, name: "/elsewhere"})
+    if name in os.environ:
+        assert inprocess.in_process_ok(("version",), {**ch.env, name: os.environ[name]})
+
+
+def test_a_preloaded_library_reaches_the_executable(ch: Env) -> None:
+    env = {**ch.env, "LD_PRELOAD": str(ch.root / "no-such-library.so")}
+    proc = ch.cli("version", env=env)
+    assert proc.returncode == 0
+    assert "no-such-library.so" in proc.stderr and "cannot be preloaded" in proc.stderr
+
+
+def test_an_unusable_openssl_is_one_line_not_an_internal_error(ch: Env) -> None:
+    """An OpenSSL configuration that activates a provider OpenSSL lacks ("no ciphers"):
+    a verified login says so in one line, exit 6 (TLS), and stores nothing."""
+    conf = ch.root / "openssl.cnf"
+    conf.write_text(BROKEN_OPENSSL_CONF)
+    env = {**ch.env, "OPENSSL_CONF": str(conf)}
+    proc = ch.cli("login", "127.0.0.1:1", "-u", "u", "--password-stdin", stdin="pw\n", env=env)
+    assert "internal error" not in proc.stderr, proc.stderr
+    assert proc.returncode == 6, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot set up TLS" in lines[0] and "OPENSSL_CONF" in lines[0]
+    assert ch.call("list").stdout == b"{}\n"

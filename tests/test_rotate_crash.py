@@ -16,6 +16,7 @@ import base64
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,31 +163,53 @@ def test_sigkill_rotation_at_many_moments(ch: Env, big: bool, tmp_path: Path) ->
 WANT = {f"r{i}.example": f"pw-{i}-secret" for i in range(3)}
 
 
+def stopped_at_first_step(
+    argv: list[str], env: dict[str, str], fifo: Path, home: Path
+) -> subprocess.Popen[bytes]:
+    """`argv` (a rotation tracing to the FIFO `fifo`) started and held after its first
+    step, "pending-written": its open() of the FIFO for the next step blocks, since no
+    reader comes. On a loaded machine our read can come only after the rotation
+    reopened the FIFO (our reader still open) and went on: such a run does not count;
+    it is killed, `home` put back as it was and the rotation started again (bounded)."""
+    before = home.with_name(home.name + ".before")
+    shutil.copytree(home, before, symlinks=True)
+    try:
+        for _attempt in range(10):
+            proc = subprocess.Popen(
+                argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            fd = os.open(fifo, os.O_RDONLY)
+            try:
+                first = os.read(fd, 100)
+            finally:
+                os.close(fd)
+            if first == b"pending-written\n":
+                return proc
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            shutil.rmtree(home)
+            shutil.copytree(before, home, symlinks=True)
+        pytest.fail(f"the rotation never stopped after its first step (last read {first!r})")
+    finally:
+        shutil.rmtree(before)
+
+
 def _stopped_after_store_write(ch: Env, tmp_path: Path, *, forced: bool = False) -> None:
     """`rotate --reencrypt` SIGKILLed after its store write, before the key's promotion.
 
-    Deterministic: the trace file is a FIFO. The rotation's open() of it for
-    "pending-written" meets our reader; its open() for "store-written", right
-    after the store (with the rotation mark) is renamed into place, blocks for
-    good, since no reader comes. Once the mark is on disk it is killed.
+    The trace file is a FIFO. The rotation's open() of it for "pending-written"
+    meets our reader; its open() for "store-written", right after the store (with
+    the rotation mark) is renamed into place, blocks for good, since no reader
+    comes (stopped_at_first_step). Once the mark is on disk it is killed.
     """
     for server, secret in WANT.items():
         ch.store_creds(server, "u", secret)
     fifo = tmp_path / "trace.fifo"
     os.mkfifo(fifo, 0o600)
     env = {**ch.env, "CREDHELPER_ROTATE_TRACE": str(fifo)}
-    proc = subprocess.Popen(
-        [CLI, "rotate", *(() if forced else ("--reencrypt",)), "--yes"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    argv = [CLI, "rotate", *(() if forced else ("--reencrypt",)), "--yes"]
+    proc = stopped_at_first_step(argv, env, fifo, ch.home)
     try:
-        fd = os.open(fifo, os.O_RDONLY)
-        try:
-            assert os.read(fd, 100) == b"pending-written\n"
-        finally:
-            os.close(fd)
         deadline = time.monotonic() + 30  # the store write comes before the blocking open
         while time.monotonic() < deadline and "keyRotation" not in ch.store.read_text():
             time.sleep(0.01)

@@ -22,6 +22,7 @@ import pytest
 from credhelper import crypto
 from tests.conftest import CLI, Env, require_tool
 from tests.test_expiry import run_faked, wrapper_refused
+from tests.test_rotate_crash import stopped_at_first_step
 
 FINDINGS = 10
 
@@ -301,18 +302,11 @@ def test_rotation_killed_after_the_store_write_is_named_and_finished_by_doctor(c
     fifo = ch.root / "trace.fifo"
     os.mkfifo(fifo, 0o600)
     env = {**ch.env, "CREDHELPER_ROTATE_TRACE": str(fifo)}
-    proc = subprocess.Popen(
-        [CLI, "rotate", "--reencrypt", "--yes"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # Each step opens the FIFO to report itself and blocks until we read: after
+    # "pending-written" the store is rewritten, then the rotation blocks again
+    # before promoting the key. Kill it there.
+    proc = stopped_at_first_step([CLI, "rotate", "--reencrypt", "--yes"], env, fifo, ch.home)
     try:
-        # Each step opens the FIFO to report itself and blocks until we read: after
-        # "pending-written" the store is rewritten, then the rotation blocks again
-        # before promoting the key. Kill it there.
-        with open(fifo, "rb") as reader:
-            assert reader.read() == b"pending-written\n"
         deadline = time.monotonic() + 30
         while b"keyRotation" not in ch.store.read_bytes():
             assert time.monotonic() < deadline and proc.poll() is None
@@ -320,8 +314,6 @@ def test_rotation_killed_after_the_store_write_is_named_and_finished_by_doctor(c
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
-        if proc.stderr:
-            proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
     assert ch.key.read_bytes() == old_key and (ch.home / "aeskey.pending").exists()
     assert {e["state"] for e in entries(ch).values()} == {"ok"}

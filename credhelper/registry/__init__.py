@@ -105,10 +105,10 @@ def _speaks_tls(parsed: netloc.Authority, timeout: float) -> bool:
     import socket
     import ssl
 
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # any certificate at all means the port speaks TLS
     try:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # any certificate at all means the port speaks TLS
         sock = socket.create_connection((parsed.host, parsed.port or 443), timeout)
         with sock, context.wrap_socket(sock, server_hostname=None):
             return True

@@ -37,7 +37,14 @@ def registry_certs_dir(host: str, certs_dir: str | None = None) -> str:
 
 def tls_context(host: str, certs_dir: str | None = None) -> ssl.SSLContext:
     """System trust store plus docker's certs.d/<host>: *.crt are CAs, *.cert+*.key client pairs."""
-    ctx = ssl.create_default_context()
+    try:
+        ctx = ssl.create_default_context()
+    except ssl.SSLError as err:  # OpenSSL itself is unusable (a bad OPENSSL_CONF)
+        raise TLSFailure(
+            f"credhelper: cannot set up TLS: {_short(err)}; check OPENSSL_CONF and the "
+            "OpenSSL installation",
+            "",
+        ) from None
     directory = registry_certs_dir(host, certs_dir)
     for ca in sorted(glob.glob(os.path.join(glob.escape(directory), "*.crt"))):
         try:
