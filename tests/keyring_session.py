@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tests.conftest import require_tool
 
-READY_TIMEOUT = 20.0
+READY_TIMEOUT = 60.0  # start-up on a machine running two test workers per CPU
 _PROBE = (
     "import secretstorage, sys\n"
     "c = secretstorage.dbus_init()\n"
