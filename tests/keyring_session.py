@@ -15,6 +15,7 @@ import select
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,9 +62,11 @@ def secret_service(root: Path) -> Iterator[dict[str, str]]:
     dbus_daemon = require_tool("dbus-daemon")
     keyring_daemon = require_tool("gnome-keyring-daemon")
     home = root / "keyring-home"
-    runtime = root / "keyring-run"
-    for directory in (home, runtime):
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Short: gnome-keyring binds its control socket under here, and a unix socket path
+    # has at most 107 bytes (a test's tmp_path under pytest-of-root/pytest-NNN/popen-gwN
+    # is long enough to break it: the login keyring is then never made).
+    runtime = Path(tempfile.mkdtemp(prefix="kr-"))
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DBUS_", "XDG_"))},
         "HOME": str(home),
@@ -115,5 +118,6 @@ def secret_service(root: Path) -> Iterator[dict[str, str]]:
         if daemon is not None:
             _stop(daemon)
         _stop(bus)
+        shutil.rmtree(runtime, ignore_errors=True)
         if bus.stdout is not None:
             bus.stdout.close()
