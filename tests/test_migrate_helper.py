@@ -1133,9 +1133,15 @@ def _consistent(ch: Env, servers: list[str]) -> None:
         assert helper, (server, doc)
         exe = dockerconfig.which_helper(helper, ch.env["PATH"])
         assert exe is not None, (server, helper)
-        got = subprocess.run(
-            [exe, "get"], input=server.encode(), capture_output=True, env=ch.env, timeout=60
-        )
+        if os.path.samefile(exe, HELPER):
+            # Our own helper: its `get` in this process gives the executable's bytes
+            # and exit code (tests/test_protocol_equivalence.py), without starting an
+            # interpreter for each of the 288 read-backs; the kills stay real processes.
+            got = ch.call("get", server.encode())
+        else:
+            got = subprocess.run(
+                [exe, "get"], input=server.encode(), capture_output=True, env=ch.env, timeout=60
+            )
         assert got.returncode == 0, (server, helper, got.stdout)
         assert json.loads(got.stdout)["Secret"] == f"{SECRET}-{server}"
 
