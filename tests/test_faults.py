@@ -56,7 +56,10 @@ def _store_json(server: str, writer: int) -> bytes:
 
 def _get_writer(ch: Env, server: str) -> int | None:
     """The writer whose whole value `get` returns, None when not found; fails on anything else."""
-    proc = ch.helper("get", server)
+    # In this process (ch.call: the executable's bytes and exit code, as
+    # tests/test_protocol_equivalence.py proves): this only reads back what a killed or
+    # limited real process left. No caller holds the store's lock in this process.
+    proc = ch.call("get", server)
     if proc.returncode == 1 and proc.stdout.strip() == b"credentials not found in native keychain":
         return None
     assert proc.returncode == 0, f"get failed: {proc.stdout[:300]!r}"
@@ -141,12 +144,10 @@ def kill_loop(ch: Env, rounds: int, seed: int) -> dict[str, int]:
                 f"round {i}: killed {kind} left a mixed or changed store"
             )
         # No stale lock and no leftover temp file blocks or breaks the next write.
-        nxt = subprocess.run(
-            [HELPER, "store"],
-            input=_store_json(TARGET, 10_000 + i),
-            capture_output=True,
-            env={**ch.env, "CREDHELPER_LOCK_TIMEOUT": "5"},
-            timeout=60,
+        # In this process: the killed one is gone, so a lock or temp file it left is
+        # what this store meets, in this process as in a new one.
+        nxt = ch.call(
+            "store", _store_json(TARGET, 10_000 + i), env={**ch.env, "CREDHELPER_LOCK_TIMEOUT": "5"}
         )
         assert nxt.returncode == 0, f"round {i}: next store failed: {nxt.stdout[:300]!r}"
         assert temp_files(ch.home) == [], f"round {i}: temp files survive the next write"
@@ -368,10 +369,9 @@ def test_sigkill_of_cli_writers_leaves_parsable_files(ch: Env, big: bool) -> Non
         assert len(auths) >= 501, f"round {i}: {argv[1]} killed lost entries"
         doc = json.loads(config.read_text())  # parses: old or new file
         assert doc.get("psFormat") == "keep-me", f"round {i}: Docker config lost a key"
-        nxt = subprocess.run(
-            [HELPER, "store"], input=_store_json(TARGET, 20_000 + i), capture_output=True,
-            env={**ch.env, "CREDHELPER_LOCK_TIMEOUT": "5"}, timeout=60,
-        )  # fmt: skip
+        nxt = ch.call(  # in this process: see kill_loop
+            "store", _store_json(TARGET, 20_000 + i), env={**ch.env, "CREDHELPER_LOCK_TIMEOUT": "5"}
+        )
         assert nxt.returncode == 0, f"round {i}: next store failed: {nxt.stdout[:300]!r}"
         assert _get_writer(ch, TARGET) == 20_000 + i
     assert temp_files(ch.home) == []
