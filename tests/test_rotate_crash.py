@@ -218,9 +218,11 @@ def _stopped_after_store_write(ch: Env, tmp_path: Path, *, forced: bool = False)
 
 
 def _secrets(ch: Env) -> dict[str, str | None]:
+    """What `get` gives for each server: in this process (ch.call, the executable's bytes
+    and exit code), reading back what a killed rotation or a writer left."""
     out: dict[str, str | None] = {}
     for server in WANT:
-        got = ch.helper("get", server)
+        got = ch.call("get", server)
         out[server] = json.loads(got.stdout)["Secret"] if got.returncode == 0 else None
     return out
 
@@ -321,11 +323,9 @@ def test_env_fleet_rotation_killed_around_its_one_write_is_all_or_nothing(
 ) -> None:
     old, new = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
     env_old = {**ch.env, "CREDHELPER_AESKEY": old}
-    for server, secret in WANT.items():
+    for server, secret in WANT.items():  # set-up, in this process (ch.call)
         body = json.dumps({"ServerURL": server, "Username": "u", "Secret": secret}).encode()
-        stored = subprocess.run(
-            [HELPER, "store"], input=body, env=env_old, capture_output=True, timeout=60
-        )
+        stored = ch.call("store", body, env=env_old)
         assert stored.returncode == 0, stored.stdout
     env_new = {**ch.env, "CREDHELPER_AESKEY": new, "CREDHELPER_OLD_AESKEY": old}
     died = subprocess.run(
@@ -336,12 +336,10 @@ def test_env_fleet_rotation_killed_around_its_one_write_is_all_or_nothing(
     )
     assert died.returncode == 137, died.stderr
     want_key = {"before": old, "after": new}[moment]
-    for key in (old, new):
+    for key in (old, new):  # read back in this process (ch.call): the dead one left this
         env = {**ch.env, "CREDHELPER_AESKEY": key}
         for server, secret in WANT.items():
-            got = subprocess.run(
-                [HELPER, "get"], input=server.encode(), env=env, capture_output=True, timeout=60
-            )
+            got = ch.call("get", server, env=env)
             if key == want_key:
                 assert json.loads(got.stdout)["Secret"] == secret, got.stdout
             else:
