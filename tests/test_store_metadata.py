@@ -6,7 +6,11 @@ version, the header, the rotation mark or an entry's key id must either be
 refused with one line (nothing written, no key created) or be unable to cause
 harm; never may a login be sealed under a key the attacker chose, a plaintext
 key appear beside a keyring store, or a module named by the file be imported.
-Real executables throughout; the keyring cases use a real Secret Service.
+Real executables for the named edits (a module named by the file is imported once
+per process, so that case stays on the executable); the property test and the
+read-backs after an edit run the protocol in this process (ch.call: the
+executable's bytes, stderr and exit code, tests/test_protocol_equivalence.py).
+The keyring cases use a real Secret Service.
 """
 
 from __future__ import annotations
@@ -181,7 +185,7 @@ def test_a_forged_rotation_mark_changes_nothing(ch: Env) -> None:
     ch.store_creds("c.example", "carol", "SECRET-C")
     assert ch.key.read_bytes() == key and "keyRotation" not in load(ch)
     for server, secret in (("a.example", "SECRET-A-123"), ("c.example", "SECRET-C")):
-        assert json.loads(ch.helper("get", server).stdout)["Secret"] == secret
+        assert json.loads(ch.call("get", server).stdout)["Secret"] == secret
 
 
 def test_entry_key_id_moved_to_another_key_is_never_opened_with_it(ch: Env) -> None:
@@ -235,7 +239,8 @@ def test_any_metadata_value_is_refused_or_harmless(
     else:
         doc[field] = value
     save(ch, doc)
-    proc = ch.helper("get", b"a.example")
+    # In this process (ch.call): a new store per example, and no lock is held here.
+    proc = ch.call("get", b"a.example")
     if proc.returncode == 0:
         assert json.loads(proc.stdout) == {
             "ServerURL": "a.example",
@@ -245,7 +250,7 @@ def test_any_metadata_value_is_refused_or_harmless(
     else:
         assert proc.stdout.count(b"\n") == 1 and b"SECRET" not in proc.stdout + proc.stderr
         assert b"Traceback" not in proc.stderr
-    proc = ch.helper("store", STORE_REQ)
+    proc = ch.call("store", STORE_REQ)
     assert ch.key.exists() and ch.key.read_bytes() == key
     if proc.returncode != 0:
         assert proc.stdout.count(b"\n") == 1 and b"Traceback" not in proc.stderr
@@ -262,7 +267,7 @@ def test_doctor_names_an_edited_provider_record_and_fix_puts_back_the_real_one(c
     fixed = ch.cli("doctor", "--fix")
     assert "put back the store's keyProvider record null" in fixed.stdout
     assert "keyProvider" not in load(ch)
-    assert json.loads(ch.helper("get", b"a.example").stdout)["Secret"] == "SECRET-A-123"
+    assert json.loads(ch.call("get", b"a.example").stdout)["Secret"] == "SECRET-A-123"
     after = json.loads(ch.cli("doctor", "--json").stdout)
     assert "store.provider-edited" not in {f["id"] for f in after["findings"]}
 
