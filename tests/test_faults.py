@@ -240,7 +240,7 @@ def test_read_only_directory_fails_cleanly(ch: Env) -> None:
             _one_line_error(proc, str(ch.home), "Read-only file system")
         # Reads keep working on a read-only store.
         assert _get_writer(ch, TARGET) == 1
-        assert json.loads(ch.helper("list").stdout) == {TARGET: username_for(1)}
+        assert json.loads(ch.call("list").stdout) == {TARGET: username_for(1)}
     assert tree(ch.home) == before
 
 
@@ -284,9 +284,10 @@ def test_stuck_lock_holder_gives_a_bounded_wait_and_a_clear_error(ch: Env) -> No
                 [HELPER, action], input=data, capture_output=True, env=env, timeout=60
             )
             _one_line_error(proc, str(lock_path), "CREDHELPER_LOCK_TIMEOUT")
-        # Readers take no lock: get and list still answer.
+        # Readers take no lock: get and list still answer. (In this process, as
+        # _get_writer: the lock is held by another process, the holder child.)
         assert _get_writer(ch, TARGET) == 1
-        assert ch.helper("list").returncode == 0
+        assert ch.call("list").returncode == 0
         assert tree(ch.home) == before
         if _rotate_exists(ch):
             proc2 = subprocess.run(
