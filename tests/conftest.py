@@ -34,6 +34,24 @@ CLI = str(BIN / "credhelper")
 Result = subprocess.CompletedProcess[bytes]
 
 
+def with_lock_default(script: str, seconds: float) -> list[str]:
+    """argv that runs the installed `script` (HELPER or CLI) as itself, with the
+    lock wait's built-in default (20 s, what an absurd CREDHELPER_LOCK_TIMEOUT
+    falls back to) shortened to `seconds`.
+
+    The script file itself runs (runpy, as `__main__`), in a process of its own:
+    only the constant differs, so a test of the fallback need not wait 20 s.
+    tests/test_edges.py::test_lock_default_is_twenty_seconds pins the real value.
+    """
+    code = (
+        "import runpy, sys; import credhelper.fslock as f; "
+        f"f.DEFAULT_LOCK_TIMEOUT = {float(seconds)!r}; "
+        "sys.argv[0] = sys.argv[1]; del sys.argv[1]; "
+        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    return [sys.executable, "-c", code, script]
+
+
 @dataclass
 class Env:
     """Paths and environment of one isolated credhelper installation."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI, HELPER, Env
+from tests.conftest import CLI, HELPER, Env, with_lock_default
 from tests.stress.fsprobe import read_only, small_tmpfs, store_auths, temp_files, tree
 from tests.stress.harness import make_secret, parse_secret, seed_store, username_for
 
@@ -330,21 +330,28 @@ def test_sigkilled_lock_holder_leaves_no_stale_lock(ch: Env) -> None:
 
 
 def test_infinite_lock_timeout_is_still_bounded(ch: Env) -> None:
-    """CREDHELPER_LOCK_TIMEOUT=inf must not turn the bounded wait into a hang."""
+    """CREDHELPER_LOCK_TIMEOUT=inf must not turn the bounded wait into a hang: it
+    means the built-in default (20 s, pinned by
+    tests/test_edges.py::test_lock_default_is_twenty_seconds), shortened to 1 s
+    here so that the test need not wait it out."""
     raw = "inf"
     seed_store([TARGET], {TARGET: 1})
     lock_path = ch.home / "config.json.lock"
     with open(lock_path, "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         env = {**ch.env, "CREDHELPER_LOCK_TIMEOUT": raw}
+        started = time.monotonic()
         proc = subprocess.run(
-            [HELPER, "store"],
+            [*with_lock_default(HELPER, 1.0), "store"],
             input=_store_json(TARGET, 2),
             capture_output=True,
             env=env,
             timeout=120,
         )
+        waited = time.monotonic() - started
     _one_line_error(proc, str(lock_path))
+    assert 1.0 <= waited < 15, waited  # the default, not inf nor no wait at all
+    assert _get_writer(ch, TARGET) == 1  # nothing changed
 
 
 @pytest.mark.slow
