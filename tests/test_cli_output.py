@@ -100,3 +100,55 @@ def test_an_error_message_cannot_drive_the_terminal() -> None:
     result = CliRunner().invoke(group, ["boom"])
     assert result.exit_code == 1
     assert result.stderr == ("credhelper: evil\\x1b]0;owned\\x07.example\\x1b[2J\\r\\nrefused\n")
+
+
+def test_a_stray_word_is_never_quoted_back(ch: Env) -> None:
+    """A password pasted where a command or an argument belongs is not printed: click
+    would quote it ("No such command 'ghp_...'"). A typo still gets its suggestion."""
+    secret = "ghp_Wr0ngPlace7xQ"
+    for argv in (
+        [secret],
+        [secret, "login"],
+        ["list", secret],
+        ["login", "reg.example", "-u", "u", "--password-stdin", secret],
+    ):
+        proc = ch.cli_exe(*argv, stdin="pw\n")
+        assert proc.returncode == 2, (argv, proc.stderr)
+        assert secret not in proc.stdout + proc.stderr, argv
+        assert "not shown: it may be a secret" in proc.stderr, argv
+    typo = ch.cli("lst")
+    assert typo.returncode == 2
+    assert typo.stderr.splitlines()[-1] == (
+        "Error: No such command (not shown: it may be a secret). Did you mean 'list'?"
+    )
+
+
+def test_each_command_module_loads_only_when_its_command_runs() -> None:
+    """The COMMANDS table names every command its module defines (so `--help` and
+    suggestions list them all), and looking one up imports that module alone."""
+    import importlib
+    import pkgutil
+    import subprocess
+    import sys
+
+    import credhelper.cli
+    from credhelper.cli import COMMANDS
+
+    defined = {}
+    for info in pkgutil.iter_modules(credhelper.cli.__path__):
+        module = importlib.import_module(f"credhelper.cli.{info.name}")
+        for attribute, value in vars(module).items():
+            callback = getattr(value, "callback", None)
+            if (
+                isinstance(value, click.Command)
+                and getattr(callback, "__module__", "") == module.__name__
+            ):
+                defined[value.name] = (info.name, attribute)
+    assert defined == COMMANDS
+    probe = (
+        "import sys, click; from credhelper.cli import cli; "
+        "cli.get_command(click.Context(cli), 'list'); "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('credhelper.cli.'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["credhelper.cli.list_cmd"]
