@@ -49,7 +49,10 @@ def with_lock_default(script: str, seconds: float) -> list[str]:
         "sys.argv[0] = sys.argv[1]; del sys.argv[1]; "
         "runpy.run_path(sys.argv[0], run_name='__main__')"
     )
-    return [sys.executable, "-c", code, script]
+    # -I as the script's own re-exec would do (any PYTHON* variable, such as tox's
+    # PYTHONHASHSEED, makes it start again under -I, losing the shortened default);
+    # -I also keeps the current directory off sys.path: the installed package runs.
+    return [sys.executable, "-I", "-c", code, script]
 
 
 @dataclass

@@ -145,10 +145,60 @@ def test_each_command_module_loads_only_when_its_command_runs() -> None:
             ):
                 defined[value.name] = (info.name, attribute)
     assert defined == COMMANDS
-    probe = (
-        "import sys, click; from credhelper.cli import cli; "
-        "cli.get_command(click.Context(cli), 'list'); "
-        "print(' '.join(sorted(m for m in sys.modules if m.startswith('credhelper.cli.'))))"
-    )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["credhelper.cli.list_cmd"]
+    for name in COMMANDS:
+        # A fresh process: looking up one command imports its own module (install and
+        # uninstall share one) and no other command's.
+        probe = (
+            "import sys, click; from credhelper.cli import cli; "
+            f"print(cli.get_command(click.Context(cli), {name!r}).name); "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('credhelper.cli.'))))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-I", "-c", probe], capture_output=True, text=True, check=True
+        )
+        got, modules = out.stdout.splitlines()
+        assert got == name
+        own = f"credhelper.cli.{COMMANDS[name][0]}"
+        helpers = {"credhelper.cli.login_input", "credhelper.cli.rotate_schedule"}
+        assert own in modules.split(), (name, modules)
+        others = set(modules.split()) - {own} - helpers
+        # Commands that build on another's module (doctor and migrate share install's
+        # --docker-config option, push logs in as login does) may load that one.
+        allowed = {
+            "doctor": {"credhelper.cli.install_cmd"},
+            "migrate": {"credhelper.cli.install_cmd"},
+            "push": {"credhelper.cli.login_cmd"},
+        }.get(name, set())
+        assert others <= allowed, (name, others)
+
+
+def test_help_lists_every_command(ch: Env) -> None:
+    """`credhelper --help` names each command with its one-line summary, in order."""
+    from credhelper.cli import COMMANDS
+
+    proc = ch.cli_exe("--help")
+    assert proc.returncode == 0, proc.stderr
+    listed = proc.stdout.split("Commands:\n", 1)[1].splitlines()
+    names = [line.split()[0] for line in listed if line.strip()]
+    assert names == sorted(COMMANDS)
+    assert all(len(line.split()) > 1 for line in listed if line.strip())  # a summary each
+
+
+def test_an_unknown_option_that_may_be_a_secret_is_not_quoted(ch: Env) -> None:
+    """click would print "No such option '--ghp_...'": a dash-led token given as a word.
+    An option-shaped typo is still named, with its suggestion."""
+    secret = "--ghp_Wr0ngPlace7xQ"
+    for argv in (
+        [secret],
+        ["list", secret],
+        ["login", "reg.example", "-u", "u", "--password-stdin", secret],
+        ["--", secret],
+        ["exec", secret, "--", "true"],
+    ):
+        proc = ch.cli_exe(*argv, stdin="pw\n")
+        assert proc.returncode == 2, (argv, proc.stderr)
+        assert "ghp_" not in proc.stdout + proc.stderr, argv
+        assert "(not shown: it may be a secret)" in proc.stderr, argv
+    typo = ch.cli("list", "--jsn")
+    assert typo.returncode == 2
+    assert typo.stderr.splitlines()[-1] == "Error: No such option '--jsn'. Did you mean '--json'?"

@@ -557,6 +557,7 @@ def test_usage_errors_never_quote_a_stray_argument(
 )
 def test_parse_args_never_quotes_an_unknown_token(before: list[str], dash: str, rest: str) -> None:
     token = dash + "Zq9" + rest
+    from credhelper import cli
     from credhelper.cli import exec_cmd
     from credhelper.errors import UsageError
 
@@ -564,7 +565,7 @@ def test_parse_args_never_quotes_an_unknown_token(before: list[str], dash: str, 
     try:
         exec_cmd.parse_args(args)
     except UsageError as err:
-        quoted = exec_cmd._OPTION_NAME.fullmatch(token.split("=", 1)[0]) is not None
+        quoted = cli._OPTION_NAME.fullmatch(token.split("=", 1)[0]) is not None
         assert quoted or token not in err.message
         if not before and not token.startswith("-"):
             raise AssertionError("a plain first word is COMMAND, not an error") from err

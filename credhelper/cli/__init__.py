@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -99,6 +100,8 @@ class Group(click.Group):
             # server or file controls: escape terminal control sequences.
             click.echo(shown(err.message), err=True)
             ctx.exit(int(err.exit_code))
+        except click.NoSuchOption as err:  # a command's options ("login --ghp_...")
+            raise _unknown_option(err) from None
         except click.UsageError as err:
             # click quotes stray words back ("... extra argument (ghp_...)"), and a
             # stray word is often a password given by mistake: never print it.
@@ -110,6 +113,34 @@ class Group(click.Group):
                 ) from None
             raise
         return None
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as err:  # the group's own options ("credhelper --ghp_...")
+            raise _unknown_option(err) from None
+
+
+# What a real option looks like: anything else an error would quote may be a
+# password that starts with a dash (`-p`'s value given as its own word, a token).
+_OPTION_NAME = re.compile(r"--[a-z][a-z-]{0,30}|-[A-Za-z]")
+
+
+def quoted_option(name: str) -> str:
+    """An unknown option as a message may quote it: only the shape of a real option."""
+    if _OPTION_NAME.fullmatch(name):
+        return repr(name)
+    return "(not shown: it may be a secret)"
+
+
+def _unknown_option(err: click.NoSuchOption) -> click.NoSuchOption:
+    """click's "No such option 'X'", with X shown only when it looks like an option."""
+    return click.NoSuchOption(
+        err.option_name,
+        f"No such option {quoted_option(err.option_name)}.",
+        err.possibilities,  # the real options it resembles ("Did you mean --help?")
+        err.ctx,
+    )
 
 
 @click.group(cls=Group, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import select
 import signal
 import subprocess
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 import click
 
 from credhelper import cleanup, jobs, netloc
+from credhelper.cli import quoted_option
 from credhelper.dockerconfig.routing import look_path
 from credhelper.errors import CredhelperError, UsageError
 
@@ -65,7 +65,6 @@ _VALUE_OPTIONS = {
     "--expires-at": "expires_at",
 }
 _FLAGS = {"--password-stdin": "password_stdin", "--insecure": "insecure"}
-_OPTION_NAME = re.compile(r"--[a-z][a-z-]{0,30}|-[A-Za-z]")  # what a real option looks like
 
 
 def _option(token: str) -> tuple[str, str | None]:
@@ -73,13 +72,6 @@ def _option(token: str) -> tuple[str, str | None]:
         name, value = token.split("=", 1)
         return name, value
     return token, None
-
-
-def _shown(name: str) -> str:
-    """An unknown option as it may be quoted: only the shape of a real option name."""
-    if _OPTION_NAME.fullmatch(name):
-        return repr(name)
-    return "(not shown: it may be a secret)"
 
 
 def parse_args(args: list[str]) -> tuple[list[LoginSpec], list[str]]:
@@ -104,7 +96,8 @@ def parse_args(args: list[str]) -> tuple[list[LoginSpec], list[str]]:
             continue
         if not logins:
             raise UsageError(
-                f"credhelper: exec: option {_shown(name)} must follow a --login SERVER; {USAGE}"
+                f"credhelper: exec: option {quoted_option(name)} must follow a --login SERVER; "
+                f"{USAGE}"
             )
         if name in _VALUE_OPTIONS:
             setattr(logins[-1], _VALUE_OPTIONS[name], value)
@@ -119,7 +112,7 @@ def parse_args(args: list[str]) -> tuple[list[LoginSpec], list[str]]:
                 f"passwords go on stdin, and `--` goes before COMMAND; {USAGE}"
             )
         else:
-            raise UsageError(f"credhelper: exec: unknown option {_shown(name)}; {USAGE}")
+            raise UsageError(f"credhelper: exec: unknown option {quoted_option(name)}; {USAGE}")
     command = args[pos + 1 :]
     if pos >= len(args) or not command:
         raise UsageError(f"credhelper: exec: COMMAND is missing after `--`; {USAGE}")
