@@ -68,6 +68,20 @@ def dead(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
+def session_ended(sid: int) -> bool:
+    """No live process is left in session `sid` (COMMAND's last `sleep` may outlive it)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            return False
+    return True
+
+
 def assert_untouched(ch: Env) -> None:
     """The user's own store and Docker config were never created or written."""
     assert not ch.home.exists()
@@ -352,11 +366,14 @@ def test_sigkill_leaves_a_job_that_the_next_run_removes(
     docker_dir, store_dir = (Path(p) for p in info.read_text().splitlines())
     child_file = docker_dir.parent / "child"
     wait_for(child_file.exists, "the job to record COMMAND")
-    child_pid = int(child_file.read_text().split()[0])
+    child_pid, _, _, child_sid = (int(f) for f in child_file.read_text().split())
     proc.kill()
     proc.wait(timeout=30)
     # PR_SET_PDEATHSIG took COMMAND down with credhelper
     wait_for(lambda: dead(child_pid), "COMMAND to die")
+    # A job is swept only once none of its processes lives: the loop's last
+    # `sleep 0.1` may outlive its shell by up to 0.1 s.
+    wait_for(lambda: session_ended(child_sid), "COMMAND's session to end")
     assert docker_dir.exists()  # nothing could clean up after SIGKILL...
     listed = run([CLI, "list"], job_env)  # ...until the next credhelper run
     assert listed.returncode == 0, listed.stderr

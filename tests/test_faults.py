@@ -108,16 +108,24 @@ def kill_loop(ch: Env, rounds: int, seed: int) -> dict[str, int]:
     seed_store([TARGET], {TARGET: 1}, filler=FILLER)
     fillers = FILLER
     current: int | None = 1
-    base = _duration([HELPER, "store"], _store_json(TARGET, 2), ch.env)
-    current = 2
     rotate = _rotate_exists(ch)
     kinds = ["store", "erase"] + (["rotate-reencrypt", "rotate"] if rotate else [])
     landed = 0
     env = {**ch.env, "CREDHELPER_LOCK_TIMEOUT": "10"}
+    spans = {"write": 0.0, "rotate": 0.0}
     for i in range(rounds):
+        if i % 8 == 0:
+            # (Re)measure how long a whole run takes, on the executables the kills
+            # hit, so that the delays span it: the load of a machine running the
+            # suite changes, and one figure taken in a busy moment put most kills
+            # after the end (11 of 40 landed in one CI run).
+            spans["write"] = _duration([HELPER, "store"], _store_json(TARGET, 50_000 + i), ch.env)
+            current = 50_000 + i
+            if rotate:
+                spans["rotate"] = _duration([CLI, "rotate", "--reencrypt", "--yes"], b"", ch.env)
         kind = kinds[i % len(kinds)]
         writer = 100 + i
-        delay = rng.uniform(0.0, base * 1.3)
+        delay = rng.uniform(0.0, spans["rotate" if kind.startswith("rotate") else "write"] * 1.3)
         states_before = _states(ch) if kind.startswith("rotate") else {}
         if kind == "store":
             argv, data = [HELPER, "store"], _store_json(TARGET, writer)
