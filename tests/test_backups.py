@@ -15,6 +15,7 @@ import os
 import random
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,13 @@ def test_sigkill_of_install_and_migrate_leaves_no_plaintext_after_the_next_run(
 
     rng = random.Random(7)
     config = ch.docker_config / "config.json"
+    _plain_config(ch)
+    # How long a whole install takes here (migrate is alike), so that the kills
+    # spread over the run rather than mostly after its end.
+    started = time.monotonic()
+    assert ch.cli_exe("install").returncode == 0  # the executable, as the kills hit
+    span = (time.monotonic() - started) * 1.3
+    landed = 0
     for i in range(10):
         _plain_config(ch)
         if i % 2 and config.exists():
@@ -183,7 +191,7 @@ def test_sigkill_of_install_and_migrate_leaves_no_plaintext_after_the_next_run(
             argv = [CLI, "migrate", "--from", "docker"]
         else:
             argv = [CLI, "install"]
-        _kill_at(argv, b"", ch.env, rng.uniform(0.0, 0.5))
+        landed += _kill_at(argv, b"", ch.env, rng.uniform(0.0, span))
         leftovers = backups.stale_temps(str(config))
         if leftovers:
             assert "docker-config.stale-temp" in ids(doctor(ch)), f"round {i}"
@@ -191,6 +199,7 @@ def test_sigkill_of_install_and_migrate_leaves_no_plaintext_after_the_next_run(
         assert _plaintext_files(ch.docker_config) == [], f"round {i}"
         assert backups.stale_temps(str(config)) == []
         assert json.loads(config.read_text())["psFormat"] == "keep"
+    assert landed >= 3, f"{landed} of 10 kills landed mid-run"
 
 
 def test_hostile_leftovers_never_break_a_write_or_follow_a_link(ch: Env, tmp_path: Path) -> None:
