@@ -112,28 +112,32 @@ def kill_loop(ch: Env, rounds: int, seed: int) -> dict[str, int]:
     kinds = ["store", "erase"] + (["rotate-reencrypt", "rotate"] if rotate else [])
     landed = 0
     env = {**ch.env, "CREDHELPER_LOCK_TIMEOUT": "10"}
-    spans = {"write": 0.0, "rotate": 0.0}
+
+    def command(kind: str, writer: int) -> tuple[list[str], bytes]:
+        if kind == "store":
+            return [HELPER, "store"], _store_json(TARGET, writer)
+        if kind == "erase":
+            return [HELPER, "erase"], TARGET.encode()
+        return [CLI, "rotate", "--yes"] + (["--reencrypt"] if kind != "rotate" else []), b""
+
+    spans: dict[str, float] = {}
     for i in range(rounds):
         if i % 8 == 0:
-            # (Re)measure how long a whole run takes, on the executables the kills
-            # hit, so that the delays span it: the load of a machine running the
-            # suite changes, and one figure taken in a busy moment put most kills
-            # after the end (11 of 40 landed in one CI run).
-            spans["write"] = _duration([HELPER, "store"], _store_json(TARGET, 50_000 + i), ch.env)
+            # (Re)measure how long a whole run of each kind takes, on the executables
+            # the kills hit, so that the delays span it: the load of a machine running
+            # the suite changes, and one store timed in a busy moment put most kills
+            # after the end (11 of 40 landed in one CI run). The store goes last: the
+            # target holds a known value again. A forced rotation is timed as the
+            # --reencrypt one (running one would make every login need a new one).
+            for kind in ["erase", *(["rotate-reencrypt"] if rotate else []), "store"]:
+                spans[kind] = _duration(*command(kind, 50_000 + i), ch.env)
+            spans["rotate"] = spans.get("rotate-reencrypt", 0.0)
             current = 50_000 + i
-            if rotate:
-                spans["rotate"] = _duration([CLI, "rotate", "--reencrypt", "--yes"], b"", ch.env)
         kind = kinds[i % len(kinds)]
         writer = 100 + i
-        delay = rng.uniform(0.0, spans["rotate" if kind.startswith("rotate") else "write"] * 1.3)
+        delay = rng.uniform(0.0, spans[kind] * 1.3)
         states_before = _states(ch) if kind.startswith("rotate") else {}
-        if kind == "store":
-            argv, data = [HELPER, "store"], _store_json(TARGET, writer)
-        elif kind == "erase":
-            argv, data = [HELPER, "erase"], TARGET.encode()
-        else:
-            argv = [CLI, "rotate", "--yes"] + (["--reencrypt"] if kind != "rotate" else [])
-            data = b""
+        argv, data = command(kind, writer)
         landed += _kill_at(argv, data, env, delay)
 
         auths = store_auths(ch.store)  # parses: old or new file, never a partial one
