@@ -5,7 +5,7 @@ Standard library only (it is on the `get` hot path through the store's hints).
 
 from __future__ import annotations
 
-DOCKER_HUB = "https://index.docker.io/v1/"
+from credhelper.dockernames import DOCKER_HUB
 
 
 def login_command(server: str) -> str:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from credhelper import backups, dockerconfig, legacy
-from credhelper.advice import DOCKER_HUB, login_command
+from credhelper.advice import login_command
 from credhelper.dockerconfig import AUTH_BINARY, AUTH_INVALID, AUTH_PLAINTEXT, EntryCheck
 from credhelper.dockerconfig.edit import FreshImports
+from credhelper.dockernames import DOCKER_HUB
 from credhelper.errors import CredhelperError
 from credhelper.gojson import scrub_surrogates
 from credhelper.store import STATE_OK, Store

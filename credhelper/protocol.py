@@ -14,6 +14,7 @@ import sys
 
 from credhelper import __version__
 from credhelper import fastjson as json  # json.loads/dumps without importing json (and re)
+from credhelper.dockernames import DOCKER_HUB
 from credhelper.errors import (
     CredhelperError,
     InputTooLarge,
@@ -204,7 +205,7 @@ def action_get(store: Store, stdin: Any, stdout: Any) -> None:
     if url == "docker.io" and os.environ.get("CREDHELPER_DOCKER_IO_IS_HUB") == "1":
         # Set by `credhelper push` in skopeo's/podman's environment only:
         # containers/image names Docker Hub "docker.io", docker stores it as below.
-        key = "https://index.docker.io/v1/"
+        key = DOCKER_HUB
     creds = store.get(key)  # one call: the store owns how a lookup is done
     answer = go_json({"ServerURL": url, "Username": creds.username, "Secret": creds.secret})
     if url != text.strip(_GO_SPACE):

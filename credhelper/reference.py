@@ -11,10 +11,9 @@ import re
 from dataclasses import dataclass
 
 from credhelper import netloc
+from credhelper.dockernames import DOCKER_HUB
 from credhelper.errors import UsageError
 
-# The key docker (CLI, docker-py) stores Docker Hub logins under.
-DOCKER_HUB = "https://index.docker.io/v1/"
 # Hub's v2 API endpoint, which `docker login` pings.
 DOCKER_HUB_API = "registry-1.docker.io"
 DEFAULT_DOMAIN = "docker.io"

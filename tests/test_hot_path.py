@@ -273,3 +273,51 @@ def test_a_symlinked_script_does_not_import_from_its_real_directory(
             f"started as {started_as}, {script} imported credhelper from its real directory"
         )
         assert proc.returncode == 0, proc.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin"),
+    [
+        (["list"], b""),
+        (["login", "reg.example", "-u", "ci", "--password-stdin", "--no-verify"], b"pw\n"),
+        (["logout", "reg.example"], b""),
+    ],
+)
+def test_cli_commands_that_need_no_network_do_not_load_it(
+    ch: Env, argv: list[str], stdin: bytes
+) -> None:
+    """`credhelper list`, a --no-verify login (CI's scripted login) and logout start
+    without the registry client (requests, urllib3: ~60 ms) or other commands' code."""
+    from tests.conftest import CLI
+
+    proc = subprocess.run(
+        [sys.executable, "-I", "-X", "importtime", CLI, *argv],
+        input=stdin,
+        capture_output=True,
+        env=ch.env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.decode().splitlines() if line.startswith("import time:")]
+    modules = {line.rsplit("|", 1)[1].strip() for line in lines}
+    assert "credhelper.cli" in modules, "the command did not run under importtime"
+    network = top(modules) & {"requests", "urllib3", "http.client", "credhelper.registry"}
+    assert not network, sorted(network)
+    # What each command module brings itself (importlib.import_module, which loads
+    # them, is not timed): no doctor, push or migrate machinery for these commands.
+    others = top(modules) & {"credhelper.doctor", "credhelper.push", "credhelper.migrate"}
+    assert not others, sorted(others)
+
+
+def test_docker_names_have_one_definition() -> None:
+    """Docker Hub's key and the identity-token username are spelled once, in
+    credhelper/dockernames.py; every other module imports them."""
+    literals = ('"https://index.docker.io/v1/"', '"<token>"')
+    found = [
+        (str(path.relative_to(ROOT)), literal)
+        for path in sorted((ROOT / "credhelper").rglob("*.py"))
+        for literal in literals
+        if literal in path.read_text()
+    ]
+    assert found == [("credhelper/dockernames.py", literal) for literal in literals]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,9 +20,13 @@ from credhelper.cli.login_input import (
     read_password_stdin,
     text_or_refuse,
 )
+from credhelper.dockernames import DOCKER_HUB, TOKEN_USERNAME
 from credhelper.errors import CredhelperError, NotFound, UsageError
 from credhelper.store import Store
 from credhelper.store.model import shown
+
+if TYPE_CHECKING:
+    from credhelper.registry.errors import LoginResult
 
 
 def parse_expiry(expires_in: str | None, expires_at: str | None) -> str | None:
@@ -69,8 +73,6 @@ def _stored(key: str) -> tuple[str, str] | None:
 
 def _remembered(key: str) -> str | None:
     """The username last stored for `key`, kept even by a forced rotation or an expiry."""
-    from credhelper.registry import TOKEN_USERNAME
-
     try:
         user = Store().remembered_username(key)
     except CredhelperError:
@@ -88,7 +90,7 @@ def route_to_credhelper(key: str) -> bool:
     """
     from credhelper import dockerconfig
 
-    if key == reference.DOCKER_HUB:
+    if key == DOCKER_HUB:
         return dockerconfig.ensure_uses_credhelper(key)
 
     def change(doc: dict[str, Any]) -> bool:
@@ -104,10 +106,10 @@ def route_to_credhelper(key: str) -> bool:
 def _from_store(key: str, target: str, verify: bool, **kw: bool) -> tuple[str, str | None]:
     """No username or password given: as docker does, the stored login if the registry
     still takes it; else a username (prompted on a terminal) still needing a password."""
-    from credhelper import registry
-
     stored = _stored(key)
     if stored is not None and verify:
+        from credhelper import registry  # requests: only when it is used
+
         if not kw["quiet"]:
             click.echo(f"Authenticating with existing credentials for {key}...", err=True)
         try:
@@ -120,7 +122,7 @@ def _from_store(key: str, target: str, verify: bool, **kw: bool) -> tuple[str, s
             click.echo(f"{err.message}; please log in again", err=True)
     if not _interactive():
         raise no_terminal(key)
-    default = stored[0] if stored and stored[0] != registry.TOKEN_USERNAME else None
+    default = stored[0] if stored and stored[0] != TOKEN_USERNAME else None
     return prompt_username(default or _remembered(key)), None
 
 
@@ -189,16 +191,18 @@ def obtain_and_login(
     stored instant from parse_expiry) is sealed with the entry; without it, a
     lifetime the token server states for what is stored is used.
     """
-    from credhelper import registry
-
     key = reference.server_key(server)
     target = server if server else key
     username, password, reused = _credentials(
         key, target, username, password, verify, insecure=insecure, quiet=quiet
     )
-    result: registry.LoginResult | None = None
+    result: LoginResult | None = None
     store_user, store_secret = username, password
     if verify:
+        # Only here: the registry client brings requests and urllib3 (~60 ms of
+        # imports), which a --no-verify login never uses.
+        from credhelper import registry
+
         result = registry.verify_login(target, username, password, insecure=insecure)
         store_user, store_secret = result.username, result.secret
     if expires is None and result is not None and result.expires_in is not None:

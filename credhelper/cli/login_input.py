@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from credhelper import reference
+from credhelper.dockernames import DOCKER_HUB
 from credhelper.errors import UsageError
 
 MAX_PASSWORD = 1 << 20
@@ -69,7 +69,7 @@ def prompt_password(username: str, key: str) -> str:
 
 
 def no_terminal(key: str) -> UsageError:
-    shown = "" if key == reference.DOCKER_HUB else f" {key}"
+    shown = "" if key == DOCKER_HUB else f" {key}"
     return UsageError(
         "credhelper: no password given and no terminal to ask for one; pass it on stdin: "
         f"printf '%s\\n' \"$PASSWORD\" | credhelper login{shown} -u USER --password-stdin"

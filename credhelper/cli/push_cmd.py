@@ -8,6 +8,7 @@ import click
 
 from credhelper import engine_io, push, reference
 from credhelper.cli.login_cmd import _interactive, obtain_and_login
+from credhelper.dockernames import DOCKER_HUB, TOKEN_USERNAME
 from credhelper.errors import ExitCode
 from credhelper.store import Credentials
 
@@ -48,8 +49,8 @@ def _parse_image(image: str) -> reference.Reference:
 
 def _relogin(key: str, username: str | None, insecure: bool) -> Credentials:
     obtain_and_login(
-        None if key == reference.DOCKER_HUB else key,
-        username if username and username != "<token>" else None,
+        None if key == DOCKER_HUB else key,
+        username if username and username != TOKEN_USERNAME else None,
         None,
         insecure=insecure,
     )

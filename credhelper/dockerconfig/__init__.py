@@ -25,7 +25,6 @@ from credhelper.dockerconfig.auths import (
     AUTH_PLAINTEXT,
     AUTH_REGISTRY_TOKEN,
     INVALID_AUTH_MESSAGE,
-    TOKEN_USERNAME,
     EntryCheck,
     check_entries,
     decode_auth,
@@ -43,7 +42,6 @@ from credhelper.dockerconfig.edit import (
 )
 from credhelper.dockerconfig.gotypes import AUTH_FIELDS, CREDENTIAL_FIELDS
 from credhelper.dockerconfig.model import (
-    DOCKER_HUB,
     HELPER_NAME,
     ConfigRefused,
     DockerConfig,
@@ -65,6 +63,7 @@ from credhelper.dockerconfig.write import (
     modify,
     store_sealer,
 )
+from credhelper.dockernames import DOCKER_HUB, TOKEN_USERNAME
 
 __all__ = [
     "AUTH_BASE64",

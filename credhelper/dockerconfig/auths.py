@@ -14,11 +14,11 @@ from credhelper import gob64
 from credhelper.dockerconfig.gotypes import CREDENTIAL_FIELDS
 from credhelper.dockerconfig.model import DockerConfig, go_field, parse
 from credhelper.dockerconfig.view import raw_credentials
+from credhelper.dockernames import TOKEN_USERNAME
 
 # docker/cli v28 configfile.decodeAuth (HEAD spells it lower-case); the docker CLI
 # on these machines (28.2) prints this form.
 INVALID_AUTH_MESSAGE = "Invalid auth configuration file"
-TOKEN_USERNAME = "<token>"  # noqa: S105 -- docker's identity-token marker, not a secret
 
 AUTH_NONE = "none"  # no auth value: docker's usual {} entry (a helper holds the secret)
 AUTH_EMPTY = "empty"  # "auth": "" -- docker skips it, docker-py crashes on it
@@ -165,7 +165,7 @@ def convert_to_hostname(key: str) -> str:
 def lookup_key(cfg: DockerConfig, server: str) -> str:
     """The key docker asks a helper for when it reads entry `server` (fileStore.Get
     falls back to ConvertToHostname of each key). Docker Hub keeps its v1 URL."""
-    from credhelper.dockerconfig.model import DOCKER_HUB
+    from credhelper.dockernames import DOCKER_HUB
 
     if server == DOCKER_HUB:
         return server

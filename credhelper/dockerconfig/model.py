@@ -21,7 +21,6 @@ from credhelper.errors import CredhelperError
 from credhelper.gojson import go_fold_equal, go_syntax_error, reject_constant
 
 HELPER_NAME = "credhelper"
-DOCKER_HUB = "https://index.docker.io/v1/"
 
 
 class DockerConfigError(CredhelperError):

@@ -19,6 +19,7 @@ from credhelper.dockerconfig import (
     DockerConfig,
     EntryCheck,
 )
+from credhelper.dockernames import TOKEN_USERNAME
 from credhelper.doctor.isulad_checks import load_legacy_key
 from credhelper.doctor.model import ERROR, FIX_COMMAND, WARNING, Context, Finding, file_mode
 from credhelper.doctor.remedies import (
@@ -226,7 +227,7 @@ def check_entry(cfg: DockerConfig, check: EntryCheck, path: str, key_path: str) 
 
 def _plaintext(cfg: DockerConfig, check: EntryCheck, path: str) -> Finding:
     server = check.server
-    what = "an identity token" if check.username == "<token>" else "a password"
+    what = "an identity token" if check.username == TOKEN_USERNAME else "a password"
     said = f"{server}: {what} is stored in plaintext (base64 is not encryption)"
     other = migrate.served_elsewhere(cfg, dockerconfig.lookup_key(cfg, server))
     if other is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import requests
 
 from credhelper import netloc, redact, reference
+from credhelper.dockernames import TOKEN_USERNAME
 from credhelper.errors import CredhelperError
 from credhelper.registry.client import (
     Client,
@@ -22,7 +23,6 @@ from credhelper.registry.client import (
     tls_context,
 )
 from credhelper.registry.errors import (
-    TOKEN_USERNAME,
     AuthRejected,
     InsecureRefused,
     LoginResult,

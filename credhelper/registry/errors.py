@@ -12,7 +12,6 @@ from typing import Any
 from credhelper.errors import CredhelperError, ExitCode
 from credhelper.jsonfields import fields_dict
 
-TOKEN_USERNAME = "<token>"  # noqa: S105 - docker's username for an identity (refresh) token
 CLIENT_ID = "credhelper"
 USER_AGENT = "credhelper (registry login check)"
 

@@ -14,11 +14,11 @@ from typing import Any
 import requests
 
 from credhelper import netloc, redact
+from credhelper.dockernames import TOKEN_USERNAME
 from credhelper.errors import UsageError
 from credhelper.registry.client import Client, basic_auth, error_text
 from credhelper.registry.errors import (
     CLIENT_ID,
-    TOKEN_USERNAME,
     AuthRejected,
     NotARegistry,
     TokenServerError,

@@ -54,7 +54,8 @@ next writer under the lock finishes an interrupted rotation (`recover_rotation`)
 
 from __future__ import annotations
 
-from credhelper.advice import DOCKER_HUB, login_command
+from credhelper.advice import login_command
+from credhelper.dockernames import DOCKER_HUB
 from credhelper.store.document import Document, parse_document, serialize_document
 from credhelper.store.header import ProviderRecordEdited
 from credhelper.store.locked import ROTATION_MARK, LockedStore, Store, recover_rotation
