@@ -19,6 +19,7 @@ from credhelper.dockerconfig.edit import FreshImports
 from credhelper.dockernames import DOCKER_HUB
 from credhelper.errors import CredhelperError
 from credhelper.gojson import scrub_surrogates
+from credhelper.reference import HUB_NAMES
 from credhelper.store import STATE_OK, Store
 from credhelper.store.model import shown
 
@@ -346,4 +347,4 @@ def migrate_docker(
 
 def isulad_server(host: str) -> str:
     # iSulad keys registries by host; docker keys Docker Hub by its v1 URL.
-    return DOCKER_HUB if host in ("docker.io", "index.docker.io", "registry-1.docker.io") else host
+    return DOCKER_HUB if host in HUB_NAMES else host

@@ -19,7 +19,7 @@ DOCKER_HUB_API = "registry-1.docker.io"
 DEFAULT_DOMAIN = "docker.io"
 # Names that mean Docker Hub. docker itself maps only "docker.io"; the others
 # would otherwise become keys that `docker push` never looks up.
-_HUB_NAMES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
+HUB_NAMES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
 _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
 _TAG = re.compile(r"[\w][\w.-]{0,127}\Z")
@@ -48,7 +48,7 @@ def is_hub(server: str) -> bool:
     if server in ("", DOCKER_HUB):
         return True
     try:
-        return convert_to_hostname(server).lower() in _HUB_NAMES
+        return convert_to_hostname(server).lower() in HUB_NAMES
     except UsageError:
         return False  # not a registry name at all, so not Hub's
 

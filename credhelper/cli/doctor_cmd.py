@@ -7,7 +7,7 @@ import json
 import click
 
 from credhelper.advice import login_command
-from credhelper.cli.install_cmd import DOCKER_CONFIG_HELP, use_docker_config
+from credhelper.cli.options import DOCKER_CONFIG_HELP, use_docker_config
 from credhelper.doctor import ERROR, INFO, WARNING, Doctor, Finding, FixReport
 from credhelper.errors import ExitCode
 from credhelper.store.model import shown

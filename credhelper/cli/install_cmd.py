@@ -5,39 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
-from typing import TypeVar
 
 import click
 
-from credhelper import dockerconfig
 from credhelper.advice import login_command
+from credhelper.cli.options import DOCKER_CONFIG_HELP, echo_each, use_docker_config
 from credhelper.errors import ExitCode
 from credhelper.helper_import import shown, valid_name
 from credhelper.install import InstallReport, UninstallReport, install, offers, uninstall
 from credhelper.migrate import MigrationReport
-
-DOCKER_CONFIG_HELP = (
-    "Docker's configuration directory (default: $DOCKER_CONFIG or ~/.docker). Unless "
-    "CREDHELPER_HOME is set, the store goes in DIR/credhelper, where the helper looks "
-    "when docker runs with DOCKER_CONFIG=DIR."
-)
-
-
-_Item = TypeVar("_Item")
-
-
-def echo_each(items: Iterable[_Item], line: Callable[[_Item], str]) -> None:
-    """One line of a report per item (a server, or a (server, why) pair), in order."""
-    for item in items:
-        click.echo(line(item))
-
-
-def use_docker_config(directory: str | None) -> str:
-    """Point this process at DIR the way docker would point the helper at it."""
-    if directory:
-        os.environ["DOCKER_CONFIG"] = os.path.abspath(directory)
-    return dockerconfig.default_path()
 
 
 def _print_install(report: InstallReport) -> None:

@@ -8,7 +8,7 @@ import json
 import click
 
 from credhelper.advice import login_command
-from credhelper.cli.install_cmd import DOCKER_CONFIG_HELP, echo_each, use_docker_config
+from credhelper.cli.options import DOCKER_CONFIG_HELP, echo_each, use_docker_config
 from credhelper.errors import ExitCode
 from credhelper.isulad_import import migrate_isulad
 from credhelper.migrate import MigrationReport, migrate_docker
