@@ -192,6 +192,7 @@ def test_an_unknown_option_that_may_be_a_secret_is_not_quoted(ch: Env) -> None:
         ["list", secret],
         ["login", "reg.example", "-u", "u", "--password-stdin", secret],
         ["--", secret],
+        ["--", f"{secret}=x"],
         ["exec", secret, "--", "true"],
     ):
         proc = ch.cli_exe(*argv, stdin="pw\n")

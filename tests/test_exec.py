@@ -216,6 +216,38 @@ def test_several_logins_one_line_each_and_command_gets_the_rest(
     assert_untouched(ch)
 
 
+def test_options_written_with_equals_signs_still_end_at_the_double_dash(
+    ch: Env, job_env: dict[str, str]
+) -> None:
+    """`--login=SERVER --username=ci --password-stdin -- COMMAND`: click itself drops
+    that `--` (every word before it is an option it does not know); exec must still
+    find COMMAND after it, and an `--help` there is COMMAND's."""
+    server = "eq.registry.example:5000"
+    script = f'printf %s {server} | docker-credential-credhelper get; printf " %s" "$@"'
+    argv = [
+        CLI,
+        "exec",
+        f"--login={server}",
+        "--username=ci",
+        "--password-stdin",
+        "--no-verify",
+        "--expires-in=1h",
+        "--",
+        SH,
+        "-c",
+        script,
+        "sh",
+        "--help",
+    ]
+    proc = run(argv, job_env, "eq-secret\n")
+    assert proc.returncode == 0, proc.stderr
+    got, args = proc.stdout.rsplit(" ", 1)
+    assert json.loads(got) == {"ServerURL": server, "Username": "ci", "Secret": "eq-secret"}
+    assert args == "--help"
+    assert job_dirs(job_env) == []
+    assert_untouched(ch)
+
+
 def test_no_password_in_argv_or_env_and_job_key_only_in_env(
     ch: Env, registry_http: RegistryServer, job_env: dict[str, str], tmp_path: Path
 ) -> None:

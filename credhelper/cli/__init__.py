@@ -69,6 +69,14 @@ class Group(click.Group):
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
+        options = [name for param in self.get_params(ctx) for name in param.opts]
+        word = args[0] if args else ""
+        # A dash-word where the command goes (`credhelper -- --ghp_...`) that is not one
+        # of the group's options: click 8.2+ says "No such option", 8.1 printed the
+        # help and exited 0.
+        unknown = word.startswith("-") and word.split("=", 1)[0] not in options
+        if unknown and self.get_command(ctx, word) is None:
+            raise _unknown_option(click.NoSuchOption(word, possibilities=options, ctx=ctx))
         try:
             return super().resolve_command(ctx, args)
         except click.UsageError as err:

@@ -252,8 +252,25 @@ def run(logins: list[LoginSpec], argv: list[str]) -> int:
         return _run_child(job, argv)
 
 
+_RAW = "credhelper.exec.words"
+
+
+class _WordsAsTyped(click.Command):
+    """Keeps the words after `exec` as they were typed, for parse_args.
+
+    click drops the `--` when every word before it is an option click does not
+    know (`--login=SERVER --username=ci --password-stdin -- COMMAND`), and
+    COMMAND's first word would then read as a stray argument.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_RAW] = list(args)
+        return super().parse_args(ctx, args)
+
+
 @click.command(
     "exec",
+    cls=_WordsAsTyped,
     context_settings={
         "ignore_unknown_options": True,
         "allow_interspersed_args": False,
@@ -298,10 +315,11 @@ def command(ctx: click.Context, args: tuple[str, ...]) -> None:
     4 unsafe jobs directory; 5 a login was rejected; 6 registry unreachable;
     126/127 COMMAND cannot be run / not found.
     """
-    if args[:1] == ("-h",):
+    words = ctx.meta.get(_RAW, list(args))
+    if words[:1] == ["-h"]:
         click.echo(ctx.get_help())
         ctx.exit(0)
-    logins, argv = parse_args(list(args))
+    logins, argv = parse_args(words)
     with cleanup.guard():
         status = run(logins, argv)
     sys.exit(status)
