@@ -262,6 +262,9 @@ def test_python_m_credhelper_holder(tmp_path: Path) -> None:
 
     pkg = tmp_path / "pkg" / "credhelper"
     pkg.mkdir(parents=True)
+    # A regular package (not a namespace one): found first, in the current
+    # directory, before the installed credhelper that is also on sys.path.
+    (pkg / "__init__.py").write_text("")
     (pkg / "__main__.py").write_text(HOLDER.format(python=sys.executable))
     lock = tmp_path / "lock"
     proc = subprocess.Popen(
