@@ -237,13 +237,14 @@ def test_options_written_with_equals_signs_still_end_at_the_double_dash(
         "-c",
         script,
         "sh",
+        "--",
         "--help",
     ]
     proc = run(argv, job_env, "eq-secret\n")
     assert proc.returncode == 0, proc.stderr
-    got, args = proc.stdout.rsplit(" ", 1)
+    got, args = proc.stdout.split(" ", 1)
     assert json.loads(got) == {"ServerURL": server, "Username": "ci", "Secret": "eq-secret"}
-    assert args == "--help"
+    assert args == "-- --help"  # after the first `--`, every word is COMMAND's as typed
     assert job_dirs(job_env) == []
     assert_untouched(ch)
 

@@ -2,8 +2,8 @@
 
 The installed executable runs under `python -I -X importtime` (-I as the script
 would re-exec itself anyway when PYTHON* variables are set); every module imported
-after `site` has finished is the helper's own doing (site's imports, such as an
-editable install's finder, happen before any credhelper code runs and are the
+after `site` has finished is the helper's own doing (site's imports, such as a
+.pth hook of another package, happen before any credhelper code runs and are the
 same for the floor `python -c "from ...aead import AESGCM"`).
 """
 
@@ -171,7 +171,8 @@ HEAVY_ON_READ = {
 def clean_imports(ch: Env, action: str, stdin: bytes) -> set[str]:
     """Every module the helper imports, run without `site` (which preloads some of them).
 
-    In .venv the editable install's finder imports re, contextlib and more during
+    A .pth hook in the venv (setuptools' distutils shim, an editable install's
+    finder where the layout needs one) may import re, contextlib and more during
     start-up, which would hide the helper's own imports of them; -S skips site,
     and the path is set by hand to this checkout and to where cryptography is installed.
     """

@@ -143,3 +143,18 @@ def test_installed_executables_work(dist: Path, tmp_path: Path) -> None:
     first = (bindir / "docker-credential-credhelper").read_text().splitlines()[0]
     assert first == f"#!{bindir / 'python'}" or first.startswith(f"#!{bindir}/python")
     assert os.access(helper, os.X_OK)
+
+
+def test_the_checkout_root_holds_no_other_modules() -> None:
+    """An editable install puts the checkout root on sys.path (pyproject's
+    package-dir): of what git tracks there, only `credhelper` and `tests` may be
+    importable, so no tracked file can stand in for a module something imports."""
+    tracked = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    modules = {p for p in tracked if "/" not in p and p.endswith((".py", ".so"))}
+    # A directory at the root with Python files in it imports as a package, with an
+    # __init__.py or without (a namespace package).
+    packages = {p.split("/", 1)[0] for p in tracked if "/" in p and p.endswith((".py", ".so"))}
+    assert modules == set(), sorted(modules)
+    assert packages <= {"credhelper", "tests"}, sorted(packages)

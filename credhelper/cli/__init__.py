@@ -74,7 +74,7 @@ class Group(click.Group):
         # A dash-word where the command goes (`credhelper -- --ghp_...`) that is not one
         # of the group's options: click 8.2+ says "No such option", 8.1 printed the
         # help and exited 0.
-        unknown = word.startswith("-") and word.split("=", 1)[0] not in options
+        unknown = word[:1] == "-" and word != "-" and word.split("=", 1)[0] not in options
         if unknown and self.get_command(ctx, word) is None:
             raise _unknown_option(click.NoSuchOption(word, possibilities=options, ctx=ctx))
         try:
