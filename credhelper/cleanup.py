@@ -230,32 +230,51 @@ class Child:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    # Popen.poll() and Popen.wait() take a lock of the Popen and release it in a
+    # `finally`. A Terminated raised by our handler between the two (right after
+    # the lock is taken) leaves it taken: every later poll() then says "running"
+    # and the plain wait() in stop() waits for that lock forever, so the unwind of
+    # a cancelled command hung. Each call is therefore made with the signals held
+    # (critical()): one that arrives is raised just after it, within the slice.
+
+    def poll(self) -> int | None:
+        """The child's return code if it has exited, else None."""
+        with critical():
+            return self.proc.poll()
+
+    def wait_up_to(self, timeout: float) -> int | None:
+        """The child's return code, waiting at most `timeout` seconds; None if it runs on."""
+        with critical():
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return None
+
     def wait(self) -> int:
         """The child's return code; a signal to us is handled within a tenth of a second."""
         while True:
-            try:
-                return self.proc.wait(timeout=0.1)
-            except subprocess.TimeoutExpired:
-                continue
+            code = self.wait_up_to(0.1)
+            if code is not None:
+                return code
 
     def _signal(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             if self.new_group:
                 os.killpg(self.proc.pid, signum)
-            elif self.proc.poll() is None:
+            elif self.poll() is None:
                 self.proc.send_signal(signum)
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after the grace; also sweep what is left of its group."""
-        if self.proc.poll() is None:
+        if self.poll() is None:
             self._signal(signal.SIGTERM)
             deadline = time.monotonic() + self.grace
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.proc.wait(timeout=0.05)
-            if self.proc.poll() is None:
+            while self.poll() is None and time.monotonic() < deadline:
+                self.wait_up_to(0.05)
+            if self.poll() is None:
                 self._signal(signal.SIGKILL)
-                self.proc.wait()
+                with critical():  # as above; after SIGKILL the wait is short
+                    self.proc.wait()
         if self.new_group:
             # Grandchildren left in the group (the group id cannot be reused while
             # it has members, so this reaches only what the child started).

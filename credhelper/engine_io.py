@@ -242,7 +242,7 @@ def _copy_until_exit(child: cleanup.Child, sources: dict[int, int], tail: Tail) 
                 continue
             _forward(open_fds[fd], chunk)
             tail.add(chunk, open_fds[fd])
-        if drain_until is None and child.proc.poll() is not None:
+        if drain_until is None and child.poll() is not None:
             drain_until = time.monotonic() + DRAIN
         if drain_until is not None and (not ready or time.monotonic() > drain_until):
             break

@@ -90,7 +90,7 @@ def _pump(child: cleanup.Child, stdin: bytes, deadline: float) -> tuple[bytes, b
             left = deadline - now
             if left <= 0:
                 raise CallFailed(f"no answer within {CALL_TIMEOUT:.0f} s")
-            if drained is None and proc.poll() is not None:
+            if drained is None and child.poll() is not None:
                 drained = now + DRAIN  # what it wrote before exiting is in the pipe
             if drained is not None and now >= drained:
                 break  # only something it left behind holds the pipe open
@@ -122,16 +122,13 @@ def _pump(child: cleanup.Child, stdin: bytes, deadline: float) -> tuple[bytes, b
 
 def _wait(child: cleanup.Child, deadline: float) -> int:
     """Its exit status; one that closed its pipes but runs on is stopped at the deadline."""
-    import subprocess
-
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
             raise CallFailed(f"no answer within {CALL_TIMEOUT:.0f} s")
-        try:
-            return child.proc.wait(timeout=min(left, 0.1))
-        except subprocess.TimeoutExpired:
-            continue
+        code = child.wait_up_to(min(left, 0.1))  # signal-safe (cleanup.Child.poll)
+        if code is not None:
+            return code
 
 
 def _on_terminal() -> bool:

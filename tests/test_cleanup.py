@@ -150,3 +150,53 @@ def test_critical_holds_a_signal_until_the_block_ends(tmp_path: Path) -> None:
     )
     assert proc.returncode == -signal.SIGTERM
     assert proc.stdout.split() == ["still", "here"]
+
+
+LOCK_TRAP = r"""
+import signal, sys
+from credhelper import cleanup
+
+class Trap:
+    # Popen's wait lock, with the signal handler firing the instant after a
+    # non-blocking acquire succeeds: the window between Popen taking the lock and
+    # entering the `try` that releases it (a signal can land there).
+    def __init__(self, real):
+        self.real, self.armed = real, True
+    def acquire(self, blocking=True, timeout=-1):
+        got = self.real.acquire(blocking, timeout)
+        if got and not blocking and self.armed:
+            self.armed = False
+            cleanup._handler(signal.SIGTERM, None)
+        return got
+    def release(self):
+        self.real.release()
+    def __enter__(self):
+        self.acquire()
+    def __exit__(self, *exc):
+        self.release()
+
+with cleanup.guard():
+    with cleanup.Child(["sleep", "300"], grace=1.0) as child:
+        child.proc._waitpid_lock = Trap(child.proc._waitpid_lock)
+        print(child.proc.pid, flush=True)
+        child.wait()
+"""
+
+
+def test_a_signal_inside_popens_lock_window_does_not_hang_the_unwind() -> None:
+    """A SIGTERM landing just after Popen.wait() took its lock used to leave the
+    lock taken: stop() then waited for it forever, and the command never ended."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LOCK_TRAP], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    child = int(proc.stdout.readline())
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert _wait_gone(child)

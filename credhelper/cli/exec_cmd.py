@@ -222,9 +222,8 @@ def _forward(child: cleanup.Child, signum: int) -> None:
     if child.new_group or signum not in (signal.SIGINT, signal.SIGQUIT):
         child._signal(signum)  # the very signal COMMAND's own cleanup expects
     deadline = time.monotonic() + FORWARD_GRACE
-    while child.proc.poll() is None and time.monotonic() < deadline:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.proc.wait(timeout=0.05)
+    while child.poll() is None and time.monotonic() < deadline:
+        child.wait_up_to(0.05)
 
 
 def run(logins: list[LoginSpec], argv: list[str]) -> int:
