@@ -200,3 +200,75 @@ def test_a_signal_inside_popens_lock_window_does_not_hang_the_unwind() -> None:
     assert proc.returncode == -signal.SIGTERM, err
     assert "Traceback" not in err
     assert _wait_gone(child)
+
+
+RUN_TRAP = (
+    LOCK_TRAP.split("with cleanup.guard():")[0]
+    + r"""
+import subprocess, time
+
+real_init = subprocess.Popen.__init__
+def init(self, *args, **kwargs):
+    real_init(self, *args, **kwargs)
+    self._waitpid_lock = Trap(self._waitpid_lock)
+subprocess.Popen.__init__ = init
+
+with cleanup.guard():
+    print("ready", flush=True)
+    # As doctor runs a helper's version, or the schedule runs crontab.
+    cleanup.run(["sh", "-c", "sleep 0.3; echo out"], timeout=30)
+    time.sleep(60)  # not reached: the signal ends the run above
+"""
+)
+
+
+def test_a_signal_inside_popens_lock_window_does_not_wedge_cleanup_run() -> None:
+    """subprocess.run(timeout=...) had the same window (its kill() then waits for
+    the lock for ever, and later signals are swallowed): cleanup.run, which doctor
+    and the schedule use, ends with the signal."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN_TRAP], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGTERM, err
+    assert "Traceback" not in err
+
+
+def test_cleanup_run_gives_what_subprocess_run_gives(tmp_path: Path) -> None:
+    from credhelper import cleanup
+
+    script = "read line; printf 'got %s\\r\\n' \"$line\"; echo warn >&2; exit 3"
+    for text, data in ((True, "café\n"), (False, "café\n".encode())):
+        got = cleanup.run(["sh", "-c", script], input=data, text=text, timeout=30)
+        want = subprocess.run(
+            ["sh", "-c", script], input=data, text=text, capture_output=True, timeout=30
+        )
+        assert (got.returncode, got.stdout, got.stderr) == (
+            want.returncode,
+            want.stdout,
+            want.stderr,
+        )
+    with pytest.raises(subprocess.TimeoutExpired):
+        cleanup.run(["sleep", "30"], timeout=0.3)
+
+
+def test_no_command_waits_through_subprocess_run() -> None:
+    """Every wait on a child goes through cleanup (Child.poll/wait_up_to, cleanup.run):
+    subprocess.run, communicate and a bare Popen.wait/poll can be wedged by a signal."""
+    root = Path(__file__).resolve().parent.parent / "credhelper"
+    calls = ("subprocess.run(", ".communicate(", "proc.wait(", "proc.poll(")
+    found = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "cleanup.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if any(call in line for call in calls)
+    ]
+    assert found == []

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from credhelper import childenv, dockerconfig
+from credhelper import childenv, cleanup, dockerconfig
 from credhelper.dockerconfig import HELPER_NAME, DockerConfig
 from credhelper.doctor.model import (
     ERROR,
@@ -155,14 +155,12 @@ def _routes(
 def check_helper_runs(exe: str) -> list[Finding]:
     """`exe version` runs and is this credhelper's version."""
     try:
-        proc = subprocess.run(
+        proc = cleanup.run(
             [exe, "version"],
             stdin=subprocess.DEVNULL,
             # `version` needs nothing of ours: not the key nor DOCKER_AUTH_CONFIG.
             env=childenv.minimal(),
-            capture_output=True,
             timeout=30,
-            check=False,
         )
         ok = proc.returncode == 0 and proc.stdout.startswith(HELPER_EXE.encode())
         detail = proc.stdout.decode("utf-8", "replace").strip()[:200]

@@ -14,7 +14,7 @@ import os
 import pwd
 import subprocess
 
-from credhelper import __version__, childenv, durations, paths, schedule
+from credhelper import __version__, childenv, cleanup, durations, paths, schedule
 from credhelper.doctor.model import ERROR, FIX_COMMAND, INFO, WARNING, Context, Finding
 from credhelper.doctor.remedies import RepointSchedule
 from credhelper.errors import CredhelperError
@@ -64,15 +64,13 @@ def executable_version(path: str) -> str | None:
     if _is_this_credhelper(path):
         return f"credhelper {__version__}"
     try:
-        proc = subprocess.run(
+        proc = cleanup.run(
             [path, "--version"],
             stdin=subprocess.DEVNULL,
-            capture_output=True,
             text=True,
             env=childenv.minimal(),
             start_new_session=True,
             timeout=30,
-            check=False,
         )
     except (OSError, subprocess.TimeoutExpired, ValueError):
         return None

@@ -19,7 +19,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from credhelper import fsutil
+from credhelper import cleanup, fsutil
 from credhelper.errors import CredhelperError, UsageError
 from credhelper.schedule import cron, providers, systemd
 from credhelper.schedule.job import Job, check_text
@@ -85,12 +85,10 @@ def _user_manager() -> bool:
     if shutil.which("systemctl") is None:
         return False
     try:
-        proc = subprocess.run(
+        proc = cleanup.run(
             ["systemctl", "--user", "show-environment"],
             env=systemd.systemctl_env(),
-            capture_output=True,
             timeout=15,
-            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False

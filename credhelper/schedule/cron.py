@@ -17,7 +17,7 @@ import shlex
 import shutil
 import subprocess
 
-from credhelper import childenv
+from credhelper import childenv, cleanup
 from credhelper.errors import CredhelperError, UsageError
 from credhelper.schedule.job import Job, check_text, valid_period
 
@@ -47,14 +47,12 @@ def _run(args: list[str], data: str | None = None) -> subprocess.CompletedProces
         raise CronError("credhelper: crontab is not installed (apt-get install cron)")
     try:
         # crontab needs nothing of ours: no key or login variable reaches it.
-        return subprocess.run(
+        return cleanup.run(
             [exe, *args],
             input=data,
             env=childenv.minimal(),
-            capture_output=True,
             text=True,
             timeout=_TIMEOUT,
-            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as err:
         raise CronError(f"credhelper: crontab {' '.join(args)} failed: {err}") from None
