@@ -269,8 +269,12 @@ class Child:
         if self.poll() is None:
             self._signal(signal.SIGTERM)
             deadline = time.monotonic() + self.grace
-            while self.poll() is None and time.monotonic() < deadline:
-                self.wait_up_to(0.05)
+            try:
+                while self.poll() is None and time.monotonic() < deadline:
+                    self.wait_up_to(0.05)
+            except Terminated:
+                self._signal(signal.SIGKILL)  # cancelled during the grace: no grace left
+                raise
             if self.poll() is None:
                 self._signal(signal.SIGKILL)
                 while self.wait_up_to(0.1) is None:  # in slices: a signal still ends us
@@ -279,68 +283,6 @@ class Child:
             # Grandchildren left in the group (the group id cannot be reused while
             # it has members, so this reaches only what the child started).
             self._signal(signal.SIGKILL)
-
-
-def run(
-    argv: list[str],
-    *,
-    timeout: float,
-    input: str | bytes | None = None,
-    text: bool = False,
-    **popen_kwargs: Any,
-) -> subprocess.CompletedProcess[Any]:
-    """subprocess.run(argv, capture_output=True, timeout=...) that a signal cannot wedge.
-
-    subprocess.run waits through Popen (see Child.poll): a signal landing in its
-    lock window left the command unkillable. Here the child is a Child (its own
-    process group, stopped on every exit) read with select; the timeout raises
-    subprocess.TimeoutExpired after the child is stopped. `text` decodes (and
-    encodes `input`) as subprocess's text mode does.
-    """
-    import io
-    import locale
-    import selectors
-
-    encoding = locale.getpreferredencoding(False)
-    data = input.encode(encoding) if isinstance(input, str) else (input or b"")
-    stdin = subprocess.PIPE if input is not None else popen_kwargs.pop("stdin", None)
-    popen_kwargs.pop("start_new_session", None)  # a Child has its own session
-    deadline = time.monotonic() + timeout
-    out, err = bytearray(), bytearray()
-    with Child(
-        argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen_kwargs
-    ) as child:
-        proc = child.proc
-        assert proc.stdout is not None and proc.stderr is not None
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ, out)
-            sel.register(proc.stderr, selectors.EVENT_READ, err)
-            if proc.stdin is not None:
-                try:
-                    proc.stdin.write(data)  # small: crontab lines, never a secret
-                    proc.stdin.close()
-                except BrokenPipeError:
-                    pass
-            while sel.get_map():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise subprocess.TimeoutExpired(argv, timeout)
-                for key, _ in sel.select(min(left, 0.1)):
-                    chunk = os.read(key.fd, 65536)
-                    if chunk:
-                        key.data.extend(chunk)
-                    else:
-                        sel.unregister(key.fileobj)
-        while (code := child.wait_up_to(min(max(deadline - time.monotonic(), 0), 0.1))) is None:
-            if time.monotonic() >= deadline:
-                raise subprocess.TimeoutExpired(argv, timeout)
-    if text:
-
-        def decode(raw: bytearray) -> str:
-            return io.TextIOWrapper(io.BytesIO(bytes(raw)), encoding=encoding).read()
-
-        return subprocess.CompletedProcess(argv, code, decode(out), decode(err))
-    return subprocess.CompletedProcess(argv, code, bytes(out), bytes(err))
 
 
 def start_thread(target: Callable[..., object], *args: object) -> threading.Thread:

@@ -206,6 +206,7 @@ RUN_TRAP = (
     LOCK_TRAP.split("with cleanup.guard():")[0]
     + r"""
 import subprocess, time
+from credhelper import childrun
 
 real_init = subprocess.Popen.__init__
 def init(self, *args, **kwargs):
@@ -216,15 +217,15 @@ subprocess.Popen.__init__ = init
 with cleanup.guard():
     print("ready", flush=True)
     # As doctor runs a helper's version, or the schedule runs crontab.
-    cleanup.run(["sh", "-c", "sleep 0.3; echo out"], timeout=30)
+    childrun.run(["sh", "-c", "sleep 0.3; echo out"], timeout=30)
     time.sleep(60)  # not reached: the signal ends the run above
 """
 )
 
 
-def test_a_signal_inside_popens_lock_window_does_not_wedge_cleanup_run() -> None:
+def test_a_signal_inside_popens_lock_window_does_not_wedge_childrun() -> None:
     """subprocess.run(timeout=...) had the same window (its kill() then waits for
-    the lock for ever, and later signals are swallowed): cleanup.run, which doctor
+    the lock for ever, and later signals are swallowed): childrun.run, which doctor
     and the schedule use, ends with the signal."""
     proc = subprocess.Popen(
         [sys.executable, "-c", RUN_TRAP], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -241,12 +242,12 @@ def test_a_signal_inside_popens_lock_window_does_not_wedge_cleanup_run() -> None
     assert "Traceback" not in err
 
 
-def test_cleanup_run_gives_what_subprocess_run_gives(tmp_path: Path) -> None:
-    from credhelper import cleanup
+def test_childrun_gives_what_subprocess_run_gives(tmp_path: Path) -> None:
+    from credhelper import childrun
 
     script = "read line; printf 'got %s\\r\\n' \"$line\"; echo warn >&2; exit 3"
     for text, data in ((True, "café\n"), (False, "café\n".encode())):
-        got = cleanup.run(["sh", "-c", script], input=data, text=text, timeout=30)
+        got = childrun.run(["sh", "-c", script], input=data, text=text, timeout=30)
         want = subprocess.run(
             ["sh", "-c", script], input=data, text=text, capture_output=True, timeout=30
         )
@@ -256,19 +257,82 @@ def test_cleanup_run_gives_what_subprocess_run_gives(tmp_path: Path) -> None:
             want.stderr,
         )
     with pytest.raises(subprocess.TimeoutExpired):
-        cleanup.run(["sleep", "30"], timeout=0.3)
+        childrun.run(["sleep", "30"], timeout=0.3)
 
 
 def test_no_command_waits_through_subprocess_run() -> None:
-    """Every wait on a child goes through cleanup (Child.poll/wait_up_to, cleanup.run):
+    """Every wait on a child goes through cleanup (Child.poll/wait_up_to, childrun.run):
     subprocess.run, communicate and a bare Popen.wait/poll can be wedged by a signal."""
     root = Path(__file__).resolve().parent.parent / "credhelper"
     calls = ("subprocess.run(", ".communicate(", "proc.wait(", "proc.poll(")
     found = [
         f"{path.relative_to(root)}:{n}"
         for path in sorted(root.rglob("*.py"))
-        if path.name != "cleanup.py"
+        if path.name not in ("cleanup.py", "childrun.py")
         for n, line in enumerate(path.read_text().splitlines(), 1)
         if any(call in line for call in calls)
     ]
     assert found == []
+
+
+def test_childrun_feeds_large_input_under_the_deadline() -> None:
+    """More input than a pipe holds: written as the child reads (no deadlock with a
+    child that writes as it reads), and the timeout still holds while it does not."""
+    from credhelper import childrun
+
+    got = childrun.run(["cat"], input=b"x" * 1_000_000, timeout=30)
+    assert (got.returncode, len(got.stdout)) == (0, 1_000_000)
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        childrun.run(["sleep", "30"], input=b"x" * 1_000_000, timeout=1)
+    assert time.monotonic() - started < 10  # the deadline, not sleep's 30 s
+
+
+def test_childrun_leaves_no_open_pipe() -> None:
+    code = (
+        "import warnings; warnings.simplefilter('error', ResourceWarning)\n"
+        "import gc, subprocess\n"
+        "from credhelper import childrun\n"
+        "childrun.run(['sh', '-c', 'echo out; echo err >&2'], input='x', timeout=30)\n"
+        "try:\n"
+        "    childrun.run(['sleep', '30'], timeout=0.2)\n"
+        "except subprocess.TimeoutExpired:\n"
+        "    pass\n"
+        "gc.collect()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0 and "ResourceWarning" not in proc.stderr, proc.stderr
+
+
+def test_a_signal_during_the_grace_still_kills_the_whole_group(tmp_path: Path) -> None:
+    """A cancel while stop() waits out the grace of a child that ignores SIGTERM (a
+    Child left running, as after helper_call's time limit): its group is still
+    killed (a grandchild has no PR_SET_PDEATHSIG) before we die."""
+    pids = tmp_path / "pids"
+    group = tmp_path / "group.sh"  # a child and a grandchild, both ignoring SIGTERM
+    group.write_text(
+        f"trap '' TERM\n(trap '' TERM; echo $BASHPID >> {pids}; exec sleep 31) &\n"
+        f"echo $$ >> {pids}\nsleep 32\n"
+    )
+    script = (
+        "import os, time\n"
+        "from credhelper import cleanup\n"
+        "with cleanup.guard():\n"
+        f"    with cleanup.Child(['bash', {str(group)!r}], grace=20.0):\n"
+        f"        while len(open({str(pids)!r}).read().split() if os.path.exists({str(pids)!r})"
+        " else []) < 2:\n"
+        "            time.sleep(0.02)\n"
+        "        print('stopping', flush=True)  # leaving the block: SIGTERM, then the grace\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "stopping\n"
+    time.sleep(0.3)  # the point of the test: the grace wait is under way
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGINT, err
+    for pid in map(int, pids.read_text().split()):
+        assert _wait_gone(pid), f"{pid} survived"

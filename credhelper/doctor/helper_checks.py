@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from credhelper import childenv, cleanup, dockerconfig
+from credhelper import childenv, childrun, dockerconfig
 from credhelper.dockerconfig import HELPER_NAME, DockerConfig
 from credhelper.doctor.model import (
     ERROR,
@@ -155,7 +155,7 @@ def _routes(
 def check_helper_runs(exe: str) -> list[Finding]:
     """`exe version` runs and is this credhelper's version."""
     try:
-        proc = cleanup.run(
+        proc = childrun.run(
             [exe, "version"],
             stdin=subprocess.DEVNULL,
             # `version` needs nothing of ours: not the key nor DOCKER_AUTH_CONFIG.

@@ -14,7 +14,7 @@ import os
 import pwd
 import subprocess
 
-from credhelper import __version__, childenv, cleanup, durations, paths, schedule
+from credhelper import __version__, childenv, childrun, durations, paths, schedule
 from credhelper.doctor.model import ERROR, FIX_COMMAND, INFO, WARNING, Context, Finding
 from credhelper.doctor.remedies import RepointSchedule
 from credhelper.errors import CredhelperError
@@ -64,7 +64,7 @@ def executable_version(path: str) -> str | None:
     if _is_this_credhelper(path):
         return f"credhelper {__version__}"
     try:
-        proc = cleanup.run(
+        proc = childrun.run(
             [path, "--version"],
             stdin=subprocess.DEVNULL,
             text=True,

@@ -19,7 +19,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from credhelper import cleanup, fsutil
+from credhelper import childrun, fsutil
 from credhelper.errors import CredhelperError, UsageError
 from credhelper.schedule import cron, providers, systemd
 from credhelper.schedule.job import Job, check_text
@@ -85,7 +85,7 @@ def _user_manager() -> bool:
     if shutil.which("systemctl") is None:
         return False
     try:
-        proc = cleanup.run(
+        proc = childrun.run(
             ["systemctl", "--user", "show-environment"],
             env=systemd.systemctl_env(),
             timeout=15,

@@ -17,7 +17,7 @@ import shlex
 import shutil
 import subprocess
 
-from credhelper import childenv, cleanup
+from credhelper import childenv, childrun
 from credhelper.errors import CredhelperError, UsageError
 from credhelper.schedule.job import Job, check_text, valid_period
 
@@ -47,7 +47,7 @@ def _run(args: list[str], data: str | None = None) -> subprocess.CompletedProces
         raise CronError("credhelper: crontab is not installed (apt-get install cron)")
     try:
         # crontab needs nothing of ours: no key or login variable reaches it.
-        return cleanup.run(
+        return childrun.run(
             [exe, *args],
             input=data,
             env=childenv.minimal(),

@@ -18,7 +18,7 @@ import pwd
 import re
 import subprocess
 
-from credhelper import childenv, cleanup, fsutil
+from credhelper import childenv, childrun, fsutil
 from credhelper.errors import CredhelperError, UsageError
 from credhelper.schedule.job import Job, check_text, valid_period
 
@@ -204,7 +204,7 @@ def systemctl_env() -> dict[str, str]:
 def _systemctl(*args: str) -> None:
     cmd = ["systemctl", *(["--user"] if scope() == "user" else []), *args]
     try:
-        proc = cleanup.run(cmd, env=systemctl_env(), text=True, timeout=_TIMEOUT)
+        proc = childrun.run(cmd, env=systemctl_env(), text=True, timeout=_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as err:
         raise UnitError(f"credhelper: {' '.join(cmd)} failed: {err}") from None
     if proc.returncode != 0:
