@@ -32,6 +32,44 @@ def _feed(key: Any, sel: Any, pending: memoryview) -> memoryview:
     return pending
 
 
+def _expired(child: Child, deadline: float, argv: list[str], timeout: float) -> None:
+    if time.monotonic() >= deadline:
+        child.grace = 0.0  # as subprocess.run: killed at the timeout
+        raise subprocess.TimeoutExpired(argv, timeout)
+
+
+def _pump(child: Child, data: bytes, deadline: float, expired: Any) -> tuple[bytes, bytes]:
+    """Feed `data` to the child's stdin and read its stdout and stderr to their end."""
+    import selectors
+
+    proc = child.proc
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = bytearray(), bytearray()
+    pending = memoryview(data)
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ, out)
+        sel.register(proc.stderr, selectors.EVENT_READ, err)
+        if proc.stdin is not None and pending:
+            # Written as the child reads, under the deadline (a blocking write of
+            # more than a pipe's worth would wait on the child).
+            os.set_blocking(proc.stdin.fileno(), False)
+            sel.register(proc.stdin, selectors.EVENT_WRITE, None)
+        elif proc.stdin is not None:
+            proc.stdin.close()
+        while sel.get_map():
+            expired()
+            for key, _ in sel.select(min(max(deadline - time.monotonic(), 0.0), 0.1)):
+                if key.data is None:
+                    pending = _feed(key, sel, pending)
+                    continue
+                chunk = os.read(key.fd, 65536)
+                if chunk:
+                    key.data.extend(chunk)
+                else:
+                    sel.unregister(key.fileobj)
+    return bytes(out), bytes(err)
+
+
 def run(
     argv: list[str],
     *,
@@ -47,58 +85,32 @@ def run(
     """
     import io
     import locale
-    import selectors
 
     encoding = locale.getpreferredencoding(False)
     data = input.encode(encoding) if isinstance(input, str) else (input or b"")
     stdin = subprocess.PIPE if input is not None else popen_kwargs.pop("stdin", None)
     popen_kwargs.pop("start_new_session", None)  # a Child has its own session
     deadline = time.monotonic() + timeout
-    out, err = bytearray(), bytearray()
-    pending = memoryview(data)
     with Child(
         argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen_kwargs
     ) as child:
-        proc = child.proc
-        assert proc.stdout is not None and proc.stderr is not None
+
+        def expired() -> None:
+            _expired(child, deadline, argv, timeout)
+
         try:
-            with selectors.DefaultSelector() as sel:
-                sel.register(proc.stdout, selectors.EVENT_READ, out)
-                sel.register(proc.stderr, selectors.EVENT_READ, err)
-                if proc.stdin is not None and pending:
-                    # Written as the child reads, under the deadline (a blocking
-                    # write of more than a pipe's worth would wait on the child).
-                    os.set_blocking(proc.stdin.fileno(), False)
-                    sel.register(proc.stdin, selectors.EVENT_WRITE, None)
-                elif proc.stdin is not None:
-                    proc.stdin.close()
-                while sel.get_map():
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        child.grace = 0.0  # as subprocess.run: killed at the timeout
-                        raise subprocess.TimeoutExpired(argv, timeout)
-                    for key, _ in sel.select(min(left, 0.1)):
-                        if key.data is None:
-                            pending = _feed(key, sel, pending)
-                            continue
-                        chunk = os.read(key.fd, 65536)
-                        if chunk:
-                            key.data.extend(chunk)
-                        else:
-                            sel.unregister(key.fileobj)
-            while (code := child.wait_up_to(min(max(deadline - time.monotonic(), 0), 0.1))) is None:
-                if time.monotonic() >= deadline:
-                    child.grace = 0.0
-                    raise subprocess.TimeoutExpired(argv, timeout)
+            out, err = _pump(child, data, deadline, expired)
+            while (code := child.wait_up_to(0.1)) is None:
+                expired()
         finally:
-            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            for pipe in (child.proc.stdin, child.proc.stdout, child.proc.stderr):
                 if pipe is not None:
                     with contextlib.suppress(OSError):
                         pipe.close()
     if text:
 
-        def decode(raw: bytearray) -> str:
-            return io.TextIOWrapper(io.BytesIO(bytes(raw)), encoding=encoding).read()
+        def decode(raw: bytes) -> str:
+            return io.TextIOWrapper(io.BytesIO(raw), encoding=encoding).read()
 
         return subprocess.CompletedProcess(argv, code, decode(out), decode(err))
-    return subprocess.CompletedProcess(argv, code, bytes(out), bytes(err))
+    return subprocess.CompletedProcess(argv, code, out, err)

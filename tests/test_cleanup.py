@@ -186,20 +186,27 @@ with cleanup.guard():
 def test_a_signal_inside_popens_lock_window_does_not_hang_the_unwind() -> None:
     """A SIGTERM landing just after Popen.wait() took its lock used to leave the
     lock taken: stop() then waited for it forever, and the command never ended."""
+    child = int(_ends_by_sigterm(LOCK_TRAP))
+    assert _wait_gone(child)
+
+
+def _ends_by_sigterm(script: str) -> str:
+    """Run `script`; it must end killed by SIGTERM, without a traceback, within 30 s.
+    Returns the first line it printed."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", LOCK_TRAP], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
-    child = int(proc.stdout.readline())
+    first = proc.stdout.readline()
     try:
         _, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # hung: what the test is about
             proc.kill()
             proc.communicate()
     assert proc.returncode == -signal.SIGTERM, err
     assert "Traceback" not in err
-    assert _wait_gone(child)
+    return first
 
 
 RUN_TRAP = (
@@ -227,19 +234,7 @@ def test_a_signal_inside_popens_lock_window_does_not_wedge_childrun() -> None:
     """subprocess.run(timeout=...) had the same window (its kill() then waits for
     the lock for ever, and later signals are swallowed): childrun.run, which doctor
     and the schedule use, ends with the signal."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", RUN_TRAP], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline() == "ready\n"
-    try:
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == -signal.SIGTERM, err
-    assert "Traceback" not in err
+    assert _ends_by_sigterm(RUN_TRAP) == "ready\n"
 
 
 def test_childrun_gives_what_subprocess_run_gives(tmp_path: Path) -> None:
