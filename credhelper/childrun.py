@@ -38,7 +38,9 @@ def _expired(child: Child, deadline: float, argv: list[str], timeout: float) -> 
         raise subprocess.TimeoutExpired(argv, timeout)
 
 
-def _pump(child: Child, data: bytes, deadline: float, expired: Any) -> tuple[bytes, bytes]:
+def _pump(
+    child: Child, data: bytes, deadline: float, argv: list[str], timeout: float
+) -> tuple[bytes, bytes]:
     """Feed `data` to the child's stdin and read its stdout and stderr to their end."""
     import selectors
 
@@ -57,7 +59,7 @@ def _pump(child: Child, data: bytes, deadline: float, expired: Any) -> tuple[byt
         elif proc.stdin is not None:
             proc.stdin.close()
         while sel.get_map():
-            expired()
+            _expired(child, deadline, argv, timeout)
             for key, _ in sel.select(min(max(deadline - time.monotonic(), 0.0), 0.1)):
                 if key.data is None:
                     pending = _feed(key, sel, pending)
@@ -94,14 +96,10 @@ def run(
     with Child(
         argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen_kwargs
     ) as child:
-
-        def expired() -> None:
-            _expired(child, deadline, argv, timeout)
-
         try:
-            out, err = _pump(child, data, deadline, expired)
+            out, err = _pump(child, data, deadline, argv, timeout)
             while (code := child.wait_up_to(0.1)) is None:
-                expired()
+                _expired(child, deadline, argv, timeout)
         finally:
             for pipe in (child.proc.stdin, child.proc.stdout, child.proc.stderr):
                 if pipe is not None:
