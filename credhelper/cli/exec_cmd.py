@@ -79,7 +79,7 @@ def parse_args(args: list[str]) -> tuple[list[LoginSpec], list[str]]:
     if not args or not args[0].startswith("-"):
         if not args:
             raise UsageError(f"credhelper: exec needs a COMMAND; {USAGE}")
-        return [], args  # click already consumed a leading `--`
+        return [], args  # no option at all: the first word is COMMAND (`exec make test`)
     logins: list[LoginSpec] = []
     pos = 0
     while pos < len(args) and args[pos] != "--":
